@@ -1,0 +1,167 @@
+"""The resumable checkpoint: which rows of which input the server has acknowledged.
+
+A checkpoint is a small SQLite file. SQLite is the journal because its commit is atomic and
+durable (WAL, ``synchronous=FULL``): after a ``kill -9`` at any instant the file opens with
+every batch whose commit returned, and none half-written. Rows are recorded only after the
+server acknowledged them (state is written after the data it describes, as dlt does), so a
+crash can only leave rows *unrecorded*, and those are sent again on resume. Sending again is
+safe because imports use the idempotent ``PUT`` with a deterministic uid: at-least-once
+delivery plus an idempotent upsert applies each row exactly once.
+
+The file also holds the fingerprints of the input and of the mapping: resuming with a changed
+file or mapping would skip rows that are no longer the rows that were sent, so it is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fragment_bulk.errors import CheckpointError
+
+SCHEMA_VERSION = "1"
+SUCCESS_STATUSES = ("created", "updated", "unchanged")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one input row."""
+
+    ordinal: int
+    status: str  # created | updated | unchanged | failed | skipped
+    uid: str | None = None
+    error: str | None = None
+
+
+class Checkpoint:
+    """The journal of one import job. Use :meth:`open`; write only from one thread."""
+
+    def __init__(self, path: Path | str, connection: sqlite3.Connection, *, resumed: bool):
+        self.path = path
+        self._db = connection
+        self.resumed = resumed
+
+    @classmethod
+    def open(
+        cls,
+        path: Path | str | None,
+        *,
+        job: dict[str, str],
+        restart: bool = False,
+    ) -> "Checkpoint":
+        """Open the checkpoint for ``job`` (fingerprints and options), resuming when it matches.
+
+        - no file, or ``restart``: a new job;
+        - a finished job with nothing left to retry: a new job (running the same import again
+          is a fresh, idempotent run, not a no-op);
+        - an unfinished job (or one with failed rows) for the same input and mapping: resume;
+        - an unfinished job for another input or mapping: :class:`CheckpointError`.
+        """
+        if path is None:
+            return cls(":memory:", _connect(":memory:"), resumed=False)._start(job)
+        path = Path(path)
+        if path.exists() and not restart:
+            existing = cls(path, _connect(path), resumed=True)
+            previous = existing.job()
+            if previous.get("state") == "complete" and existing.count("failed") == 0:
+                existing.close()
+            else:
+                mismatch = [key for key in ("input", "mapping", "mode") if previous.get(key) != job.get(key)]
+                if mismatch:
+                    existing.close()
+                    raise CheckpointError(
+                        f"the checkpoint {path} belongs to an unfinished import of a different "
+                        f"{' and '.join(mismatch)}; run with --restart to start over, or choose "
+                        "another file with --checkpoint"
+                    )
+                return existing
+        _remove(path)
+        return cls(path, _connect(path), resumed=False)._start(job)
+
+    def _start(self, job: dict[str, str]) -> "Checkpoint":
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO job(key, value) VALUES (?, ?)",
+                [*job.items(), ("schema", SCHEMA_VERSION), ("state", "running"), ("started", _now())],
+            )
+        return self
+
+    def job(self) -> dict[str, str]:
+        try:
+            return dict(self._db.execute("SELECT key, value FROM job"))
+        except sqlite3.DatabaseError as exc:
+            raise CheckpointError(f"the checkpoint {self.path} is not readable ({exc}); use --restart") from exc
+
+    def set(self, key: str, value: str) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO job(key, value) VALUES (?, ?)", (key, value))
+
+    def record(self, outcomes: Iterable[Outcome]) -> None:
+        """Durably record outcomes (one transaction: all of them or, after a crash, none)."""
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO rows(ordinal, status, uid, error) VALUES (?, ?, ?, ?)",
+                [(o.ordinal, o.status, o.uid, o.error) for o in outcomes],
+            )
+
+    def done_between(self, start: int, stop: int) -> set[int]:
+        """Ordinals in ``[start, stop)`` already acknowledged by the server: skip them."""
+        rows = self._db.execute(
+            "SELECT ordinal FROM rows WHERE ordinal >= ? AND ordinal < ? AND status IN (?, ?, ?)",
+            (start, stop, *SUCCESS_STATUSES),
+        )
+        return {ordinal for (ordinal,) in rows}
+
+    def outcomes_between(self, start: int, stop: int) -> dict[int, Outcome]:
+        rows = self._db.execute(
+            "SELECT ordinal, status, uid, error FROM rows WHERE ordinal >= ? AND ordinal < ?",
+            (start, stop),
+        )
+        return {row[0]: Outcome(*row) for row in rows}
+
+    def count(self, status: str | None = None) -> int:
+        if status is None:
+            return self._db.execute("SELECT count(*) FROM rows").fetchone()[0]
+        return self._db.execute("SELECT count(*) FROM rows WHERE status = ?", (status,)).fetchone()[0]
+
+    def counts(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT status, count(*) FROM rows GROUP BY status"))
+
+    def mark_complete(self) -> None:
+        self.set("state", "complete")
+        self.set("finished", _now())
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _connect(path: Path | str) -> sqlite3.Connection:
+    try:
+        connection = sqlite3.connect(str(path))
+        connection.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before record() returns, so an acknowledged batch survives
+        # a power cut too, not only a killed process.
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("CREATE TABLE IF NOT EXISTS job (key TEXT PRIMARY KEY, value TEXT)")
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS rows (ordinal INTEGER PRIMARY KEY, status TEXT NOT NULL, uid TEXT, error TEXT)"
+        )
+    except sqlite3.DatabaseError as exc:
+        raise CheckpointError(f"cannot use {path} as a checkpoint ({exc}); use --restart or another --checkpoint") from exc
+    return connection
+
+
+def _remove(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.remove(f"{path}{suffix}")
+        except FileNotFoundError:
+            pass
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,298 @@
+"""FragmentClient: one method per endpoint of the Fragment API, over a sync httpx client.
+
+Every request goes through the same three steps: take a slot from the shared
+:class:`~fragment_bulk.ratelimit.Throttle`, send, and translate the outcome into
+:mod:`fragment_bulk.errors` (the one place where httpx's exceptions become ours). The
+:class:`~fragment_bulk.retry.RetryPolicy` wraps those steps and alone decides what to retry.
+
+The client is thread-safe (httpx.Client is), so the importer shares one between its workers.
+The token lives only in the ``Authorization`` header: it is not in the repr, in any URL, or in
+any error message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from fragment_bulk.config import USER_AGENT, Settings
+from fragment_bulk.errors import (
+    ApiError,
+    AuthError,
+    NotFoundError,
+    ProtocolError,
+    RateLimited,
+    RequestRejected,
+    ServerError,
+    TransportError,
+)
+from fragment_bulk.ratelimit import Throttle
+from fragment_bulk.retry import RetryPolicy, parse_retry_after
+
+MAX_PAGE_SIZE = 100
+
+# Failures where the request provably never reached the server: safe to resend even a POST.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a search: its items and the cursor of the next page (``None`` on the last)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    total_count: int | None = None
+    raw_meta: dict[str, Any] = field(default_factory=dict)
+
+
+class FragmentClient:
+    """A client of the Fragment REST API.
+
+    >>> client = FragmentClient(Settings.from_env())       # doctest: +SKIP
+    >>> client.whoami()["email"]                           # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        throttle: Throttle | None = None,
+        retry: RetryPolicy | None = None,
+    ):
+        self.settings = (settings or Settings.from_env()).checked()
+        token = self.settings.require_token()
+        self.throttle = throttle or Throttle(self.settings.rate_per_min, burst=self.settings.burst)
+        self.retry = retry or RetryPolicy(
+            max_attempts=self.settings.max_attempts, budget=self.settings.retry_budget
+        )
+        self._http = httpx.Client(
+            base_url=self.settings.base_url,
+            transport=transport,
+            timeout=self.settings.timeout,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            },
+            limits=httpx.Limits(max_connections=max(self.settings.concurrency * 2, 10)),
+        )
+
+    def __repr__(self) -> str:
+        return f"FragmentClient(base_url={self.settings.base_url!r})"
+
+    def __enter__(self) -> "FragmentClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- the one request path -------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send one API request with throttle, retry and error translation; returns the JSON."""
+        if idempotent is None:
+            idempotent = method.upper() != "POST"
+        return self.retry.call(
+            lambda: self._send_once(method, path, json=json, params=params),
+            idempotent=idempotent,
+            throttle=self.throttle,
+        )
+
+    def _send_once(self, method: str, path: str, *, json: Any, params: Mapping[str, Any] | None) -> Any:
+        self.throttle.acquire()
+        try:
+            response = self._http.request(method, path, json=json, params=params)
+        except httpx.HTTPError as exc:
+            raise TransportError(
+                f"{method} {path}: {describe_transport_error(exc)}",
+                may_have_committed=not isinstance(exc, _NOT_SENT),
+            ) from exc
+        if response.status_code >= 400:
+            raise translate_error(response, method, path)
+        self.throttle.succeeded()
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ProtocolError(f"{method} {path} answered {response.status_code} with a body that is not JSON") from exc
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    def whoami(self) -> dict[str, Any]:
+        """The account the token belongs to (``GET /accounts/me``)."""
+        return self.request("GET", "/accounts/me")
+
+    # -- single tasks -----------------------------------------------------------------------
+
+    def create_task(self, task: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /tasks``: the server picks the uid. Not idempotent, so not blindly retried."""
+        return self.request("POST", "/tasks", json=dict(task))
+
+    def get_task(self, uid: str) -> dict[str, Any]:
+        return self.request("GET", f"/tasks/{quote(uid, safe='')}")
+
+    def put_task(self, uid: str, task: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT /tasks/{uid}``: create or replace, idempotent."""
+        return self.request("PUT", f"/tasks/{quote(uid, safe='')}", json=dict(task))
+
+    def patch_task(self, uid: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        return self.request("PATCH", f"/tasks/{quote(uid, safe='')}", json=dict(changes))
+
+    def delete_task(self, uid: str) -> None:
+        self.request("DELETE", f"/tasks/{quote(uid, safe='')}")
+
+    # -- batches ----------------------------------------------------------------------------
+
+    def create_tasks(self, items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """``POST /tasks/batch``: create many with server-made uids (not idempotent)."""
+        return self._batch("POST", items)
+
+    def upsert_tasks(self, items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """``PUT /tasks/batch``: create or replace many; every item carries its ``uid``."""
+        return self._batch("PUT", items)
+
+    def update_tasks(self, items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """``PATCH /tasks/batch``: partial update of many; every item carries its ``uid``."""
+        return self._batch("PATCH", items)
+
+    def _batch(self, method: str, items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        body = self.request(method, "/tasks/batch", json={"items": [dict(item) for item in items]})
+        answered = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(answered, list) or len(answered) != len(items):
+            raise ProtocolError(
+                f"{method} /tasks/batch sent {len(items)} items but the answer holds "
+                f"{len(answered) if isinstance(answered, list) else 'no'} items"
+            )
+        return answered
+
+    # -- search -----------------------------------------------------------------------------
+
+    def search_tasks(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        limit: int = MAX_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of ``GET /tasks``; custom fields filter as plain parameters (``country=FR``)."""
+        return self._page("/tasks", filters, limit=limit, cursor=cursor)
+
+    def iter_tasks(
+        self, filters: Mapping[str, Any] | None = None, *, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[dict[str, Any]]:
+        """Every task matching ``filters``, following cursors with the filters held fixed."""
+        for page in self.iter_pages("/tasks", filters, page_size=page_size):
+            yield from page.items
+
+    def iter_pages(
+        self, path: str, filters: Mapping[str, Any] | None = None, *, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[Page]:
+        """Pages of a paginated endpoint until a null cursor or an empty page.
+
+        ``total_count`` is never trusted to stop; a cursor the server gives twice would loop
+        forever, so it is an error.
+        """
+        seen: set[str] = set()
+        cursor: str | None = None
+        while True:
+            page = self._page(path, filters, limit=page_size, cursor=cursor)
+            if page.items:
+                yield page
+            if not page.items or not page.next_cursor:
+                return
+            if page.next_cursor in seen:
+                raise ProtocolError(f"GET {path} returned the cursor {page.next_cursor!r} twice; stopping")
+            seen.add(page.next_cursor)
+            cursor = page.next_cursor
+
+    def _page(
+        self, path: str, filters: Mapping[str, Any] | None, *, limit: int, cursor: str | None
+    ) -> Page:
+        params = {key: query_value(value) for key, value in (filters or {}).items()}
+        params["limit"] = str(limit)
+        if cursor:
+            params["cursor"] = cursor
+        body = self.request("GET", path, params=params)
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            raise ProtocolError(f"GET {path} answered without an 'items' list")
+        meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+        total = meta.get("total_count")
+        return Page(
+            items=body["items"],
+            next_cursor=meta.get("next_cursor") or body.get("next_cursor"),
+            total_count=total if isinstance(total, int) else None,
+            raw_meta=meta,
+        )
+
+    # -- comments ---------------------------------------------------------------------------
+
+    def add_comment(self, uid: str, text: str) -> dict[str, Any]:
+        """``POST /tasks/{uid}/comments``. Not idempotent: a lost answer raises, never resends."""
+        return self.request("POST", f"/tasks/{quote(uid, safe='')}/comments", json={"text": text})
+
+    def iter_comments(self, uid: str, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[dict[str, Any]]:
+        for page in self.iter_pages(f"/tasks/{quote(uid, safe='')}/comments", page_size=page_size):
+            yield from page.items
+
+
+def query_value(value: Any) -> str:
+    """A filter value as the API compares it: the string form of the stored value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def translate_error(response: httpx.Response, method: str, path: str) -> ApiError:
+    """The exception for an error response, carrying status, detail and request id."""
+    try:
+        body = response.json()
+        detail = body.get("detail", body) if isinstance(body, dict) else body
+    except ValueError:
+        detail = response.text.strip()[:300] or None
+    kwargs = dict(
+        status=response.status_code,
+        method=method,
+        path=path,
+        detail=detail,
+        request_id=response.headers.get("x-request-id") or response.headers.get("request-id"),
+    )
+    status = response.status_code
+    if status == 429:
+        return RateLimited(retry_after=parse_retry_after(response.headers.get("retry-after")), **kwargs)
+    if status in (401, 403):
+        return AuthError(**kwargs)
+    if status == 404:
+        return NotFoundError(**kwargs)
+    if status in (400, 409, 413, 422):
+        return RequestRejected(**kwargs)
+    if status >= 500:
+        return ServerError(**kwargs)
+    return ApiError(**kwargs)
+
+
+def describe_transport_error(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect ({exc})"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server closed the connection without an answer"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,106 @@
+"""Settings: where the API is, how to authenticate, and how hard to push it.
+
+One frozen dataclass instead of a function with thirty parameters; ``Settings.from_env()``
+reads ``FRAGMENT_TOKEN`` and ``FRAGMENT_BASE_URL`` so the token never has to be typed on a
+command line (where it would land in shell history).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
+
+from fragment_bulk._version import __version__
+from fragment_bulk.errors import ConfigError
+
+DEFAULT_BASE_URL = "https://api.onfragment.com/api/v1"
+DEFAULT_RATE_PER_MIN = 60.0
+USER_AGENT = f"fragment-bulk/{__version__}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to reach Fragment and how fast to go.
+
+    ``rate_per_min`` is the request rate shared by every request of the process (``None``:
+    no client-side limit, for sandboxes with the limit off). ``burst`` is how many requests
+    may go at once after a pause; 1 keeps requests evenly spaced, which is what keeps a
+    server-side token bucket from ever answering 429.
+    """
+
+    token: str | None = field(default=None, repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    timeout: float = 60.0
+    rate_per_min: float | None = DEFAULT_RATE_PER_MIN
+    burst: int = 1
+    concurrency: int = 4
+    batch_size: int = 100
+    retry_budget: float = 300.0
+    max_attempts: int = 12
+    allow_insecure_http: bool = False
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> "Settings":
+        """Settings from ``FRAGMENT_TOKEN`` / ``FRAGMENT_BASE_URL``; explicit values win."""
+        values: dict[str, object] = {}
+        if os.environ.get("FRAGMENT_TOKEN"):
+            values["token"] = os.environ["FRAGMENT_TOKEN"]
+        if os.environ.get("FRAGMENT_BASE_URL"):
+            values["base_url"] = os.environ["FRAGMENT_BASE_URL"]
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values).checked()
+
+    def with_changes(self, **changes: object) -> "Settings":
+        return replace(self, **changes).checked()
+
+    def checked(self) -> "Settings":
+        """Refuse settings that cannot work, with a message naming the setting."""
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"base URL {self.base_url!r} is not an http(s) URL")
+        if parts.scheme == "http" and not (self.allow_insecure_http or is_loopback(parts.hostname)):
+            raise ConfigError(
+                f"refusing plain http to {parts.hostname}: the token would travel unencrypted "
+                "(use https, or --insecure-http if you really mean it)"
+            )
+        if self.rate_per_min is not None and self.rate_per_min <= 0:
+            raise ConfigError("rate must be positive, or off")
+        for name in ("burst", "concurrency", "batch_size", "max_attempts"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', ' ')} must be at least 1")
+        return self
+
+    def require_token(self) -> str:
+        if not self.token:
+            raise ConfigError("no API token: set FRAGMENT_TOKEN (or pass --token-env NAME)")
+        return self.token
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost") or host == "sandbox.local":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_rate(text: str | float | None) -> float | None:
+    """``"60/min"``, ``"2/s"``, ``"120"`` (per minute) or ``"off"`` -> requests per minute."""
+    if text is None or isinstance(text, (int, float)):
+        return None if text is None else float(text)
+    cleaned = text.strip().lower()
+    if cleaned in ("off", "none", "0", "unlimited"):
+        return None
+    number, _, unit = cleaned.partition("/")
+    try:
+        value = float(number)
+    except ValueError:
+        raise ConfigError(f"rate {text!r} is not like 60/min, 2/s or off") from None
+    per = {"": 1.0, "min": 1.0, "m": 1.0, "minute": 1.0, "s": 60.0, "sec": 60.0, "second": 60.0,
+           "h": 1 / 60, "hour": 1 / 60}
+    if unit not in per or value <= 0:
+        raise ConfigError(f"rate {text!r} is not like 60/min, 2/s or off")
+    return value * per[unit]

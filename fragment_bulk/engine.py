@@ -1,0 +1,445 @@
+"""The bulk engine: read -> map -> validate -> batch -> send -> journal -> report.
+
+One engine serves every bulk command (import, update, comment); what differs is the
+:class:`Writer`, which turns a list of mapped rows into one API call and classifies the answer.
+
+The run has two passes over the input, both streaming:
+
+1. **Validate** every row before the first request (vectorised, fast). By default any invalid
+   row means nothing is sent; with ``skip_invalid`` the invalid rows are reported as failed.
+2. **Send** the valid rows not yet acknowledged in the checkpoint, in batches, with at most
+   ``concurrency`` batches in flight on a thread pool. Outcomes are journalled on this thread
+   as batches complete, so the checkpoint only ever holds what the server acknowledged.
+
+A batch the server rejects (422) is never lost whole: the rows the server names are marked
+failed with its message and the rest are sent again; when it names none, the batch is split in
+halves until the bad rows are isolated. A batch "too large" shrinks the batch size for the rest
+of the run.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import hashlib
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from fragment_bulk.checkpoint import Checkpoint, Outcome
+from fragment_bulk.client import FragmentClient
+from fragment_bulk.errors import (
+    FragmentBulkError,
+    InterruptedImport,
+    RequestRejected,
+    RowProblem,
+    ValidationError,
+)
+from fragment_bulk.progress import progress_bar
+
+PROBLEMS_SHOWN = 10
+STATUSES = ("created", "updated", "unchanged", "failed", "skipped")
+
+
+class Writer(Protocol):
+    """Sends one batch of mapped rows; returns one Outcome per row, in order."""
+
+    name: str
+
+    def prepare(self, client: FragmentClient, checkpoint: Checkpoint) -> None: ...
+
+    def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]: ...
+
+
+@dataclass
+class RunOptions:
+    """How a bulk run behaves (the CLI's flags, grouped)."""
+
+    batch_size: int = 100
+    concurrency: int = 4
+    skip_invalid: bool = False
+    dry_run: bool = False
+    checkpoint: Path | None = None
+    restart: bool = False
+    results: Path | None = None
+    keep_results_in_memory: bool = False
+    progress: bool | None = None
+    log: Callable[[str], None] = lambda message: None
+
+
+@dataclass
+class Plan:
+    rows: int
+    invalid: int
+    already_done: int
+    to_send: int
+    batches: int
+    rate_per_min: float | None
+
+    @property
+    def estimated_seconds(self) -> float | None:
+        if self.rate_per_min is None:
+            return None
+        return self.batches / self.rate_per_min * 60
+
+    def describe(self) -> str:
+        text = f"{self.rows:,} rows: {self.to_send:,} to send in {self.batches:,} batch(es)"
+        if self.already_done:
+            text += f", {self.already_done:,} already done"
+        if self.invalid:
+            text += f", {self.invalid:,} invalid"
+        if self.estimated_seconds is not None:
+            text += f"; at {self.rate_per_min:g} requests/min about {format_duration(self.estimated_seconds)}"
+        return text
+
+
+@dataclass
+class RunReport:
+    """What a run did. ``summary``, ``results`` and ``failed`` are DataFrames for notebooks."""
+
+    command: str
+    counts: dict[str, int]
+    total: int
+    elapsed: float
+    plan: Plan | None = None
+    dry_run: bool = False
+    results_path: Path | None = None
+    checkpoint_path: Path | None = None
+    problems: list[RowProblem] = field(default_factory=list)
+    stopped_by: str | None = None
+    _results: pd.DataFrame | None = None
+
+    @property
+    def succeeded(self) -> int:
+        return sum(self.counts.get(status, 0) for status in ("created", "updated", "unchanged"))
+
+    @property
+    def rows_per_min(self) -> float:
+        return self.succeeded / self.elapsed * 60 if self.elapsed > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.dry_run:
+            return 0
+        return 0 if self.succeeded == self.total else 1
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        rows = [{"status": status, "rows": self.counts.get(status, 0)} for status in STATUSES]
+        return pd.DataFrame(rows).set_index("status")
+
+    @property
+    def results(self) -> pd.DataFrame:
+        if self._results is not None:
+            return self._results
+        if self.results_path is not None and self.results_path.exists():
+            return pd.read_csv(self.results_path, dtype=str, keep_default_na=False)
+        raise FragmentBulkError("this run kept no results (no results file was written)")
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        results = self.results
+        return results[results["_status"].isin(["failed", "skipped"])]
+
+    def summary_line(self) -> str:
+        if self.dry_run:
+            return f"dry run: {self.plan.describe() if self.plan else ''}; nothing was sent"
+        parts = [f"{self.counts.get(status, 0):,} {status}" for status in STATUSES if self.counts.get(status)]
+        text = f"{self.command}: {self.total:,} rows: {', '.join(parts) or 'nothing to do'}"
+        text += f" in {format_duration(self.elapsed)} ({self.rows_per_min:,.0f} rows/min)"
+        if self.results_path:
+            text += f"; results in {self.results_path}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "total": self.total,
+            "counts": {status: self.counts.get(status, 0) for status in STATUSES},
+            "elapsed_seconds": round(self.elapsed, 3),
+            "rows_per_min": round(self.rows_per_min, 1),
+            "dry_run": self.dry_run,
+            "results": str(self.results_path) if self.results_path else None,
+            "checkpoint": str(self.checkpoint_path) if self.checkpoint_path else None,
+            "stopped_by": self.stopped_by,
+            "exit_code": self.exit_code,
+        }
+
+
+class _BatchSize:
+    """The batch size for the rest of the run; halves when the server says "too large"."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._lock = threading.Lock()
+
+    def shrink_below(self, rejected: int) -> None:
+        with self._lock:
+            self.size = max(1, min(self.size, rejected // 2))
+
+
+def run_bulk(
+    command: str,
+    table: Any,
+    mapping: Any,
+    client: FragmentClient | None,
+    writer: Writer,
+    options: RunOptions,
+) -> RunReport:
+    """Run one bulk job end to end (see the module docstring)."""
+    started = time.monotonic()
+    mapping.check_columns(table.columns)
+    invalid, problems, total = _validate(table, mapping)
+    if total == 0:
+        raise ValidationError([RowProblem(row="-", column=None, value=None, reason="the input has no data rows")])
+    if invalid and not options.skip_invalid:
+        results_path = _write_results(
+            table, options.results, lambda start, stop: {o: invalid[o] for o in range(start, stop) if o in invalid},
+            default="not sent: the input has invalid rows (fix them, or use --skip-invalid)",
+        )
+        error = ValidationError(problems, invalid_rows=len(invalid))
+        error.results_path = results_path
+        raise error
+
+    batch_size = _BatchSize(options.batch_size)
+    checkpoint = None
+    if not options.dry_run:
+        job = {"input": table.fingerprint(), "mapping": mapping.fingerprint(), "mode": writer.name}
+        checkpoint = Checkpoint.open(options.checkpoint, job=job, restart=options.restart)
+    try:
+        already_done = checkpoint.count("created") + checkpoint.count("updated") + checkpoint.count("unchanged") if checkpoint else 0
+        to_send = total - len(invalid) - already_done
+        rate = client.settings.rate_per_min if client is not None else None
+        plan = Plan(total, len(invalid), already_done, to_send, math.ceil(to_send / batch_size.size), rate)
+        if checkpoint is not None and checkpoint.resumed:
+            options.log(f"resuming from {options.checkpoint}: {already_done:,} rows already acknowledged")
+        options.log(f"plan: {plan.describe()}")
+        if options.dry_run:
+            return RunReport(command, {}, total, time.monotonic() - started, plan=plan, dry_run=True, problems=problems)
+        if client is None:
+            raise FragmentBulkError("a client is needed to send")
+        client.throttle.reset_cancel()
+        writer.prepare(client, checkpoint)
+        if invalid:
+            checkpoint.record(invalid.values())
+        failure = _send_all(table, mapping, client, writer, checkpoint, options, batch_size, plan)
+        stopped_by = None if failure is None else "interrupted" if isinstance(failure, InterruptedImport) else str(failure)
+        if stopped_by is None:
+            checkpoint.mark_complete()
+        counts = checkpoint.counts()
+        results_frame = None
+        results_path = _write_results(
+            table, options.results, checkpoint.outcomes_between,
+            default=f"not sent: the run stopped ({stopped_by}); run the same command again to resume",
+        )
+        if options.keep_results_in_memory:
+            results_frame = _results_frame(table, checkpoint.outcomes_between, default="not sent")
+        counts["skipped"] = counts.get("skipped", 0) + total - sum(counts.values())
+        report = RunReport(
+            command, counts, total, time.monotonic() - started, plan=plan,
+            results_path=results_path,
+            checkpoint_path=options.checkpoint, problems=problems, stopped_by=stopped_by,
+            _results=results_frame,
+        )
+        if failure is not None:
+            resume = f" in {options.checkpoint}; run the same command again to resume" if options.checkpoint else ""
+            if isinstance(failure, InterruptedImport):
+                raise InterruptedImport(f"interrupted: {report.succeeded:,} of {total:,} rows are saved{resume}") from None
+            failure.report = report
+            failure.args = (f"{failure}; {report.succeeded:,} of {total:,} rows were saved{resume}",)
+            raise failure
+        return report
+    finally:
+        if checkpoint is not None:
+            checkpoint.close()
+
+
+def _validate(table: Any, mapping: Any) -> tuple[dict[int, Outcome], list[RowProblem], int]:
+    """Pass 1: every row checked before anything is sent. Returns invalid rows by ordinal."""
+    invalid: dict[int, Outcome] = {}
+    shown: list[RowProblem] = []
+    total = 0
+    for chunk in table.chunks():
+        total += len(chunk.frame)
+        problems = mapping.validate(chunk)
+        if not problems:
+            continue
+        ordinal_of = {}
+        for position, label in enumerate(chunk.frame.index):
+            ordinal_of.setdefault(label, chunk.start + position)
+        for problem in problems:
+            ordinal = ordinal_of.get(problem.row)
+            if ordinal is None:
+                continue
+            if len(shown) < PROBLEMS_SHOWN:
+                shown.append(problem)
+            previous = invalid.get(ordinal)
+            reason = str(problem) if previous is None else f"{previous.error}; {problem}"
+            invalid[ordinal] = Outcome(ordinal, "failed", None, reason)
+    return invalid, shown, total
+
+
+def _send_all(
+    table: Any,
+    mapping: Any,
+    client: FragmentClient,
+    writer: Writer,
+    checkpoint: Checkpoint,
+    options: RunOptions,
+    batch_size: _BatchSize,
+    plan: Plan,
+) -> BaseException | None:
+    """Pass 2. Returns None when every batch was handled, else the failure that stopped it."""
+    bar = progress_bar(plan.rows, description=writer.name, enabled=options.progress)
+    bar.update(plan.already_done + plan.invalid)
+    pool = futures.ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="fragment-bulk")
+    in_flight: set[futures.Future] = set()
+    failure: BaseException | None = None
+
+    def collect(done: set[futures.Future]) -> None:
+        nonlocal failure
+        for future in done:
+            in_flight.discard(future)
+            try:
+                outcomes = future.result()
+            except BaseException as exc:  # noqa: BLE001 - the first failure stops the run
+                failure = failure or exc
+                continue
+            checkpoint.record(outcomes)
+            bar.update(len(outcomes))
+
+    try:
+        for batch in _batches(table, mapping, checkpoint, batch_size):
+            while len(in_flight) >= options.concurrency:
+                done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
+                collect(done)
+            if failure is not None:
+                break
+            in_flight.add(pool.submit(_deliver, writer, client, batch, batch_size))
+        while in_flight and failure is None:
+            done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
+            collect(done)
+    except KeyboardInterrupt:
+        failure = InterruptedImport("interrupted")
+    finally:
+        if failure is not None:
+            client.throttle.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        # Batches that finished while stopping were acknowledged: journal them too.
+        collect({future for future in in_flight if future.done() and not future.cancelled()})
+        bar.close()
+    return failure
+
+
+def _batches(table: Any, mapping: Any, checkpoint: Checkpoint, batch_size: _BatchSize) -> Iterator[list[Any]]:
+    """Valid, unacknowledged mapped rows in batches of the current batch size."""
+    batch: list[Any] = []
+    for chunk in table.chunks():
+        done = checkpoint.done_between(chunk.start, chunk.start + len(chunk.frame))
+        for row in mapping.map_chunk(chunk):
+            if row.problems or row.ordinal in done:
+                continue
+            batch.append(row)
+            if len(batch) >= batch_size.size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def _deliver(writer: Writer, client: FragmentClient, rows: list[Any], batch_size: _BatchSize) -> list[Outcome]:
+    """Send ``rows``, isolating the rows a 422 names so that the others still go through."""
+    try:
+        return writer.send(client, rows)
+    except RequestRejected as rejected:
+        if rejected.too_large and len(rows) > 1:
+            batch_size.shrink_below(len(rows))
+            return _split(writer, client, rows, batch_size)
+        named = {p.index: p for p in rejected.item_problems if 0 <= p.index < len(rows)}
+        if named:
+            failed = [
+                Outcome(rows[i].ordinal, "failed", rows[i].uid, _server_reason(named[i].field, named[i].message))
+                for i in sorted(named)
+            ]
+            rest = [row for i, row in enumerate(rows) if i not in named]
+            sent = _deliver(writer, client, rest, batch_size) if rest else []
+            return sorted(failed + sent, key=lambda outcome: outcome.ordinal)
+        if len(rows) == 1:
+            return [Outcome(rows[0].ordinal, "failed", rows[0].uid, f"rejected by the server: {rejected}")]
+        return _split(writer, client, rows, batch_size)
+
+
+def _split(writer: Writer, client: FragmentClient, rows: list[Any], batch_size: _BatchSize) -> list[Outcome]:
+    half = len(rows) // 2
+    return _deliver(writer, client, rows[:half], batch_size) + _deliver(writer, client, rows[half:], batch_size)
+
+
+def _server_reason(field: str | None, message: str) -> str:
+    return f"rejected by the server: {field}: {message}" if field else f"rejected by the server: {message}"
+
+
+def _results_chunks(table: Any, outcomes_between: Callable[[int, int], dict[int, Outcome]], default: str) -> Iterator[pd.DataFrame]:
+    """The input rows in input order, each with ``_row``, ``_status``, ``_uid`` and ``_error``."""
+    for chunk in table.chunks():
+        frame = chunk.frame
+        outcomes = outcomes_between(chunk.start, chunk.start + len(frame))
+        status, uid, error = [], [], []
+        for position in range(len(frame)):
+            outcome = outcomes.get(chunk.start + position)
+            status.append(outcome.status if outcome else "skipped")
+            uid.append(outcome.uid if outcome else None)
+            error.append(outcome.error if outcome else default)
+        meta = pd.DataFrame(
+            {"_row": list(frame.index), "_status": status, "_uid": uid, "_error": error}
+        )
+        body = frame.reset_index(drop=True).map(_cell_text)
+        yield pd.concat([meta, body], axis=1)
+
+
+def _write_results(
+    table: Any, path: Path | None, outcomes_between: Callable[[int, int], dict[int, Outcome]], *, default: str
+) -> Path | None:
+    if path is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".partial")
+    first = True
+    for frame in _results_chunks(table, outcomes_between, default):
+        frame.to_csv(temporary, mode="w" if first else "a", header=first, index=False)
+        first = False
+    temporary.replace(path)
+    return path
+
+
+def _results_frame(table: Any, outcomes_between: Callable[[int, int], dict[int, Outcome]], *, default: str) -> pd.DataFrame:
+    return pd.concat(list(_results_chunks(table, outcomes_between, default)), ignore_index=True)
+
+
+def _cell_text(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds:.2f}s"
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def fingerprint_of(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
