@@ -25,6 +25,9 @@ from fragment_bulk.errors import CheckpointError
 
 SCHEMA_VERSION = "1"
 SUCCESS_STATUSES = ("created", "updated", "unchanged")
+# Written before a non-idempotent request is sent, replaced by its outcome when it answers: after a
+# crash, "pending" marks exactly the rows that may or may not have reached the server.
+PENDING = "pending"
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class Outcome:
     """What became of one input row."""
 
     ordinal: int
-    status: str  # created | updated | unchanged | failed | skipped
+    status: str  # created | updated | unchanged | failed | skipped | pending
     uid: str | None = None
     error: str | None = None
 
@@ -129,7 +132,26 @@ class Checkpoint:
         return self._db.execute("SELECT count(*) FROM rows WHERE status = ?", (status,)).fetchone()[0]
 
     def counts(self) -> dict[str, int]:
-        return dict(self._db.execute("SELECT status, count(*) FROM rows GROUP BY status"))
+        """Final outcomes by status (``pending`` rows have none yet)."""
+        return dict(self._db.execute("SELECT status, count(*) FROM rows WHERE status != ? GROUP BY status", (PENDING,)))
+
+    def pending(self) -> set[int]:
+        """Rows sent by an earlier run whose answer never came: they may have been applied."""
+        return self.ordinals(PENDING)
+
+    def ordinals(self, status: str, *, error_prefix: str = "") -> set[int]:
+        """Rows with ``status`` (and an error starting with ``error_prefix``)."""
+        rows = self._db.execute(
+            "SELECT ordinal FROM rows WHERE status = ? AND coalesce(error, '') LIKE ? || '%'", (status, error_prefix)
+        )
+        return {ordinal for (ordinal,) in rows}
+
+    def acknowledged_uids(self) -> set[str]:
+        """The uids the server gave for acknowledged rows (for comments: the comments' uids)."""
+        rows = self._db.execute(
+            "SELECT uid FROM rows WHERE uid IS NOT NULL AND status IN (?, ?, ?)", SUCCESS_STATUSES
+        )
+        return {uid for (uid,) in rows}
 
     def mark_complete(self) -> None:
         self.set("state", "complete")

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from fragment_bulk.checkpoint import Checkpoint, Outcome
+from fragment_bulk.checkpoint import PENDING, Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
 from fragment_bulk.errors import (
     FragmentBulkError,
@@ -45,12 +45,19 @@ from fragment_bulk.progress import progress_bar
 
 PROBLEMS_SHOWN = 10
 STATUSES = ("created", "updated", "unchanged", "failed", "skipped")
+UNACKNOWLEDGED = "sent, but no answer came before the run stopped; run again to resume (it is checked before being re-sent)"
 
 
 class Writer(Protocol):
-    """Sends one batch of mapped rows; returns one Outcome per row, in order."""
+    """Sends one batch of mapped rows; returns one Outcome per row, in order.
+
+    A writer whose requests are not idempotent sets ``journals_intent``: the engine then records
+    each batch as ``pending`` before sending it, so that after a crash the writer knows which
+    rows to check on the server before sending them again.
+    """
 
     name: str
+    journals_intent: bool
 
     def prepare(self, client: FragmentClient, checkpoint: Checkpoint) -> None: ...
 
@@ -70,6 +77,7 @@ class RunOptions:
     results: Path | None = None
     keep_results_in_memory: bool = False
     progress: bool | None = None
+    planned_rate: float | None = None  # requests/min for the plan's estimate when no client is given
     log: Callable[[str], None] = lambda message: None
 
 
@@ -215,7 +223,7 @@ def run_bulk(
     try:
         already_done = checkpoint.count("created") + checkpoint.count("updated") + checkpoint.count("unchanged") if checkpoint else 0
         to_send = total - len(invalid) - already_done
-        rate = client.settings.rate_per_min if client is not None else None
+        rate = client.settings.rate_per_min if client is not None else options.planned_rate
         plan = Plan(total, len(invalid), already_done, to_send, math.ceil(to_send / batch_size.size), rate)
         if checkpoint is not None and checkpoint.resumed:
             options.log(f"resuming from {options.checkpoint}: {already_done:,} rows already acknowledged")
@@ -321,6 +329,8 @@ def _send_all(
                 collect(done)
             if failure is not None:
                 break
+            if writer.journals_intent:
+                checkpoint.record(Outcome(row.ordinal, PENDING, row.uid) for row in batch)
             in_flight.add(pool.submit(_deliver, writer, client, batch, batch_size))
         while in_flight and failure is None:
             done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
@@ -392,6 +402,8 @@ def _results_chunks(table: Any, outcomes_between: Callable[[int, int], dict[int,
         status, uid, error = [], [], []
         for position in range(len(frame)):
             outcome = outcomes.get(chunk.start + position)
+            if outcome is not None and outcome.status == PENDING:
+                outcome = Outcome(outcome.ordinal, "skipped", outcome.uid, UNACKNOWLEDGED)
             status.append(outcome.status if outcome else "skipped")
             uid.append(outcome.uid if outcome else None)
             error.append(outcome.error if outcome else default)

@@ -25,22 +25,21 @@ from fragment_bulk.client import FragmentClient
 from fragment_bulk.errors import TransportError
 
 ANCHOR_KEY = "anchor_updated_at"
+UNKNOWN = "outcome unknown"
+CRASHED = "it was sent before the previous run stopped and the task may exist; check before re-sending"
 
 
 class UpsertWriter:
     """``PUT /tasks/batch`` with the row's deterministic uid: idempotent, safe to resend."""
 
     name = "upsert"
+    journals_intent = False  # a PUT is safe to send again
 
     def __init__(self) -> None:
         self.anchor: datetime | None = None
 
     def prepare(self, client: FragmentClient, checkpoint: Checkpoint) -> None:
-        saved = checkpoint.job().get(ANCHOR_KEY)
-        if saved is None:
-            saved = newest_update(client)
-            checkpoint.set(ANCHOR_KEY, saved)
-        self.anchor = parse_time(saved) if saved else None
+        self.anchor = load_anchor(client, checkpoint)
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
         answered = client.upsert_tasks([{**row.payload, "uid": row.uid} for row in rows])
@@ -51,23 +50,46 @@ class UpsertWriter:
 
 
 class CreateWriter:
-    """``POST /tasks/batch``: server-made uids; a lost answer is reported, never resent."""
+    """``POST /tasks/batch``: server-made uids; an unknown outcome is reported, never resent."""
 
     name = "create"
+    journals_intent = True  # so that a resumed job knows which rows may already exist
+
+    def __init__(self) -> None:
+        self.maybe_created: set[int] = set()
 
     def prepare(self, client: FragmentClient, checkpoint: Checkpoint) -> None:
         client.whoami()  # fail on a bad token before anything is written
+        # Never re-sent: rows in flight when a run crashed, and rows already reported unknown.
+        self.maybe_created = checkpoint.pending() | checkpoint.ordinals("failed", error_prefix=UNKNOWN)
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
+        unknown = [row for row in rows if row.ordinal in self.maybe_created]
+        outcomes = [Outcome(row.ordinal, "failed", None, f"{UNKNOWN}: {CRASHED}") for row in unknown]
+        fresh = [row for row in rows if row.ordinal not in self.maybe_created]
+        if fresh:
+            outcomes += self._create(client, fresh)
+        return sorted(outcomes, key=lambda outcome: outcome.ordinal)
+
+    def _create(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
         items = [{key: value for key, value in row.payload.items() if key != "uid"} for row in rows]
         try:
             answered = client.create_tasks(items)
         except TransportError as exc:
             if not exc.may_have_committed:
                 raise
-            reason = f"outcome unknown, the tasks may have been created ({exc}); check before re-sending"
+            reason = f"{UNKNOWN}: the tasks may have been created ({exc}); check before re-sending"
             return [Outcome(row.ordinal, "failed", None, reason) for row in rows]
         return [Outcome(row.ordinal, "created", task.get("uid")) for row, task in zip(rows, answered)]
+
+
+def load_anchor(client: FragmentClient, checkpoint: Checkpoint) -> datetime | None:
+    """The job's anchor: measured when the job starts, then read back from the checkpoint."""
+    saved = checkpoint.job().get(ANCHOR_KEY)
+    if saved is None:
+        saved = newest_update(client)
+        checkpoint.set(ANCHOR_KEY, saved)
+    return parse_time(saved) if saved else None
 
 
 def newest_update(client: FragmentClient) -> str:

@@ -1,0 +1,1 @@
+from fragment_bulk._version import __version__

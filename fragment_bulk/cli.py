@@ -1,0 +1,317 @@
+"""The ``fragment-bulk`` command line (click): thin wrappers over :mod:`fragment_bulk.api`.
+
+Errors are one line on stderr and an exit code, never a traceback (``--debug`` shows it):
+
+    0    every row succeeded
+    1    some rows failed, or the run stopped after sending some rows
+    2    nothing was sent: usage, configuration, input or validation error
+    130  interrupted (Ctrl-C); run the same command again to resume
+
+stdout carries the result (a summary line, or JSON with ``--json``); progress and log lines
+go to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fragment_bulk import api
+from fragment_bulk._version import __version__
+from fragment_bulk.config import Settings, parse_rate
+from fragment_bulk.connection import DEFAULT_SANDBOX_DB, connect
+from fragment_bulk.errors import (
+    AuthError,
+    FragmentBulkError,
+    InterruptedImport,
+    ValidationError,
+)
+from fragment_bulk.mapping import Mapping, parse_assignment
+from fragment_bulk.readers import open_table
+
+EXIT_OK, EXIT_FAILED_ROWS, EXIT_NOTHING_SENT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _fail(message: str, code: int) -> None:
+    _say(f"error: {message}")
+    sys.exit(code)
+
+
+def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn our exceptions into one line and the documented exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return command(*args, **kwargs)
+        except InterruptedImport as exc:
+            _fail(str(exc), EXIT_INTERRUPTED)
+        except KeyboardInterrupt:
+            _fail("interrupted before anything was sent", EXIT_INTERRUPTED)
+        except ValidationError as exc:
+            for problem in exc.problems:
+                _say(f"  {problem}")
+            where = getattr(exc, "results_path", None)
+            more = f"; every row's status is in {where}" if where else ""
+            _fail(f"{exc.invalid_rows:,} invalid row(s), nothing was sent (fix them, or use --skip-invalid){more}", EXIT_NOTHING_SENT)
+        except FragmentBulkError as exc:
+            if debug:
+                raise
+            report = getattr(exc, "report", None)
+            sent_some = report is not None and report.succeeded > 0
+            _fail(str(exc), EXIT_FAILED_ROWS if sent_some else EXIT_NOTHING_SENT)
+        except (ValueError, OSError) as exc:
+            if debug:
+                raise
+            _fail(str(exc), EXIT_NOTHING_SENT)
+
+    return wrapper
+
+
+# -- shared options ---------------------------------------------------------------------------
+
+
+def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--sandbox", "sandbox", is_flag=True, help=f"Run against an embedded sandbox (data kept in {DEFAULT_SANDBOX_DB})."),
+        click.option("--sandbox-db", type=click.Path(dir_okay=False, path_type=Path), help="The embedded sandbox's database file (implies --sandbox)."),
+        click.option("--base-url", help="API base URL (default: $FRAGMENT_BASE_URL, else the real Fragment API)."),
+        click.option("--token-env", default="FRAGMENT_TOKEN", show_default=True, help="Environment variable holding the API token."),
+        click.option("--insecure-http", is_flag=True, help="Allow plain http to a non-loopback host (the token travels unencrypted)."),
+        click.option("--rate", help="Requests per minute for the whole run: 60/min (default), 2/s, or off."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _connection(params: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of :func:`connect` from the connection options."""
+    sandbox = params.pop("sandbox_db") or params.pop("sandbox")
+    params.pop("sandbox", None)
+    token_env = params.pop("token_env")
+    base_url = params.pop("base_url")
+    insecure = params.pop("insecure_http")
+    rate = params.pop("rate")
+    if rate is not None:
+        parse_rate(rate)  # fail on a malformed rate before reading any input
+    settings = None
+    if not sandbox:
+        settings = Settings.from_env(
+            token=os.environ.get(token_env) or None, base_url=base_url, allow_insecure_http=insecure or None
+        )
+    return {"sandbox": sandbox or None, "settings": settings, "rate": rate}
+
+
+def mapping_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Mapping file (YAML); see `fragment-bulk map`."),
+        click.option("--map", "maps", multiple=True, metavar="COL=TARGET", help='Map a column: "Ticket Title=title", "Pays=fields.country".'),
+        click.option("--ignore", multiple=True, metavar="COL", help="Leave a column out."),
+        click.option("--type", "types", multiple=True, metavar="COL=TYPE", help="Declare a type: str, int, float, bool, date, datetime, json."),
+        click.option("--key", "keys", multiple=True, metavar="COL", help="Key column(s) the uid is derived from (repeatable)."),
+        click.option("--empty", type=click.Choice(["omit", "null"]), help="Empty cells: leave the field out (omit, default) or send null."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _mapping_args(params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "mapping": params.pop("mapping"),
+        "maps": dict(parse_assignment(text, "--map") for text in params.pop("maps")),
+        "ignore": list(params.pop("ignore")),
+        "types": dict(parse_assignment(text, "--type") for text in params.pop("types")),
+        "keys": list(params.pop("keys")),
+        "empty": params.pop("empty"),
+    }
+
+
+def reader_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--encoding", help="Input encoding (default: detected)."),
+        click.option("--delimiter", help="CSV delimiter (default: sniffed among , ; tab |)."),
+        click.option("--sheet", help="Excel sheet, by name or 0-based index (default: the first)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _sheet(value: str | None) -> str | int | None:
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--skip-invalid", is_flag=True, help="Send the valid rows; report the invalid ones as failed."),
+        click.option("--dry-run", is_flag=True, help="Validate and print the plan; send nothing."),
+        click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), help="Checkpoint file (default: beside the input)."),
+        click.option("--restart", is_flag=True, help="Ignore an existing checkpoint and start over."),
+        click.option("--results", type=click.Path(dir_okay=False, path_type=Path), help="Results file (default: <input>.fragment-results.csv)."),
+        click.option("--batch-size", type=click.IntRange(1, 1000), help="Rows per request (default 100; shrunk if the server says too large)."),
+        click.option("--concurrency", type=click.IntRange(1, 64), help="Requests in flight (default 4)."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar and no log lines."),
+        click.option("--progress/--no-progress", default=None, help="Force the progress bar on or off (default: on a terminal)."),
+        click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _run_args(params: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    quiet = params.pop("quiet")
+    as_json = params.pop("as_json")
+    progress = params.pop("progress")
+    args = {
+        key: params.pop(key)
+        for key in ("skip_invalid", "dry_run", "restart", "batch_size", "concurrency")
+    }
+    for key in ("checkpoint", "results"):
+        value = params.pop(key)
+        if value is not None:
+            args[key] = value
+    args["progress"] = False if quiet else progress
+    args["log"] = (lambda message: None) if quiet else _say
+    return args, as_json
+
+
+def _report(report: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+    else:
+        click.echo(report.summary_line())
+        for line in _failed_lines(report):
+            _say(line)
+    sys.exit(report.exit_code)
+
+
+def _failed_lines(report: Any, shown: int = 5) -> list[str]:
+    failed = report.counts.get("failed", 0) if not report.dry_run else 0
+    if not failed or report.results_path is None:
+        return []
+    rows = report.failed.head(shown)
+    lines = [f"  row {row['_row']}: {row['_error']}" for _, row in rows.iterrows()]
+    if failed > shown:
+        lines.append(f"  ... and {failed - shown:,} more failed row(s) in {report.results_path}")
+    return lines
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="fragment-bulk")
+@click.option("--debug", is_flag=True, help="Show tracebacks (for bug reports).")
+def main(debug: bool) -> None:
+    """Move thousands of rows between spreadsheets and Fragment: import, export, update, comment.
+
+    The API token is read from $FRAGMENT_TOKEN (never from the command line); --sandbox runs
+    any command against a local sandbox instead.
+    """
+
+
+@main.command("import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@mapping_options
+@click.option("--mode", type=click.Choice(api.IMPORT_MODES), default="upsert", show_default=True,
+              help="upsert: PUT with deterministic uids (re-runs create nothing). create: POST, server-made uids (no duplicate protection).")
+@reader_options
+@run_options
+@connection_options
+@handle_errors
+def import_command(source: Path, **params: Any) -> None:
+    """Import a CSV, Excel (.xlsx) or JSON Lines file as tasks.
+
+    Every row gets a deterministic uid (from a uid column, the --key columns, or the row
+    itself), so running the same command again creates nothing new and an interrupted run
+    resumes from its checkpoint.
+    """
+    args, as_json = _run_args(params)
+    report = api.import_file(
+        source, **_mapping_args(params), mode=params.pop("mode"), encoding=params.pop("encoding"),
+        delimiter=params.pop("delimiter"), sheet=_sheet(params.pop("sheet")), **_connection(params), **args,
+    )
+    _report(report, as_json)
+
+
+@main.command("map")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@mapping_options
+@reader_options
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the mapping here instead of stdout.")
+@handle_errors
+def map_command(source: Path, output: Path | None, **params: Any) -> None:
+    """Print the mapping inferred for a file (edit it, then pass it with --mapping)."""
+    table = open_table(source, encoding=params.pop("encoding"), delimiter=params.pop("delimiter"), sheet=_sheet(params.pop("sheet")))
+    args = _mapping_args(params)
+    given = args.pop("mapping")
+    base = Mapping.load(given) if given else Mapping.infer(table.columns)
+    mapping = base.with_overrides(**args)
+    mapping.check_columns(table.columns)
+    if output is None:
+        click.echo(mapping.to_yaml(), nl=False)
+    else:
+        mapping.dump(output)
+        _say(f"wrote {output}; edit it, then: fragment-bulk import {source} --mapping {output}")
+
+
+@main.command()
+@connection_options
+@handle_errors
+def whoami(**params: Any) -> None:
+    """Show the account the token belongs to."""
+    try:
+        with connect(**_connection(params)) as client:
+            account = client.whoami()
+    except AuthError as exc:
+        _fail(f"the token was refused ({exc.status})", EXIT_NOTHING_SENT)
+    for key, value in account.items():
+        click.echo(f"{key}: {value}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (keep it on loopback).")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free port).")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="SQLite file to keep the data in (default: in memory).")
+@click.option("--token", default="sandbox-token", show_default=True, help="The Bearer token the sandbox accepts (not a secret).")
+@click.option("--rate", default="60/min", show_default=True, help="Rate limit per token: 60/min, 2/s, or off.")
+@click.option("--burst", default=10, show_default=True, type=click.IntRange(1), help="Token bucket size.")
+@click.option("--retry-after", type=click.Choice(["header", "none", "zero"]), default="header", show_default=True, help="How 429s say when to retry.")
+@click.option("--max-batch", default=100, show_default=True, type=click.IntRange(1), help="Largest batch accepted.")
+@click.option("--oversize-status", type=click.Choice(["422", "413"]), default="422", show_default=True, help="Status for a batch above --max-batch.")
+@click.option("--page-max", default=100, show_default=True, type=click.IntRange(1), help="Largest page size.")
+@click.option("--fault-5xx", default=0.0, show_default=True, type=click.FloatRange(0, 1), help="Fraction of requests answered 500/503 before any write.")
+@click.option("--fault-lost", default=0.0, show_default=True, type=click.FloatRange(0, 1), help="Fraction of writes committed, then answered with nothing.")
+@click.option("--latency", default="0,0", show_default=True, metavar="MIN,MAX", help="Added latency per request, in ms.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the fault and latency draws.")
+@handle_errors
+def sandbox(host: str, port: int, db: Path | None, token: str, rate: str, burst: int, retry_after: str, max_batch: int,
+            oversize_status: str, page_max: int, fault_5xx: float, fault_lost: float, latency: str, seed: int) -> None:
+    """Run a local Fragment API server to rehearse against (Ctrl-C stops it)."""
+    from fragment_bulk.sandbox import SandboxConfig, run_server
+
+    try:
+        low, high = (float(part) for part in latency.split(","))
+    except ValueError:
+        raise click.BadParameter("expected MIN,MAX in milliseconds, like 5,20", param_hint="--latency") from None
+    config = SandboxConfig(
+        token=token, db_path=db, rate_per_min=parse_rate(rate), burst=burst, retry_after=retry_after,
+        max_batch=max_batch, oversize_status=int(oversize_status), page_max=page_max,
+        page_default=min(50, page_max), fault_5xx=fault_5xx, fault_lost=fault_lost, latency_ms=(low, high), seed=seed,
+    )
+    run_server(config, host, port, announce=lambda line: click.echo(line))
+
+
+if __name__ == "__main__":
+    main()

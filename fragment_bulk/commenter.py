@@ -1,0 +1,95 @@
+"""Bulk comments: one ``POST /tasks/{uid}/comments`` per row, exactly once even across crashes.
+
+A POST is not idempotent, and the API has no batch endpoint for comments, so each row is one
+request (the engine runs ``concurrency`` of them at a time under the shared throttle).
+
+Exactly once: the engine journals each row as ``pending`` before sending it. A comment whose
+outcome is unknown (a lost answer now, or a row left pending by a crashed run) is never posted
+blindly: the task's comments are listed first, and a comment with the same text, created since
+the job started and not already claimed by another row of the job, is taken as this row's.
+Only when none is found is the comment posted again.
+
+Limit: the server's clock and ours are compared with a tolerance (``CLOCK_SKEW``); an identical
+comment posted by someone else on the same task during the job would be taken for ours.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from fragment_bulk.checkpoint import Checkpoint, Outcome
+from fragment_bulk.client import FragmentClient
+from fragment_bulk.errors import NotFoundError, RequestRejected, ServerError, TransportError
+from fragment_bulk.importer import UNKNOWN, parse_time
+
+COMMENT_KEY = "comment"  # where the mapping puts the comment's text in a row's payload
+CLOCK_SKEW = timedelta(minutes=2)
+MAX_POSTS = 3
+
+
+class CommentWriter:
+    """Posts one comment per row; checks the task's comments before any re-send."""
+
+    name = "comment"
+    journals_intent = True
+
+    def __init__(self) -> None:
+        self.since = datetime.min.replace(tzinfo=timezone.utc)
+        self.maybe_posted: set[int] = set()
+        self._claimed: set[str] = set()
+        self._lock = threading.Lock()
+
+    def prepare(self, client: FragmentClient, checkpoint: Checkpoint) -> None:
+        job = checkpoint.job()
+        started = parse_time(job.get("started"))
+        if started is not None:
+            self.since = started - CLOCK_SKEW
+        self.maybe_posted = checkpoint.pending() | checkpoint.ordinals("failed", error_prefix=UNKNOWN)
+        self._claimed = checkpoint.acknowledged_uids()
+
+    def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
+        return [self._post(client, row) for row in rows]
+
+    def _post(self, client: FragmentClient, row: Any) -> Outcome:
+        text = row.payload[COMMENT_KEY]
+        try:
+            if row.ordinal in self.maybe_posted:
+                found = self._find(client, row.uid, text)
+                if found:
+                    return Outcome(row.ordinal, "created", found)
+            for _ in range(MAX_POSTS):
+                try:
+                    comment = client.add_comment(row.uid, text)
+                except (TransportError, ServerError) as exc:
+                    if not exc.may_have_committed:
+                        raise
+                    found = self._find(client, row.uid, text)
+                    if found:
+                        return Outcome(row.ordinal, "created", found)
+                    continue
+                self._claim(comment["uid"])
+                return Outcome(row.ordinal, "created", comment["uid"])
+        except NotFoundError:
+            return Outcome(row.ordinal, "failed", None, f"task {row.uid} not found")
+        except RequestRejected as rejected:
+            return Outcome(row.ordinal, "failed", None, f"rejected by the server: {rejected}")
+        return Outcome(row.ordinal, "failed", None, f"{UNKNOWN}: no answer after {MAX_POSTS} posts and the comment is not listed")
+
+    def _find(self, client: FragmentClient, task_uid: str, text: str) -> str | None:
+        """The uid of an unclaimed comment with ``text`` on the task since the job began."""
+        for comment in client.iter_comments(task_uid):
+            created = parse_time(comment.get("created_at"))
+            if comment.get("text") != text or (created is not None and created < self.since):
+                continue
+            if self._claim(comment["uid"]):
+                return comment["uid"]
+        return None
+
+    def _claim(self, uid: str) -> bool:
+        with self._lock:
+            if uid in self._claimed:
+                return False
+            self._claimed.add(uid)
+            return True

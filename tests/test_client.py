@@ -1,0 +1,192 @@
+"""FragmentClient against the sandbox: every endpoint, the error tree, and the fault modes."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import httpx
+import pytest
+
+from fragment_bulk.client import FragmentClient
+from fragment_bulk.config import Settings, parse_rate
+from fragment_bulk.errors import (
+    AuthError,
+    ConfigError,
+    NotFoundError,
+    ProtocolError,
+    RateLimited,
+    RequestRejected,
+    ServerError,
+    TransportError,
+)
+from fragment_bulk.retry import RetryPolicy, parse_retry_after
+from fragment_bulk.sandbox import Sandbox, SandboxConfig
+
+from conftest import make_client
+
+
+def test_every_endpoint_round_trip(client, sandbox):
+    assert client.whoami()["email"]
+    task = client.create_task({"fields": {"title": "One", "country": "FR"}})
+    assert task["status"] == "TODO"
+    assert client.get_task(task["uid"])["fields"]["title"] == "One"
+    uid = str(uuid.uuid4())
+    client.put_task(uid, {"fields": {"title": "Two"}})
+    patched = client.patch_task(uid, {"status": "DONE", "fields": {"country": "DE"}})
+    assert patched["done_at"] and patched["fields"] == {"title": "Two", "country": "DE"}
+    comment = client.add_comment(uid, "hello")
+    assert [c["uid"] for c in client.iter_comments(uid)] == [comment["uid"]]
+    client.delete_task(task["uid"])
+    with pytest.raises(NotFoundError) as missing:
+        client.get_task(task["uid"])
+    assert missing.value.status == 404
+    assert sandbox.task_count() == 1
+
+
+def test_batches_and_search_pages_yield_each_match_once(client):
+    items = [{"uid": str(uuid.UUID(int=i + 1)), "fields": {"title": f"t{i}", "country": "FR" if i % 3 else "DE"}}
+             for i in range(1_050)]
+    for start in range(0, len(items), 100):
+        assert len(client.upsert_tasks(items[start:start + 100])) == len(items[start:start + 100])
+    found = [task["uid"] for task in client.iter_tasks({"country": "FR"}, page_size=100)]
+    expected = {item["uid"] for item in items if item["fields"]["country"] == "FR"}
+    assert len(found) == len(set(found)) == len(expected) and set(found) == expected
+
+
+def test_batch_rejection_names_the_item(client):
+    items = [{"uid": str(uuid.uuid4()), "fields": {"title": "ok"}}, {"uid": str(uuid.uuid4()), "fields": {}}]
+    with pytest.raises(RequestRejected) as rejected:
+        client.upsert_tasks(items)
+    assert [problem.index for problem in rejected.value.item_problems] == [1]
+    assert rejected.value.status == 422
+
+
+def test_oversize_batch_is_flagged_too_large(sandbox, client):
+    items = [{"uid": str(uuid.uuid4()), "fields": {"title": "x"}} for _ in range(101)]
+    with pytest.raises(RequestRejected) as rejected:
+        client.upsert_tasks(items)
+    assert rejected.value.too_large
+
+
+def test_wrong_token_is_an_auth_error_without_the_token(sandbox, caplog):
+    secret = "s3cr3t-token-value-123"
+    caplog.set_level(logging.DEBUG)
+    with FragmentClient(Settings(token=secret, base_url=sandbox.base_url, rate_per_min=None), transport=sandbox.transport()) as c:
+        with pytest.raises(AuthError) as refused:
+            c.whoami()
+        assert secret not in repr(c) and secret not in repr(c.settings)
+    assert refused.value.status == 401
+    assert secret not in str(refused.value) and secret not in repr(refused.value)
+    assert all(secret not in record.getMessage() for record in caplog.records)
+
+
+def test_token_never_in_logs_even_at_debug(sandbox, caplog):
+    caplog.set_level(logging.DEBUG)  # httpx and httpcore log every request at DEBUG
+    with make_client(sandbox) as c:
+        c.whoami()
+        with pytest.raises(NotFoundError) as missing:
+            c.get_task(str(uuid.uuid4()))
+    text = "\n".join(record.getMessage() for record in caplog.records) + str(missing.value)
+    assert sandbox.config.token not in text
+
+
+def test_user_agent_names_the_tool():
+    seen = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.update(request.headers)
+        return httpx.Response(200, json={"uid": "u", "name": "n", "email": "e"})
+
+    settings = Settings(token="t", base_url="http://127.0.0.1:1/api/v1", rate_per_min=None)
+    with FragmentClient(settings, transport=httpx.MockTransport(handler)) as c:
+        c.whoami()
+    assert seen["user-agent"].startswith("fragment-bulk/")
+    assert seen["authorization"] == "Bearer t"
+
+
+def test_plain_http_to_a_remote_host_is_refused_unless_insisted():
+    with pytest.raises(ConfigError, match="unencrypted"):
+        Settings(token="t", base_url="http://api.example.com/api/v1").checked()
+    assert Settings(token="t", base_url="http://api.example.com/api/v1", allow_insecure_http=True).checked()
+    assert Settings(token="t", base_url="http://127.0.0.1:8765/api/v1").checked()
+
+
+@pytest.mark.parametrize("mode", ["header", "none", "zero"])
+def test_waits_out_429_in_every_retry_after_variant(mode):
+    # The sandbox allows 1 request at 240/min; the client sends 6 back to back, unthrottled.
+    with Sandbox(SandboxConfig(rate_per_min=240, burst=1, retry_after=mode)) as sb:
+        with make_client(sb, retry=RetryPolicy(floor=0.05, cap=1.0)) as c:
+            answers = [c.whoami() for _ in range(6)]
+        stats = sb.stats()
+    assert len(answers) == 6
+    assert stats["by_status"].get(429, 0) >= 1
+
+
+def test_a_429_without_retries_left_is_a_clean_error():
+    with Sandbox(SandboxConfig(rate_per_min=1, burst=1)) as sb:
+        with make_client(sb, retry=RetryPolicy(max_attempts=2, floor=0.01, cap=0.02)) as c:
+            c.whoami()
+            with pytest.raises(RateLimited) as limited:
+                c.whoami()
+    assert "gave up after 2 attempts" in str(limited.value)
+    assert limited.value.retry_after and limited.value.retry_after > 1
+
+
+def test_survives_5xx_storms():
+    with Sandbox(SandboxConfig(rate_per_min=None, fault_5xx=0.5, seed=7)) as sb:
+        with make_client(sb, retry=RetryPolicy(floor=0.001, cap=0.01, max_attempts=30)) as c:
+            uids = [str(uuid.UUID(int=i + 1)) for i in range(40)]
+            for uid in uids:
+                c.put_task(uid, {"fields": {"title": uid}})
+        assert sb.task_count() == 40
+
+
+def test_budget_exhaustion_reports_attempts():
+    with Sandbox(SandboxConfig(rate_per_min=None, fault_5xx=1.0)) as sb:
+        with make_client(sb, retry=RetryPolicy(floor=0.001, cap=0.01, max_attempts=4)) as c:
+            with pytest.raises(ServerError) as failed:
+                c.whoami()
+    assert "gave up after 4 attempts" in str(failed.value)
+    assert failed.value.status in (500, 503)
+
+
+def test_lost_response_on_put_is_retried_and_applied_once():
+    with Sandbox(SandboxConfig(rate_per_min=None, fault_lost=0.5, seed=3)) as sb:
+        with make_client(sb, retry=RetryPolicy(floor=0.001, cap=0.01, max_attempts=30)) as c:
+            items = [{"uid": str(uuid.UUID(int=i + 1)), "fields": {"title": str(i)}} for i in range(300)]
+            for start in range(0, 300, 50):
+                c.upsert_tasks(items[start:start + 50])
+        assert sb.task_count() == 300
+
+
+def test_lost_response_on_post_is_not_resent():
+    with Sandbox(SandboxConfig(rate_per_min=None, fault_lost=1.0)) as sb:
+        with make_client(sb, retry=RetryPolicy(floor=0.001, cap=0.01)) as c:
+            with pytest.raises(TransportError) as lost:
+                c.create_task({"fields": {"title": "once"}})
+        assert lost.value.may_have_committed
+        assert sb.task_count() == 1  # committed once, never re-sent
+
+
+def test_a_repeated_cursor_is_an_error_not_a_loop():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"items": [{"uid": "a"}], "meta": {"next_cursor": "same"}})
+
+    settings = Settings(token="t", base_url="http://127.0.0.1:1/api/v1", rate_per_min=None)
+    with FragmentClient(settings, transport=httpx.MockTransport(handler)) as c:
+        with pytest.raises(ProtocolError, match="twice"):
+            list(c.iter_tasks())
+
+
+def test_retry_after_parses_seconds_and_http_dates():
+    assert parse_retry_after("7") == 7
+    assert parse_retry_after("Thu, 01 Jan 2026 00:00:10 GMT", now=1767225600.0) == pytest.approx(10)
+    assert parse_retry_after("soon") is None
+    assert RetryPolicy(floor=0.5).delay(RateLimited(status=429, method="GET", path="/", retry_after=0), 1) >= 0.5
+
+
+def test_rates_parse():
+    assert parse_rate("60/min") == 60 and parse_rate("2/s") == 120 and parse_rate("off") is None
+    with pytest.raises(ConfigError):
+        parse_rate("fast")
