@@ -13,19 +13,21 @@ GIL: a pessimistic figure. ``subprocess`` runs it as ``fragment-bulk sandbox`` w
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
-TOKEN = "bench-token"
+sys.path.insert(0, str(Path(__file__).parent))
+from common import TOKEN, sandbox_process  # noqa: E402
+
 BATCH = 100
 
 
@@ -33,21 +35,6 @@ BATCH = 100
 def thread_server() -> Iterator[str]:
     with Sandbox(SandboxConfig(token=TOKEN, rate_per_min=None)) as sandbox, sandbox.serve(port=0) as server:
         yield server.url
-
-
-@contextmanager
-def subprocess_server() -> Iterator[str]:
-    code = (
-        "from fragment_bulk.sandbox import SandboxConfig, run_server; "
-        f"run_server(SandboxConfig(token={TOKEN!r}, rate_per_min=None), port=0)"
-    )
-    process = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        first_line = process.stdout.readline() if process.stdout else ""
-        yield first_line.rsplit(" ", 1)[-1].strip()  # "Fragment sandbox listening on <url>"
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def run(url: str, *, tasks: int, threads: int) -> float:
@@ -80,7 +67,7 @@ def main() -> None:
     parser.add_argument("--server", choices=["thread", "subprocess"], default="thread")
     args = parser.parse_args()
     for threads in args.threads:
-        server = thread_server() if args.server == "thread" else subprocess_server()
+        server = thread_server() if args.server == "thread" else sandbox_process()
         with server as url:
             rate = run(url, tasks=args.tasks, threads=threads)
         print(f"{args.tasks} tasks, {threads} threads, server in {args.server}: {rate:,.0f} tasks/s")

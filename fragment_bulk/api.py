@@ -26,9 +26,11 @@ from fragment_bulk.config import Settings, parse_rate
 from fragment_bulk.connection import SandboxChoice, connect
 from fragment_bulk.engine import RunOptions, RunReport, run_bulk
 from fragment_bulk.errors import ConfigError
+from fragment_bulk.commenter import CommentWriter
 from fragment_bulk.importer import CreateWriter, UpsertWriter
 from fragment_bulk.mapping import Mapping
 from fragment_bulk.readers import open_table
+from fragment_bulk.updater import UpdateWriter
 
 CHECKPOINT_SUFFIX = ".fragment-checkpoint"
 RESULTS_SUFFIX = ".fragment-results.csv"
@@ -71,17 +73,7 @@ def import_file(
     again creates nothing new. Raises :class:`~fragment_bulk.errors.ValidationError` when rows
     are invalid (and nothing was sent), unless ``skip_invalid``.
     """
-    path = Path(path)
-    table = open_table(path, encoding=encoding, delimiter=delimiter, sheet=sheet)
-    chosen = _mapping(table.columns, mapping, maps, ignore, types, keys, empty, sidecar=_sidecar(path, mapping, log))
-    options = _options(
-        batch_size=batch_size, concurrency=concurrency, skip_invalid=skip_invalid, dry_run=dry_run,
-        checkpoint=path.with_name(path.name + CHECKPOINT_SUFFIX) if checkpoint == _DEFAULT else checkpoint,
-        restart=restart,
-        results=path.with_name(path.stem + RESULTS_SUFFIX) if results == _DEFAULT else results,
-        keep_results_in_memory=False, progress=progress, log=log,
-    )
-    return _run("import", table, chosen, _import_writer(mode), options, client, settings, sandbox, rate, log)
+    return _run_file("import", path, _import_writer(mode), **_arguments(locals(), "path", "mode"))
 
 
 def import_dataframe(
@@ -113,14 +105,57 @@ def import_dataframe(
     >>> report = import_dataframe(df, sandbox=True)    # doctest: +SKIP
     >>> report.summary, report.failed                  # doctest: +SKIP
     """
-    table = open_table(frame)
-    chosen = _mapping(table.columns, mapping, maps, ignore, types, keys, empty)
-    options = _options(
-        batch_size=batch_size, concurrency=concurrency, skip_invalid=skip_invalid, dry_run=dry_run,
-        checkpoint=checkpoint, restart=restart, results=results, keep_results_in_memory=True,
-        progress=progress, log=log,
-    )
-    return _run("import", table, chosen, _import_writer(mode), options, client, settings, sandbox, rate, log)
+    return _run_frame("import", frame, _import_writer(mode), **_arguments(locals(), "frame", "mode"))
+
+
+def update_file(path: str | Path, **options: Any) -> RunReport:
+    """Change existing tasks: each row names a task (``uid`` column or ``keys``) and the values
+    to change (``PATCH /tasks/batch``). Takes the options of :func:`import_file` but ``mode``."""
+    return _run_file("update", path, UpdateWriter(), purpose="update", **options)
+
+
+def update_dataframe(frame: pd.DataFrame, **options: Any) -> RunReport:
+    """:func:`update_file` for a DataFrame (options of :func:`import_dataframe`)."""
+    return _run_frame("update", frame, UpdateWriter(), purpose="update", **options)
+
+
+def comment_file(path: str | Path, *, text_column: str = "text", **options: Any) -> RunReport:
+    """Add one comment per row: the task by ``uid`` column or ``keys``, the text from
+    ``text_column``. Exactly once, even when resumed after a crash (see ``commenter``)."""
+    options.setdefault("batch_size", 1)
+    return _run_file("comment", path, CommentWriter(), purpose="comment", text_column=text_column, **options)
+
+
+def comment_dataframe(frame: pd.DataFrame, *, text_column: str = "text", **options: Any) -> RunReport:
+    """:func:`comment_file` for a DataFrame."""
+    options.setdefault("batch_size", 1)
+    return _run_frame("comment", frame, CommentWriter(), purpose="comment", text_column=text_column, **options)
+
+
+def _arguments(values: dict[str, Any], *consumed: str) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if name not in consumed}
+
+
+def _run_file(
+    command: str, path: str | Path, writer: Any, *, encoding: str | None = None, delimiter: str | None = None,
+    sheet: str | int | None = None, checkpoint: Any = _DEFAULT, results: Any = _DEFAULT, **options: Any,
+) -> RunReport:
+    path = Path(path)
+    table = open_table(path, encoding=encoding, delimiter=delimiter, sheet=sheet)
+    suffix = "" if command == "import" else f".{command}"
+    if checkpoint == _DEFAULT:
+        checkpoint = path.with_name(f"{path.name}{suffix}{CHECKPOINT_SUFFIX}")
+    if results == _DEFAULT:
+        results = path.with_name(f"{path.stem}{suffix}{RESULTS_SUFFIX}")
+    sidecar = _sidecar(path, options.get("mapping"), options.get("log")) if command == "import" else None
+    return _run(command, table, writer, checkpoint=checkpoint, results=results, keep_results_in_memory=False,
+                sidecar=sidecar, **options)
+
+
+def _run_frame(command: str, frame: pd.DataFrame, writer: Any, *, checkpoint: Any = None, results: Any = None,
+               **options: Any) -> RunReport:
+    return _run(command, open_table(frame), writer, checkpoint=checkpoint, results=results,
+                keep_results_in_memory=True, **options)
 
 
 def _import_writer(mode: str) -> Any:
@@ -131,63 +166,83 @@ def _import_writer(mode: str) -> Any:
 
 def _mapping(
     columns: list[str],
-    given: str | Path | Mapping | None,
+    *,
+    mapping: str | Path | Mapping | None,
     maps: MappingType[str, str] | None,
     ignore: Iterable[str],
     types: MappingType[str, str] | None,
     keys: Iterable[str],
     empty: str | None,
-    *,
-    sidecar: Path | None = None,
+    sidecar: Path | None,
+    purpose: str,
+    text_column: str | None,
 ) -> Mapping:
     """The mapping file (or the sidecar an export wrote), else inferred; then the overrides."""
-    if isinstance(given, Mapping):
-        base = given
-    elif given is not None:
-        base = Mapping.load(given)
+    if isinstance(mapping, Mapping):
+        base = mapping
+    elif mapping is not None:
+        base = Mapping.load(mapping)
     elif sidecar is not None:
         base = Mapping.load(sidecar)
     else:
         base = Mapping.infer(columns)
-    return base.with_overrides(maps=dict(maps or {}), ignore=list(ignore), types=dict(types or {}),
-                               keys=list(keys), empty=empty)
+    chosen = base.with_overrides(maps=dict(maps or {}), ignore=list(ignore), types=dict(types or {}),
+                                 keys=list(keys), empty=empty)
+    if purpose == "update":
+        return chosen.for_update()
+    if purpose == "comment":
+        return chosen.for_comments(text_column)
+    return chosen
 
 
-def _sidecar(path: Path, mapping: Any, log: Callable[[str], None]) -> Path | None:
+def _sidecar(path: Path, mapping: Any, log: Callable[[str], None] | None) -> Path | None:
     """``tasks.mapping.yml`` beside ``tasks.csv`` (what ``export`` writes), when no mapping is given."""
     candidate = path.with_name(path.stem + SIDECAR_SUFFIX)
     if mapping is not None or not candidate.exists():
         return None
-    log(f"using the mapping {candidate} found beside the input")
+    (log or (lambda message: None))(f"using the mapping {candidate} found beside the input")
     return candidate
-
-
-def _options(*, batch_size: int | None, concurrency: int | None, checkpoint: Any, results: Any, **rest: Any) -> RunOptions:
-    defaults = RunOptions()
-    return RunOptions(
-        batch_size=batch_size or defaults.batch_size,
-        concurrency=concurrency or defaults.concurrency,
-        checkpoint=Path(checkpoint) if checkpoint is not None else None,
-        results=Path(results) if results is not None else None,
-        **rest,
-    )
 
 
 def _run(
     command: str,
     table: Any,
-    mapping: Mapping,
     writer: Any,
-    options: RunOptions,
-    client: FragmentClient | None,
-    settings: Settings | None,
-    sandbox: SandboxChoice,
-    rate: str | float | None,
-    log: Callable[[str], None],
+    *,
+    mapping: str | Path | Mapping | None = None,
+    maps: MappingType[str, str] | None = None,
+    ignore: Iterable[str] = (),
+    types: MappingType[str, str] | None = None,
+    keys: Iterable[str] = (),
+    empty: str | None = None,
+    sidecar: Path | None = None,
+    purpose: str = "import",
+    text_column: str | None = None,
+    checkpoint: str | Path | None,
+    results: str | Path | None,
+    batch_size: int | None = None,
+    concurrency: int | None = None,
+    rate: str | float | None = None,
+    client: FragmentClient | None = None,
+    settings: Settings | None = None,
+    sandbox: SandboxChoice = None,
+    log: Callable[[str], None] = lambda message: None,
+    **run_options: Any,
 ) -> RunReport:
+    chosen = _mapping(table.columns, mapping=mapping, maps=maps, ignore=ignore, types=types, keys=keys,
+                      empty=empty, sidecar=sidecar, purpose=purpose, text_column=text_column)
+    defaults = RunOptions()
+    options = RunOptions(
+        batch_size=batch_size or defaults.batch_size,
+        concurrency=concurrency or defaults.concurrency,
+        checkpoint=Path(checkpoint) if checkpoint is not None else None,
+        results=Path(results) if results is not None else None,
+        log=log,
+        **run_options,
+    )
     if options.dry_run:
         options.planned_rate = parse_rate(rate) if rate is not None else (settings or Settings()).rate_per_min
-        return run_bulk(command, table, mapping, None, writer, options)
+        return run_bulk(command, table, chosen, None, writer, options)
     with connect(client=client, settings=settings, sandbox=sandbox, rate=rate, log=log,
                  concurrency=options.concurrency, batch_size=options.batch_size) as connected:
-        return run_bulk(command, table, mapping, connected, writer, options)
+        return run_bulk(command, table, chosen, connected, writer, options)

@@ -148,8 +148,13 @@ def reader_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _sheet(value: str | None) -> str | int | None:
-    return int(value) if value is not None and value.isdigit() else value
+def _reader_args(params: dict[str, Any]) -> dict[str, Any]:
+    sheet = params.pop("sheet")
+    return {
+        "encoding": params.pop("encoding"),
+        "delimiter": params.pop("delimiter"),
+        "sheet": int(sheet) if sheet is not None and sheet.isdigit() else sheet,
+    }
 
 
 def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -183,6 +188,15 @@ def _run_args(params: dict[str, Any]) -> tuple[dict[str, Any], bool]:
             args[key] = value
     args["progress"] = False if quiet else progress
     args["log"] = (lambda message: None) if quiet else _say
+    return args, as_json
+
+
+def _job_args(params: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Every option of a bulk command as keyword arguments of its :mod:`api` function."""
+    args, as_json = _run_args(params)
+    args.update(_mapping_args(params))
+    args.update(_reader_args(params))
+    args.update(_connection(params))
     return args, as_json
 
 
@@ -237,12 +251,47 @@ def import_command(source: Path, **params: Any) -> None:
     itself), so running the same command again creates nothing new and an interrupted run
     resumes from its checkpoint.
     """
-    args, as_json = _run_args(params)
-    report = api.import_file(
-        source, **_mapping_args(params), mode=params.pop("mode"), encoding=params.pop("encoding"),
-        delimiter=params.pop("delimiter"), sheet=_sheet(params.pop("sheet")), **_connection(params), **args,
-    )
-    _report(report, as_json)
+    mode = params.pop("mode")
+    args, as_json = _job_args(params)
+    _report(api.import_file(source, mode=mode, **args), as_json)
+
+
+@main.command("update")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@mapping_options
+@reader_options
+@run_options
+@connection_options
+@handle_errors
+def update_command(source: Path, **params: Any) -> None:
+    """Change existing tasks: status, due date, assignee, custom fields (PATCH /tasks/batch).
+
+    Each row names its task by a uid column or by the --key columns the import used; only the
+    columns present and non-empty change. A row whose task does not exist fails alone.
+    """
+    args, as_json = _job_args(params)
+    _report(api.update_file(source, **args), as_json)
+
+
+@main.command("comment")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--text-column", default="text", show_default=True, help="The column holding each comment's text.")
+@mapping_options
+@reader_options
+@run_options
+@connection_options
+@handle_errors
+def comment_command(source: Path, text_column: str, **params: Any) -> None:
+    """Add one comment per row to the task it names (uid column or --key columns).
+
+    Comments are posted concurrently under the shared throttle. A POST is not idempotent, so a
+    comment whose answer was lost is looked up on the task before being sent again: resuming
+    after a crash never posts a comment twice.
+    """
+    args, as_json = _job_args(params)
+    if args["batch_size"] is None:
+        del args["batch_size"]  # comments default to one per request
+    _report(api.comment_file(source, text_column=text_column, **args), as_json)
 
 
 @main.command("map")
@@ -253,7 +302,7 @@ def import_command(source: Path, **params: Any) -> None:
 @handle_errors
 def map_command(source: Path, output: Path | None, **params: Any) -> None:
     """Print the mapping inferred for a file (edit it, then pass it with --mapping)."""
-    table = open_table(source, encoding=params.pop("encoding"), delimiter=params.pop("delimiter"), sheet=_sheet(params.pop("sheet")))
+    table = open_table(source, **_reader_args(params))
     args = _mapping_args(params)
     given = args.pop("mapping")
     base = Mapping.load(given) if given else Mapping.infer(table.columns)

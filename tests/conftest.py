@@ -18,10 +18,10 @@ def sandbox():
         yield sb
 
 
-def make_client(sb: Sandbox, *, rate_per_min=None, retry: RetryPolicy | None = None, **settings) -> FragmentClient:
-    """Our client talking to ``sb`` through the in-process transport."""
+def make_client(sb: Sandbox, *, rate_per_min=None, retry: RetryPolicy | None = None, transport=None, **settings) -> FragmentClient:
+    """Our client talking to ``sb`` through the in-process transport (or ``transport`` over it)."""
     chosen = Settings(token=sb.config.token, base_url=sb.base_url, rate_per_min=rate_per_min, **settings)
-    return FragmentClient(chosen, transport=sb.transport(), retry=retry)
+    return FragmentClient(chosen, transport=transport or sb.transport(), retry=retry)
 
 
 @pytest.fixture

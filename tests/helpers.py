@@ -1,0 +1,43 @@
+"""Test helpers: run the CLI as a user would, and serve a sandbox on a real loopback port."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_data"
+
+
+def cli_env(server_url: str | None = None, token: str = "sandbox-token") -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FRAGMENT_")}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    if server_url:
+        env["FRAGMENT_BASE_URL"] = server_url
+        env["FRAGMENT_TOKEN"] = token
+    return env
+
+
+def run_cli(*args: str, server_url: str | None = None, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``fragment-bulk ARGS`` in a subprocess (``python -m fragment_bulk``), output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "fragment_bulk", *args],
+        env=cli_env(server_url), cwd=cwd, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def start_cli(*args: str, server_url: str, cwd: Path | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "fragment_bulk", *args],
+        env=cli_env(server_url), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def error_line(stderr: str) -> str:
+    """The one error line of a failed command (asserting there is no traceback)."""
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, stderr
+    return lines[0]

@@ -1,0 +1,361 @@
+"""Import end to end against the sandbox: the CLI on a real port, and the Python API in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import random
+import signal
+import time
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import httpx
+import pandas as pd
+import pytest
+
+import fragment_bulk
+from fragment_bulk.errors import CheckpointError, ValidationError
+from fragment_bulk.retry import RetryPolicy
+from fragment_bulk.sandbox import Sandbox, SandboxConfig
+
+from conftest import make_client
+from helpers import SAMPLES, error_line, run_cli, start_cli
+
+STATUS_OF = {"Open": "TODO", "In progress": "STARTED", "Closed": "DONE"}
+
+
+def sample_rows() -> list[dict[str, str]]:
+    with open(SAMPLES / "tasks.csv", encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def expected_due(text: str) -> datetime:
+    day = datetime.strptime(text, "%d/%m/%Y").replace(tzinfo=ZoneInfo("Europe/Paris"))
+    return day.astimezone(timezone.utc)
+
+
+def assert_sample_tasks(tasks: list[dict]) -> None:
+    """The server holds exactly one task per sample row, equal to it field by field, type by type."""
+    rows = sample_rows()
+    by_ticket = {task["fields"]["ticket_id"]: task for task in tasks}
+    assert len(tasks) == len(rows) == len(by_ticket)
+    for row in rows:
+        task = by_ticket[row["Ticket ID"]]  # "00123" stayed text
+        assert task["fields"]["title"] == row["Subject"]
+        assert task["fields"]["country"] == row["Country"]
+        assert task["fields"]["priority"] == int(row["Priority"]) and isinstance(task["fields"]["priority"], int)
+        assert task["status"] == STATUS_OF[row["Status"]]
+        if row["Link"]:
+            assert task["fields"]["url"] == row["Link"]
+        if row["Due"]:
+            due = datetime.fromisoformat(task["due_at"].replace("Z", "+00:00"))
+            assert due == expected_due(row["Due"])
+        if row["Notes"]:
+            assert task["fields"]["notes"] == row["Notes"]
+        else:
+            assert "notes" not in task["fields"]  # empty cells are left out, never null or NaN
+
+
+@pytest.fixture
+def served():
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb, sb.serve(port=0) as server:
+        yield sb, server.url
+
+
+# -- the CLI, as a user runs it -------------------------------------------------------------
+
+
+def test_cli_imports_the_sample_csv_and_a_second_run_creates_nothing(served, tmp_path):
+    sb, url = served
+    source = tmp_path / "tasks.csv"
+    source.write_bytes((SAMPLES / "tasks.csv").read_bytes())
+    (tmp_path / "tasks.mapping.yml").write_bytes((SAMPLES / "tasks.mapping.yml").read_bytes())
+
+    first = run_cli("import", str(source), "--rate", "off", "--json", server_url=url)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["counts"]["created"] == len(sample_rows())
+    assert_sample_tasks(sb.tasks())
+
+    second = run_cli("import", str(source), "--rate", "off", "--json", server_url=url)
+    assert second.returncode == 0, second.stderr
+    again = json.loads(second.stdout)["counts"]
+    assert again["created"] == 0 and again["unchanged"] == len(sample_rows())
+    assert sb.task_count() == len(sample_rows())
+
+    results = pd.read_csv(tmp_path / "tasks.fragment-results.csv", dtype=str, keep_default_na=False)
+    assert list(results.columns[:4]) == ["_row", "_status", "_uid", "_error"]
+    assert list(results["_row"]) == [str(n) for n in range(2, len(sample_rows()) + 2)]
+    assert set(results["_status"]) == {"unchanged"}
+    assert list(results["Ticket ID"]) == [row["Ticket ID"] for row in sample_rows()]
+
+
+def test_excel_sheet_imports_the_same_tasks_as_the_csv(sandbox, client):
+    mapping = SAMPLES / "tasks.mapping.yml"
+    first = fragment_bulk.import_file(SAMPLES / "tasks.csv", mapping=mapping, client=client, checkpoint=None, results=None)
+    assert first.counts["created"] == len(sample_rows())
+    report = fragment_bulk.import_file(SAMPLES / "tasks.xlsx", sheet="Tasks", mapping=mapping, client=client,
+                                       checkpoint=None, results=None)
+    assert report.counts.get("created", 0) == 0
+    assert report.counts["unchanged"] == len(sample_rows())  # real date cells == the CSV's text dates
+    assert_sample_tasks(sandbox.tasks())
+
+
+def _numbered_csv(path, count: int, *, bad_rows: dict[int, dict] | None = None) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["ref", "title", "country", "status"])
+        writer.writeheader()
+        for n in range(count):
+            row = {"ref": f"{n:06d}", "title": f"Task {n}", "country": random.Random(n).choice(["FR", "DE", "ES"]), "status": "TODO"}
+            row.update((bad_rows or {}).get(n, {}))
+            writer.writerow(row)
+
+
+def _assert_one_task_per_row(sb: Sandbox, count: int) -> None:
+    tasks = sb.tasks()
+    refs = [task["fields"]["ref"] for task in tasks]
+    assert len(refs) == len(set(refs)) == count, f"{len(refs)} tasks, {len(set(refs))} distinct, {count} rows"
+    for task in tasks:
+        assert task["fields"]["title"] == f"Task {int(task['fields']['ref'])}"
+
+
+def test_kill_dash_nine_and_resume_leaves_exactly_one_task_per_row(tmp_path):
+    count = 3_000
+    source = tmp_path / "big.csv"
+    _numbered_csv(source, count)
+    config = SandboxConfig(rate_per_min=None, latency_ms=(5, 15), seed=1)
+    with Sandbox(config) as sb, sb.serve(port=0) as server:
+        kills = 0
+        rng = random.Random(42)
+        for attempt in range(30):
+            process = start_cli("import", str(source), "--key", "ref", "--rate", "off", "--batch-size", "50",
+                                "--concurrency", "4", "--json", server_url=server.url)
+            if kills < 4:
+                time.sleep(rng.uniform(0.3, 1.2))
+                if process.poll() is None:
+                    process.kill()  # SIGKILL: no chance to clean up
+                    process.wait()
+                    kills += 1
+                    continue
+            out, err = process.communicate(timeout=120)
+            assert process.returncode == 0, err
+            break
+        assert kills >= 2, "the import finished before it could be killed; make it bigger"
+        _assert_one_task_per_row(sb, count)
+        assert json.loads(out)["total"] == count
+
+
+def test_ctrl_c_stops_saves_and_says_how_to_resume(tmp_path):
+    source = tmp_path / "slow.csv"
+    _numbered_csv(source, 400)
+    with Sandbox(SandboxConfig(rate_per_min=None, latency_ms=(30, 40))) as sb, sb.serve(port=0) as server:
+        process = start_cli("import", str(source), "--key", "ref", "--rate", "off", "--batch-size", "10",
+                            "--concurrency", "1", server_url=server.url)
+        time.sleep(1.5)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 130, err
+        assert "run the same command again to resume" in error_line(err)
+        saved = sb.task_count()
+        assert 0 < saved < 400
+        resumed = run_cli("import", str(source), "--key", "ref", "--rate", "off", "--json", server_url=server.url)
+        assert resumed.returncode == 0, resumed.stderr
+        _assert_one_task_per_row(sb, 400)
+
+
+@pytest.mark.parametrize("retry_after", ["header", "none", "zero"])
+def test_fault_storm_loses_and_duplicates_nothing(tmp_path, retry_after):
+    source = tmp_path / "rows.csv"
+    _numbered_csv(source, 1_200)
+    config = SandboxConfig(rate_per_min=1_200, burst=5, retry_after=retry_after, fault_5xx=0.1, fault_lost=0.05, seed=5)
+    with Sandbox(config) as sb:
+        with make_client(sb, rate_per_min=None, retry=RetryPolicy(floor=0.02, cap=0.5, max_attempts=40)) as client:
+            report = fragment_bulk.import_file(source, keys=["ref"], client=client, checkpoint=tmp_path / "ck",
+                                               batch_size=25, concurrency=4, results=tmp_path / "results.csv")
+        stats = sb.stats()
+        _assert_one_task_per_row(sb, 1_200)
+    assert report.exit_code == 0 and report.counts["created"] == 1_200
+    assert stats["faults"]["lost"] > 0 and stats["faults"]["5xx"] > 0 and stats["by_status"].get(429, 0) > 0
+
+
+def _json_titles(path, count: int, bad: int) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ref", "title"])
+        for n in range(count):
+            writer.writerow([f"{n:04d}", "123" if n == bad else json.dumps(f"Task {n}")])
+
+
+@pytest.mark.parametrize("strip_index", [False, True], ids=["422 names the item", "422 names nothing"])
+def test_a_bad_row_never_blocks_its_batch(tmp_path, strip_index):
+    source = tmp_path / "rows.csv"
+    _json_titles(source, 100, bad=37)  # title 123 (a number) passes our checks, the server refuses it
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
+        transport = _WithoutIndex(sb.transport()) if strip_index else None
+        with make_client(sb, transport=transport) as client:
+            report = fragment_bulk.import_file(source, keys=["ref"], types={"title": "json"}, client=client,
+                                               checkpoint=None, results=tmp_path / "r.csv")
+        assert sb.task_count() == 99
+    assert report.exit_code == 1
+    assert (report.counts["created"], report.counts["failed"]) == (99, 1)
+    failed = report.failed
+    assert list(failed["_row"]) == ["39"]  # spreadsheet row: header is 1, record 37 is row 39
+    assert "title" in failed["_error"].iloc[0] and "rejected by the server" in failed["_error"].iloc[0]
+
+
+class _WithoutIndex(httpx.BaseTransport):
+    """A server whose 422s do not say which item is bad (the client must bisect)."""
+
+    def __init__(self, inner: httpx.BaseTransport):
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if response.status_code != 422:
+            return response
+        response.read()
+        return httpx.Response(422, json={"detail": [{"loc": ["body"], "msg": "invalid item", "type": "value_error"}]})
+
+
+# -- bad input: one line, the documented exit code, nothing sent -------------------------------
+
+
+BAD_INPUTS = {
+    "bad encoding": (b"title,country\ncaf\xe9,FR\n", ["--encoding", "utf-8"], "utf-8"),
+    "ragged row": (b"title,country\na,FR\nb,DE,extra\n", [], "row 3"),
+    "no title column": (b"name,country\na,FR\n", [], "title"),
+    "unparseable date": (b"title,due_at\na,2026-13-45\n", ["--type", "due_at=date"], "row 2"),
+    "bad status": (b"title,status\na,Pending\n", [], "Pending"),
+    "empty file": (b"", [], "empty"),
+    "header only": (b"title,country\n", [], "no data rows"),
+    "duplicate headers": (b"title,country,country\na,FR,DE\n", [], "country"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_and_exit_2(tmp_path, case):
+    content, flags, expected = BAD_INPUTS[case]
+    source = tmp_path / "input.csv"
+    source.write_bytes(content)
+    result = run_cli("import", str(source), *flags, "--sandbox-db", str(tmp_path / "sb.sqlite"), "--rate", "off", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert expected in error_line(result.stderr) or expected in result.stderr
+    with Sandbox(SandboxConfig(db_path=tmp_path / "sb.sqlite")) as sb:
+        assert sb.task_count() == 0
+
+
+def test_missing_sheet_lists_the_sheets(tmp_path):
+    result = run_cli("import", str(SAMPLES / "tasks.xlsx"), "--sheet", "Nope", "--sandbox-db", str(tmp_path / "sb.sqlite"))
+    assert result.returncode == 2
+    line = error_line(result.stderr)
+    assert "Nope" in line and "Tasks" in line and "Archive" in line
+
+
+def test_a_changed_file_is_refused_on_resume_unless_restart(tmp_path, sandbox, client):
+    source = tmp_path / "rows.csv"
+    _numbered_csv(source, 20, bad_rows={3: {"status": "Pending"}})
+    report = fragment_bulk.import_file(source, keys=["ref"], skip_invalid=True, client=client)
+    assert report.exit_code == 1  # one failed row keeps the checkpoint open for a resume
+    _numbered_csv(source, 21)
+    with pytest.raises(CheckpointError, match="--restart"):
+        fragment_bulk.import_file(source, keys=["ref"], client=client)
+    again = fragment_bulk.import_file(source, keys=["ref"], client=client, restart=True)
+    assert again.exit_code == 0 and sandbox.task_count() == 21
+
+
+def test_invalid_rows_stop_everything_unless_skipped(tmp_path, sandbox, client):
+    source = tmp_path / "rows.csv"
+    _numbered_csv(source, 10, bad_rows={4: {"status": "Pending"}, 6: {"title": ""}})
+    with pytest.raises(ValidationError) as invalid:
+        fragment_bulk.import_file(source, keys=["ref"], client=client)
+    assert invalid.value.invalid_rows == 2
+    assert {problem.row for problem in invalid.value.problems} == {6, 8}
+    assert sandbox.task_count() == 0
+    report = fragment_bulk.import_file(source, keys=["ref"], client=client, skip_invalid=True, checkpoint=None)
+    assert report.counts["created"] == 8 and report.counts["failed"] == 2 and report.exit_code == 1
+    assert sandbox.task_count() == 8
+
+
+def test_dry_run_sends_nothing_and_plans(tmp_path, sandbox, client):
+    source = tmp_path / "rows.csv"
+    _numbered_csv(source, 250)
+    report = fragment_bulk.import_file(source, keys=["ref"], dry_run=True, client=client)
+    assert report.dry_run and report.plan.batches == 3 and report.plan.estimated_seconds == pytest.approx(3.0)
+    assert sandbox.stats()["requests"] == 0
+
+
+# -- DataFrames and notebooks --------------------------------------------------------------------
+
+
+def messy_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "title": ["a", "b", "c"],
+            "score": [1.5, float("nan"), 3.0],
+            "count": pd.array([1, None, 3], dtype="Int64"),
+            "due_at": pd.to_datetime(["2026-01-02 10:00", None, "2026-03-04 12:30"]).tz_localize("Europe/Paris"),
+            "note": ["x", pd.NA, None],
+            "tier": pd.Categorical(["gold", "silver", "gold"]),
+        },
+        index=["r1", "r2", "r3"],
+    )
+
+
+def test_dataframe_with_every_kind_of_missing_value(sandbox, client):
+    report = fragment_bulk.import_dataframe(messy_frame(), keys=["title"], client=client)
+    assert report.exit_code == 0 and list(report.results["_row"]) == ["r1", "r2", "r3"]
+    tasks = {task["fields"]["title"]: task for task in sandbox.tasks()}
+    assert tasks["a"]["fields"]["count"] == 1 and tasks["a"]["fields"]["score"] == 1.5
+    assert tasks["a"]["fields"]["tier"] == "gold"
+    assert datetime.fromisoformat(tasks["a"]["due_at"].replace("Z", "+00:00")) == datetime(2026, 1, 2, 9, 0, tzinfo=timezone.utc)
+    assert "score" not in tasks["b"]["fields"] and "count" not in tasks["b"]["fields"] and "note" not in tasks["b"]["fields"]
+    assert "note" not in tasks["c"]["fields"]
+
+
+def test_null_policy_sends_null_not_nan(sandbox, client):
+    fragment_bulk.import_dataframe(messy_frame(), keys=["title"], empty="null", client=client)
+    task = next(task for task in sandbox.tasks() if task["fields"]["title"] == "b")
+    assert task["fields"]["score"] is None and task["fields"]["note"] is None
+
+
+def test_works_inside_a_running_event_loop(sandbox, client):
+    async def notebook_cell():
+        return fragment_bulk.import_dataframe(messy_frame(), keys=["title"], client=client)
+
+    report = asyncio.run(notebook_cell())
+    assert report.counts["created"] == 3
+    assert list(report.summary.loc[["created", "failed"], "rows"]) == [3, 0]
+    assert report.failed.empty
+
+
+def test_create_mode_reports_lost_answers_instead_of_resending(tmp_path):
+    source = tmp_path / "rows.csv"
+    _numbered_csv(source, 200)
+    with Sandbox(SandboxConfig(rate_per_min=None, fault_lost=0.2, seed=11)) as sb:
+        with make_client(sb, retry=RetryPolicy(floor=0.001, cap=0.01)) as client:
+            report = fragment_bulk.import_file(source, mode="create", client=client, checkpoint=tmp_path / "ck",
+                                               batch_size=20, results=tmp_path / "r.csv")
+            assert sb.task_count() == 200  # every batch was committed once; none re-sent
+            unknown = report.counts["failed"]
+            assert unknown > 0 and report.counts["created"] == 200 - unknown
+            assert report.failed["_error"].str.startswith("outcome unknown").all()
+            # Resuming never re-sends rows whose outcome is unknown.
+            resumed = fragment_bulk.import_file(source, mode="create", client=client, checkpoint=tmp_path / "ck")
+            assert sb.task_count() == 200 and resumed.counts["failed"] == unknown
+
+
+def test_the_throttle_keeps_a_limited_server_from_answering_429(tmp_path):
+    source = tmp_path / "rows.csv"
+    _numbered_csv(source, 400)
+    with Sandbox(SandboxConfig(rate_per_min=600, burst=10)) as sb:
+        with make_client(sb, rate_per_min=600) as client:
+            started = time.monotonic()
+            report = fragment_bulk.import_file(source, keys=["ref"], client=client, batch_size=10, concurrency=4,
+                                               checkpoint=None, results=None)
+            elapsed = time.monotonic() - started
+        stats = sb.stats()
+    assert report.counts["created"] == 400
+    assert stats["by_status"].get(429, 0) == 0
+    assert elapsed >= 40 / 600 * 60 * 0.9  # 41 requests at 10/s: never faster than the rate

@@ -1,0 +1,164 @@
+"""Bulk status updates and bulk comments against the sandbox."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import time
+import uuid
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+import fragment_bulk
+from fragment_bulk.retry import RetryPolicy
+from fragment_bulk.sandbox import Sandbox, SandboxConfig
+
+from conftest import make_client
+from helpers import error_line, run_cli, start_cli
+
+
+def _seed(client, count: int) -> list[str]:
+    uids = [str(uuid.UUID(int=n + 1)) for n in range(count)]
+    for start in range(0, count, 100):
+        client.upsert_tasks([{"uid": uid, "fields": {"title": f"task {uid[-4:]}", "n": n}}
+                             for n, uid in enumerate(uids[start:start + 100], start)])
+    return uids
+
+
+def _write_csv(path, header: list[str], rows: list[list]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def test_a_thousand_status_updates_and_an_unknown_uid(tmp_path, sandbox, client):
+    uids = _seed(client, 1_100)
+    before = {task["uid"]: task for task in sandbox.tasks()}
+    rng = random.Random(3)
+    wanted = {uid: rng.choice(["Done", "Started", "Todo"]) for uid in uids[:1_000]}
+    unknown = str(uuid.uuid4())
+    rows = [[uid, status, "FR"] for uid, status in wanted.items()]
+    rows.insert(500, [unknown, "Done", "FR"])
+    source = tmp_path / "changes.csv"
+    _write_csv(source, ["uid", "status", "country"], rows)
+
+    report = fragment_bulk.update_file(source, client=client)
+
+    assert report.exit_code == 1 and report.counts["failed"] == 1
+    assert report.counts["updated"] + report.counts.get("unchanged", 0) == 1_000
+    failed = report.failed
+    assert list(failed["uid"]) == [unknown] and "not found" in failed["_error"].iloc[0]
+    after = {task["uid"]: task for task in sandbox.tasks()}
+    assert len(after) == 1_100
+    for uid, status in wanted.items():
+        task = after[uid]
+        assert task["status"] == status.upper()
+        assert (task["done_at"] is not None) == (status == "Done")
+        assert task["fields"]["country"] == "FR" and task["fields"]["n"] == before[uid]["fields"]["n"]  # merged
+    for uid in uids[1_000:]:
+        assert after[uid] == before[uid]  # not in the file: untouched, updated_at included
+
+
+def test_update_by_key_hits_the_tasks_the_import_created(tmp_path, sandbox, client):
+    source = tmp_path / "tickets.csv"
+    _write_csv(source, ["Ticket", "title"], [[f"{n:05d}", f"T{n}"] for n in range(30)])
+    fragment_bulk.import_file(source, keys=["Ticket"], client=client)
+    changes = tmp_path / "changes.csv"
+    _write_csv(changes, ["Ticket", "status", "priority"], [[f"{n:05d}", "DONE", ""] for n in range(0, 30, 3)])
+    report = fragment_bulk.update_file(changes, keys=["Ticket"], types={"priority": "int"}, client=client)
+    assert report.exit_code == 0 and report.counts["updated"] == 10
+    done = {task["fields"]["title"] for task in sandbox.tasks() if task["status"] == "DONE"}
+    assert done == {f"T{n}" for n in range(0, 30, 3)}
+    assert all("priority" not in task["fields"] for task in sandbox.tasks())  # empty: untouched
+
+
+def test_update_cli_on_a_real_port(tmp_path):
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb, sb.serve(port=0) as server:
+        with make_client(sb) as client:
+            uids = _seed(client, 5)
+        source = tmp_path / "u.csv"
+        _write_csv(source, ["uid", "status"], [[uid, "DONE"] for uid in uids])
+        result = run_cli("update", str(source), "--rate", "off", "--json", server_url=server.url)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["counts"]["updated"] == 5
+        assert {task["status"] for task in sb.tasks()} == {"DONE"}
+        missing_key = run_cli("update", str(source), "--key", "nope", "--rate", "off", server_url=server.url)
+        assert missing_key.returncode == 2 and "nope" in error_line(missing_key.stderr)
+
+
+def _comment_rows(uids: list[str], per_task: int) -> list[list[str]]:
+    return [[uid, f"note {k} for {uid[-6:]}"] for uid in uids for k in range(per_task)]
+
+
+def _assert_each_comment_once(sb: Sandbox, rows: list[list[str]]) -> None:
+    expected = Counter((uid, text) for uid, text in rows)
+    seen = Counter()
+    for uid in {uid for uid, _ in rows}:
+        seen.update((uid, comment["text"]) for comment in sb.comments(uid))
+    assert seen == expected, f"missing {expected - seen}, extra {seen - expected}"
+
+
+def test_comments_with_lost_answers_are_posted_exactly_once(tmp_path):
+    with Sandbox(SandboxConfig(rate_per_min=None, fault_lost=0.1, fault_5xx=0.05, seed=9)) as sb:
+        with make_client(sb, retry=RetryPolicy(floor=0.001, cap=0.01, max_attempts=40)) as client:
+            sb.configure(fault_lost=0.0, fault_5xx=0.0)
+            uids = _seed(client, 50)
+            sb.configure(fault_lost=0.1, fault_5xx=0.05)
+            rows = _comment_rows(uids, 4)
+            frame = pd.DataFrame(rows, columns=["uid", "text"])
+            report = fragment_bulk.comment_dataframe(frame, client=client, concurrency=8)
+        assert sb.stats()["faults"]["lost"] > 0
+        assert report.exit_code == 0 and report.counts["created"] == 200
+        _assert_each_comment_once(sb, rows)
+
+
+def test_comments_survive_kill_dash_nine_with_lost_answers(tmp_path):
+    config = SandboxConfig(rate_per_min=None, fault_lost=0.05, latency_ms=(2, 6), seed=4)
+    with Sandbox(config) as sb, sb.serve(port=0) as server:
+        sb.configure(fault_lost=0.0)
+        with make_client(sb) as client:
+            uids = _seed(client, 250)
+        sb.configure(fault_lost=0.05)
+        rows = _comment_rows(uids, 4)
+        source = tmp_path / "comments.csv"
+        _write_csv(source, ["uid", "text"], rows)
+        rng = random.Random(8)
+        kills = 0
+        for _ in range(30):
+            process = start_cli("comment", str(source), "--rate", "off", "--concurrency", "8", "--json", server_url=server.url)
+            if kills < 3:
+                time.sleep(rng.uniform(0.4, 1.0))
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+                    kills += 1
+                    continue
+            out, err = process.communicate(timeout=120)
+            assert process.returncode == 0, err
+            break
+        assert kills >= 2
+        assert sb.stats()["faults"]["lost"] > 0
+        _assert_each_comment_once(sb, rows)
+
+
+def test_comment_on_an_unknown_task_fails_alone(sandbox, client):
+    uids = _seed(client, 3)
+    frame = pd.DataFrame({"uid": [uids[0], str(uuid.uuid4()), uids[2]], "body": ["a", "b", "c"]})
+    report = fragment_bulk.comment_dataframe(frame, text_column="body", client=client)
+    assert report.counts["created"] == 2 and report.counts["failed"] == 1
+    assert "not found" in report.failed["_error"].iloc[0]
+
+
+def test_comments_by_key(tmp_path, sandbox, client):
+    frame = pd.DataFrame({"Ticket": ["001", "002"], "title": ["one", "two"]})
+    fragment_bulk.import_dataframe(frame, keys=["Ticket"], client=client)
+    comments = pd.DataFrame({"Ticket": ["002"], "text": ["hello"]})
+    report = fragment_bulk.comment_dataframe(comments, keys=["Ticket"], client=client)
+    assert report.exit_code == 0
+    uid = report.results["_uid"].iloc[0]
+    task = next(task for task in sandbox.tasks() if task["fields"]["title"] == "two")
+    assert [c["uid"] for c in sandbox.comments(task["uid"])] == [uid]
