@@ -70,7 +70,9 @@ class Checkpoint:
         if path.exists() and not restart:
             existing = cls(path, _connect(path), resumed=True)
             previous = existing.job()
-            if previous.get("state") == "complete" and existing.count("failed") == 0:
+            if not previous.get("input"):
+                existing.close()  # killed before its job was recorded: nothing to resume
+            elif previous.get("state") == "complete" and existing.count("failed") == 0:
                 existing.close()
             else:
                 mismatch = [key for key in ("input", "mapping", "mode") if previous.get(key) != job.get(key)]

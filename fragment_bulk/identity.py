@@ -1,0 +1,46 @@
+"""Task uids: derived deterministically from the input, so that a re-run upserts, never duplicates.
+
+The recipe is the one the Fragment docs recommend: the md5 of ``"namespace#key"`` read as a
+UUID. Such UUIDs have no valid version bits, which the API accepts (any 32 hex digits).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+def uuid_from_key(namespace: str, values: Sequence[str]) -> str:
+    """The uid of the row whose key columns hold ``values``.
+
+    >>> uuid_from_key("ticket", ["123"])  # md5("ticket#123"), the docs' example
+    'cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c'
+    """
+    text = f"{namespace}#{'#'.join(values)}"
+    return str(uuid.UUID(hex=hashlib.md5(text.encode("utf-8")).hexdigest()))
+
+
+def uuid_from_payload(payload: dict[str, Any]) -> str:
+    """The uid of a row with no key: identical rows get the same uid, any difference another."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return uuid_from_key("row", [canonical])
+
+
+def normalize_uid(text: str) -> str:
+    """The canonical (lowercase, dashed) form of any 32-hex-digit uid; ValueError otherwise.
+
+    >>> normalize_uid("{CBC0CCD6FBC907B3F9F9B8A8EEB7FF2C}")
+    'cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c'
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"a uid is text, not {type(text).__name__}")
+    digits = text.strip().removeprefix("{").removesuffix("}").replace("-", "").lower()
+    if not _HEX32.fullmatch(digits):
+        raise ValueError(f"{text!r} is not a uid (32 hexadecimal digits)")
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"

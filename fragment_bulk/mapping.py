@@ -1,0 +1,908 @@
+"""Mapping: which column becomes which part of a task, with what type; row validation.
+
+A :class:`Mapping` maps each input column to a *target*:
+
+- ``title``, ``url``: the standard fields (``fields.title``, ``fields.url``); title is required;
+- a native field, at the top of the task: ``status`` (TODO | STARTED | DONE), ``due_at``,
+  ``archived``, ``assignee_email``, ``assignee_uid``, ``queue_uid``, ``parent_uid``;
+- ``uid``: the task's uid (not sent in the payload; the engine adds it);
+- ``fields.<key>``: a custom field; ``ignore``: left out.
+
+The mapping file (YAML) is what ``fragment-bulk map`` writes and ``--mapping`` reads::
+
+    version: 1
+    key: [Ticket ID]            # optional: the uid is made from these columns
+    namespace: ticket           # optional: the uid namespace (default "key")
+    empty: omit                 # omit | null: an empty cell leaves the field out, or sends null
+    others: infer               # infer | ignore: columns not listed below
+    columns:
+      Ticket ID: {target: fields.ticket_id, type: str}
+      Subject: title
+      Status: {target: status, values: {Open: TODO, In progress: STARTED, Closed: DONE}}
+      Due: {target: due_at, type: date, format: "%d/%m/%Y", timezone: Europe/Paris}
+      Priority: {target: fields.priority, type: int, default: 3}
+      Notes: ignore
+
+Types: ``str``, ``int``, ``float``, ``bool``, ``date``, ``datetime``, ``json``; a column with no
+type keeps its value as read (text stays text, a DataFrame's numbers stay numbers). Value maps
+apply before the type (exact match, then trimmed and case-insensitive); ``default`` fills an
+empty cell. Dates and date-times are sent as ISO 8601 in UTC (``2026-02-28T23:00:00Z``), as the
+API contract asks; a naive value is read in the column's ``timezone`` (default UTC), and a
+``date`` for ``due_at`` is midnight there.
+
+Uids: from the column mapped to ``uid``; else ``uuid_from_key(namespace, key cells)``; else
+from the row's payload (identical rows share a uid).
+
+:meth:`Mapping.validate` checks a chunk vectorised where pandas allows, and also finds rows
+whose uid repeats an earlier row's: it keeps the uids seen (as 64-bit hashes, with the first
+row's label) on the instance, from the chunk whose ``start`` is 0 onwards, so the chunks must
+be validated in order, as the engine's first pass does. :meth:`Mapping.map_chunk` is otherwise
+stateless: it only adds the duplicate problems that validation found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from fragment_bulk.errors import InputError, RowProblem
+from fragment_bulk.identity import normalize_uid, uuid_from_key, uuid_from_payload
+
+TYPES = ("str", "int", "float", "bool", "date", "datetime", "json")
+STATUSES = ("TODO", "STARTED", "DONE")
+IGNORE = "ignore"
+COMMENT = "comment"  # the comment's text, for fragment_bulk.commenter (payload {"comment": text})
+STANDARD = ("title", "url")
+UID_NATIVES = ("assignee_uid", "queue_uid", "parent_uid")
+NATIVES = ("status", "due_at", "archived", "assignee_email", *UID_NATIVES)
+READ_ONLY = ("done_at", "started_at", "created_at", "updated_at")  # set by the server
+UNIQUE_TARGETS = (*STANDARD, "uid", *NATIVES, COMMENT)
+NULLABLE = ("url", "due_at", "assignee_email", *UID_NATIVES)  # and every custom field
+EMPTY_POLICIES = ("omit", "null")
+OTHERS = ("infer", "ignore")
+DEFAULT_NAMESPACE = "key"
+FILE_KEYS = ("version", "key", "namespace", "empty", "others", "columns")
+SPEC_KEYS = ("target", "type", "values", "format", "timezone", "default")
+ALIASES = {
+    **{name: name for name in (*STANDARD, "uid", *NATIVES)},
+    "due": "due_at", "due_date": "due_at", "assignee": "assignee_email",
+    **{name: IGNORE for name in READ_ONLY},
+}
+TRUE_WORDS = frozenset({"true", "yes", "y", "1"})
+FALSE_WORDS = frozenset({"false", "no", "n", "0"})
+_INT_TEXT = re.compile(r"[+-]?\d+")
+_TARGET_HINT = "title, url, uid, " + ", ".join(NATIVES) + ", fields.<name> or ignore"
+
+
+@dataclass(frozen=True)
+class Column:
+    """How one input column is mapped (see the module docstring for each key)."""
+
+    name: str
+    target: str
+    type: str | None = None
+    values: dict[Any, Any] | None = None
+    format: str | None = None
+    timezone: str | None = None
+    default: Any = None
+
+    @property
+    def kind(self) -> str:
+        """The conversion this column goes through: a type, or the rule of its native target."""
+        if self.target == "uid" or self.target in UID_NATIVES:
+            return "uid"
+        if self.target == "due_at":
+            return "due_date" if self.type == "date" else "datetime"
+        if self.target == "archived":
+            return "bool"
+        if self.target in ("status", "assignee_email"):
+            return self.target
+        if self.target == COMMENT:
+            return "str"
+        return self.type or "auto"
+
+    def to_yaml_value(self) -> Any:
+        spec = {key: getattr(self, key) for key in SPEC_KEYS if getattr(self, key) is not None}
+        return spec["target"] if len(spec) == 1 else spec
+
+
+@dataclass(frozen=True)
+class MappedRow:
+    """One input row, ready to send (``problems`` empty) or not."""
+
+    ordinal: int
+    label: Any
+    uid: str | None
+    payload: dict[str, Any]
+    problems: list[RowProblem]
+
+
+@dataclass
+class _Converted:
+    """One column of one chunk: values (None where empty or bad), the bad cells and why."""
+
+    column: Column
+    raw: np.ndarray
+    values: np.ndarray
+    bad: np.ndarray
+    reason: Callable[[Any], str]
+
+
+@dataclass
+class Mapping:
+    """Columns to task fields; see the module docstring."""
+
+    columns: dict[str, Column] = field(default_factory=dict)
+    keys: tuple[str, ...] = ()
+    namespace: str | None = None
+    empty: str = "omit"
+    others: str = "infer"
+    purpose: str = "import"  # import | update | comment
+    _seen: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _duplicates: dict[int, RowProblem] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    # -- building ------------------------------------------------------------------------------
+
+    @classmethod
+    def infer(cls, columns: Iterable[str]) -> Mapping:
+        """Each column by its name: title, url, uid and the natives by name, the rest custom.
+
+        Never guesses a title: with no ``title`` column, :meth:`check_columns` says to map one.
+        """
+        inferred: dict[str, Column] = {}
+        for name in columns:
+            inferred[name] = Column(name, _infer_target(name, _taken(inferred.values())))
+        return cls(inferred)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Mapping:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read the mapping: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            line = f" (line {where.line + 1})" if where is not None else ""
+            raise InputError(f"{path}: not a valid YAML mapping file{line}") from None
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "the mapping") -> Mapping:
+        if not isinstance(data, dict):
+            raise InputError(f"{source}: expected keys {', '.join(FILE_KEYS)} at the top")
+        unknown = [str(key) for key in data if key not in FILE_KEYS]
+        if unknown:
+            raise InputError(f"{source}: unknown key {unknown[0]!r} (known: {', '.join(FILE_KEYS)})")
+        if data.get("version", 1) != 1:
+            raise InputError(f"{source}: version {data.get('version')!r} is not supported (expected 1)")
+        columns = data.get("columns") or {}
+        if not isinstance(columns, dict):
+            raise InputError(f"{source}: 'columns' must map each column name to a target")
+        keys = data.get("key") or []
+        keys = [keys] if isinstance(keys, str) else keys
+        if not isinstance(keys, list):
+            raise InputError(f"{source}: 'key' must be a column name or a list of them")
+        namespace = data.get("namespace")
+        mapping = cls(
+            {str(name): _column_from_yaml(str(name), spec, source) for name, spec in columns.items()},
+            keys=tuple(str(key) for key in keys),
+            namespace=None if namespace is None else str(namespace),
+            empty=_choice(data.get("empty", "omit"), EMPTY_POLICIES, "empty", source),
+            others=_choice(data.get("others", "infer"), OTHERS, "others", source),
+        )
+        return mapping
+
+    def with_overrides(
+        self,
+        maps: dict[str, str] | None = None,
+        ignore: Iterable[str] = (),
+        types: dict[str, str] | None = None,
+        keys: Iterable[str] = (),
+        empty: str | None = None,
+    ) -> Mapping:
+        """A copy with the command line's --map, --ignore, --type, --key and --empty applied."""
+        columns = dict(self.columns)
+        for name, target in (maps or {}).items():
+            target = _check_target(target.strip(), name)
+            if target in UNIQUE_TARGETS:
+                for other, column in list(columns.items()):
+                    if other != name and column.target == target:  # the new holder wins
+                        columns[other] = replace(column, target=_custom_target(other, _taken(columns.values())))
+            old = columns.get(name) or Column(name, target)
+            kept_type = old.type if old.type in _allowed_types(target) else None
+            columns[name] = replace(old, target=target, type=kept_type)
+        for name in ignore:
+            columns[name] = Column(name, IGNORE)
+        for name, type_name in (types or {}).items():
+            old = columns.get(name) or Column(name, _infer_target(name, _taken(columns.values())))
+            columns[name] = _checked(replace(old, type=_check_type(type_name.strip(), name)), "--type")
+        changed = replace(self, columns=columns)
+        if keys:
+            changed.keys = tuple(keys)
+        if empty is not None:
+            changed.empty = _choice(empty, EMPTY_POLICIES, "--empty", "the command line")
+        return changed
+
+    def for_update(self) -> Mapping:
+        """For ``update``: no title needed, empty cells change nothing, the uid must be given."""
+        return replace(self, purpose="update", empty="omit")
+
+    def for_comments(self, text_column: str | None) -> Mapping:
+        """For ``comment``: the text column and the uid (column or keys); the rest ignored."""
+        text = text_column or "text"
+        columns = {name: column for name, column in self.columns.items() if column.target == "uid"}
+        columns[text] = Column(text, COMMENT)
+        return replace(self, columns=columns, others=IGNORE, purpose="comment", empty="omit")
+
+    # -- the file ------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"version": 1}
+        if self.keys:
+            data["key"] = list(self.keys)
+        if self.namespace is not None:
+            data["namespace"] = self.namespace
+        data["empty"] = self.empty
+        data["others"] = self.others
+        data["columns"] = {name: column.to_yaml_value() for name, column in self.columns.items()}
+        return data
+
+    def to_yaml(self) -> str:
+        header = [
+            "# fragment-bulk mapping: edit it, then pass it with --mapping.",
+            f"# targets: {_TARGET_HINT}",
+            f"# types: {', '.join(TYPES)}; also values: {{From: To}}, format, timezone, default",
+        ]
+        if self.purpose == "import" and not any(column.target == "title" for column in self.columns.values()):
+            header.append("# no column is mapped to title: map one, e.g.  Subject: title")
+        data = self.to_dict()
+        columns = data.pop("columns")
+        lines = [*header, *(_yaml_line(key, value) for key, value in data.items())]
+        lines.append("columns:" if columns else "columns: {}")
+        lines += ["  " + _yaml_line(name, value) for name, value in columns.items()]  # one column a line
+        return "\n".join(lines) + "\n"
+
+    def dump(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_yaml(), encoding="utf-8")
+
+    def fingerprint(self) -> str:
+        canonical = {**self.to_dict(), "purpose": self.purpose}
+        text = json.dumps(canonical, ensure_ascii=False, default=str)  # in file order: keys may mix types
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    # -- checks --------------------------------------------------------------------------------
+
+    def resolve(self, columns: Iterable[str]) -> list[Column]:
+        """The mapping of each input column, in input order (unlisted ones inferred or ignored)."""
+        names = list(columns)
+        listed = [self.columns[name] for name in names if name in self.columns]
+        resolved = {column.name: column for column in listed}
+        for name in names:
+            if name not in resolved:
+                target = IGNORE if self.others == IGNORE else _infer_target(name, _taken(resolved.values()))
+                resolved[name] = Column(name, target)
+        return [resolved[name] for name in names]
+
+    def check_columns(self, columns: Iterable[str]) -> None:
+        """InputError unless the input has every column the mapping needs, and a title (import)."""
+        columns = list(columns)
+        listing = ", ".join(columns)
+        needed = list(self.keys)
+        if self.purpose == "import":
+            needed += [name for name, column in self.columns.items() if column.target != IGNORE]
+        else:
+            needed += [name for name, column in self.columns.items() if column.target in ("uid", COMMENT)]
+        for name in needed:
+            if name not in columns:
+                hint = " (choose it with --text-column)" if name in self.columns and self.columns[name].target == COMMENT else ""
+                raise InputError(f"column {name!r} is not in the input{hint}; its columns are: {listing}", column=name)
+        resolved = [column for column in self.resolve(columns) if column.target != IGNORE]
+        holders: dict[str, str] = {}
+        for column in resolved:
+            if column.target in holders:
+                raise InputError(
+                    f"columns {holders[column.target]!r} and {column.name!r} are both mapped to {column.target}",
+                    column=column.name,
+                )
+            holders[column.target] = column.name
+        if self.purpose == "import" and "title" not in holders:
+            raise InputError(
+                f'no column is mapped to title; map one with --map "COLUMN=title" (columns: {listing})'
+            )
+        if "uid" in holders and self.keys:
+            raise InputError(
+                f"the uid comes from column {holders['uid']!r} and from the key {', '.join(self.keys)}; keep one"
+                f" (--ignore {holders['uid']!r}, or no --key)"
+            )
+        if self.purpose != "import" and "uid" not in holders and not self.keys:
+            raise InputError(
+                f"to {self.purpose}, each row must name its task: a uid column, or --key with the column(s)"
+                f" the import used (columns: {listing})"
+            )
+
+    # -- rows ----------------------------------------------------------------------------------
+
+    def validate(self, chunk: Any) -> list[RowProblem]:
+        """Every problem of the chunk's rows, including uids repeated from earlier rows."""
+        if chunk.start == 0:
+            self._seen.clear()
+            self._duplicates.clear()
+        converted, key_texts, key_bad = self._convert(chunk.frame, render=False)
+        labels = chunk.frame.index
+        problems = []
+        for item in converted:
+            for position in np.flatnonzero(item.bad):
+                value = item.raw[position]
+                problems.append(RowProblem(labels[position], item.column.name, value, item.reason(value)))
+        problems += self._key_problems(labels, key_texts, key_bad)
+        if self.purpose != "comment":  # many comments may go to one task
+            problems += self._find_duplicates(chunk, converted, key_texts, key_bad)
+        return problems
+
+    def map_chunk(self, chunk: Any) -> list[MappedRow]:
+        """Each row's payload (the task body without ``uid``), uid and problems."""
+        frame = chunk.frame
+        converted, key_texts, key_bad = self._convert(frame, render=True)
+        key_problems: dict[int, list[RowProblem]] = {}
+        for position, problem in self._key_problems(frame.index, key_texts, key_bad, positions=True):
+            key_problems.setdefault(position, []).append(problem)
+        uid_values = next((item.values for item in converted if item.column.target == "uid"), None)
+        namespace = self.namespace or DEFAULT_NAMESPACE
+        rows = []
+        for position, label in enumerate(frame.index):
+            problems = list(key_problems.get(position, ()))
+            payload = self._payload(converted, position, label, problems)
+            duplicate = self._duplicates.get(chunk.start + position)
+            if duplicate is not None:
+                problems.append(duplicate)
+            if uid_values is not None:
+                uid = uid_values[position]
+            elif self.keys:
+                uid = None if key_bad[position] else uuid_from_key(namespace, [texts[position] for texts in key_texts])
+            else:
+                uid = uuid_from_payload(payload)
+            rows.append(MappedRow(chunk.start + position, label, uid, payload, problems))
+        return rows
+
+    def _payload(self, converted: list[_Converted], position: int, label: Any, problems: list[RowProblem]) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        payload: dict[str, Any] = {}
+        send_null = self.empty == "null" and self.purpose == "import"
+        for item in converted:
+            target = item.column.target
+            if item.bad[position]:
+                value = item.raw[position]
+                problems.append(RowProblem(label, item.column.name, value, item.reason(value)))
+                continue
+            value = item.values[position]
+            if value is None and not (send_null and (target in NULLABLE or target.startswith("fields."))):
+                continue
+            if target in STANDARD:
+                fields[target] = value
+            elif target.startswith("fields."):
+                fields[target[len("fields."):]] = value
+            elif target in (*NATIVES, COMMENT):
+                payload[target] = value
+        if fields or self.purpose == "import":
+            payload["fields"] = fields
+        return payload
+
+    def _convert(self, frame: pd.DataFrame, *, render: bool) -> tuple[list[_Converted], list[np.ndarray], np.ndarray]:
+        """Each mapped column converted, plus the key columns' text and which rows lack a key."""
+        converted = []
+        for column in self.resolve(frame.columns):
+            if column.target == IGNORE:
+                continue
+            converted.append(_convert_column(column, frame[column.name].to_numpy(dtype=object), render, self.purpose))
+        key_texts = [_key_texts(frame[name].to_numpy(dtype=object)) for name in self.keys if name in frame.columns]
+        key_bad = np.zeros(len(frame), dtype=bool)
+        for texts in key_texts:
+            key_bad |= texts == ""
+        return converted, key_texts, key_bad
+
+    def _key_problems(self, labels: pd.Index, key_texts: list[np.ndarray], key_bad: np.ndarray, *, positions: bool = False) -> list[Any]:
+        found = []
+        for name, texts in zip(self.keys, key_texts):
+            for position in np.flatnonzero(texts == ""):
+                problem = RowProblem(labels[position], name, None, "the key column is empty (the uid is made from it)")
+                found.append((position, problem) if positions else problem)
+        return found
+
+    def _find_duplicates(self, chunk: Any, converted: list[_Converted], key_texts: list[np.ndarray], key_bad: np.ndarray) -> list[RowProblem]:
+        """Rows whose uid an earlier row already has (by 64-bit hash of what the uid is made from)."""
+        frame = chunk.frame
+        uid_column = next((item for item in converted if item.column.target == "uid"), None)
+        if uid_column is not None:
+            usable = ~uid_column.bad & pd.notna(uid_column.values)
+            basis = pd.DataFrame({"uid": uid_column.values}, dtype=object)
+            describe = lambda position: ""  # noqa: E731 - the uid itself is the value shown
+        elif self.keys:
+            usable = ~key_bad
+            basis = pd.DataFrame(dict(enumerate(key_texts)), dtype=object)
+            describe = lambda position: " (key " + ", ".join(  # noqa: E731
+                f"{name!r}={texts[position]!r}" for name, texts in zip(self.keys, key_texts)) + ")"
+        else:
+            used = [item.column.name for item in converted]
+            usable = np.ones(len(frame), dtype=bool)
+            basis = frame[used]
+            describe = lambda position: " (the rows are identical; use --key to tell them apart)"  # noqa: E731
+        try:
+            hashes = pd.util.hash_pandas_object(basis, index=False, categorize=False).to_numpy()
+        except TypeError:  # dicts or lists in cells: hash their text
+            hashes = pd.util.hash_pandas_object(basis.astype(str), index=False).to_numpy()
+        labels = frame.index
+        fresh = dict(zip(reversed(hashes[usable].tolist()), reversed(labels[usable].tolist())))
+        if len(fresh) == int(usable.sum()) and self._seen.keys().isdisjoint(fresh):
+            self._seen.update(fresh)  # the usual case: no uid seen before
+            return []
+        hashes = hashes.tolist()
+        problems = []
+        for position in np.flatnonzero(usable).tolist():
+            known = len(self._seen)
+            first = self._seen.setdefault(hashes[position], labels[position])
+            if len(self._seen) > known:
+                continue
+            value = uid_column.values[position] if uid_column is not None else None
+            problem = RowProblem(labels[position], uid_column.column.name if uid_column else None, value,
+                                 f"same uid as row {first}{describe(position)}")
+            self._duplicates[chunk.start + position] = problem
+            problems.append(problem)
+        return problems
+
+
+def _yaml_line(key: str, value: Any) -> str:
+    """``key: value`` on one line, both quoted as YAML needs (a flow mapping of one item, unwrapped)."""
+    text = yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True, default_flow_style=True, width=1 << 16)
+    return text.strip()[1:-1]
+
+
+# -- targets and types ------------------------------------------------------------------------
+
+
+def parse_assignment(text: str, what: str) -> tuple[str, str]:
+    """``"Ticket Title=title"`` -> ``("Ticket Title", "title")``; InputError when malformed."""
+    name, sep, value = text.rpartition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise InputError(f"{what} expects COLUMN=VALUE (e.g. \"Ticket Title=title\"), got {text!r}")
+    return name.strip(), value.strip()
+
+
+def normalise_name(header: str) -> str:
+    """``"Due Date "`` -> ``"due_date"``; ``"Pays réel"`` -> ``"pays_reel"``."""
+    text = unicodedata.normalize("NFKD", str(header).strip().casefold())
+    text = "".join(char for char in text if not unicodedata.combining(char))
+    text = re.sub(r"[\s\-.]+", "_", text)
+    text = re.sub(r"[^0-9a-z_]", "", text)
+    return re.sub(r"_+", "_", text).strip("_")
+
+
+def _infer_target(name: str, taken: set[str]) -> str:
+    normal = normalise_name(name)
+    if normal.startswith("fields_") and normal != "fields_":
+        normal = normal[len("fields_"):]  # "fields.country", as an export writes it
+        if normal in STANDARD and normal not in taken:
+            return normal
+        return _custom_target(normal, taken)
+    target = ALIASES.get(normal)
+    if target is not None and (target == IGNORE or target not in taken):
+        return target
+    return _custom_target(name, taken)
+
+
+def _custom_target(name: str, taken: set[str]) -> str:
+    base = "fields." + (normalise_name(name) or "column")
+    target, number = base, 2
+    while target in taken:
+        target, number = f"{base}_{number}", number + 1
+    return target
+
+
+def _taken(columns: Iterable[Column]) -> set[str]:
+    return {column.target for column in columns if column.target != IGNORE}
+
+
+def _check_target(target: str, name: str) -> str:
+    if target in (*STANDARD, "uid", *NATIVES, IGNORE):
+        return target
+    if target.startswith("fields.") and len(target) > len("fields."):
+        key = target[len("fields."):]
+        return "title" if key == "title" else "url" if key == "url" else target
+    if target in READ_ONLY:
+        raise InputError(f"column {name!r}: {target} is set by the server and cannot be written", column=name)
+    raise InputError(f"column {name!r}: unknown target {target!r}; use {_TARGET_HINT}", column=name)
+
+
+def _check_type(type_name: str, name: str) -> str | None:
+    if type_name == "auto":
+        return None
+    if type_name not in TYPES:
+        raise InputError(f"column {name!r}: unknown type {type_name!r}; types: {', '.join(TYPES)}", column=name)
+    return type_name
+
+
+def _allowed_types(target: str) -> tuple[str | None, ...]:
+    if target == "due_at":
+        return (None, "date", "datetime")
+    if target == "archived":
+        return (None, "bool")
+    if target in ("uid", "status", "assignee_email", *UID_NATIVES):
+        return (None, "str")
+    return (None, *TYPES)
+
+
+def _checked(column: Column, where: str) -> Column:
+    if column.type not in _allowed_types(column.target):
+        allowed = ", ".join(name for name in _allowed_types(column.target) if name)
+        raise InputError(
+            f"{where}: column {column.name!r} goes to {column.target}, which takes {allowed}, not {column.type}",
+            column=column.name,
+        )
+    if column.timezone is not None:
+        try:
+            ZoneInfo(column.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InputError(f"{where}: column {column.name!r}: unknown time zone {column.timezone!r}", column=column.name) from None
+    if column.values is not None and not isinstance(column.values, dict):
+        raise InputError(f"{where}: column {column.name!r}: 'values' must map cell values to values", column=column.name)
+    return column
+
+
+def _column_from_yaml(name: str, spec: Any, source: str) -> Column:
+    if isinstance(spec, str):
+        return Column(name, _check_target(spec.strip(), name))
+    if not isinstance(spec, dict):
+        raise InputError(f"{source}: column {name!r}: expected a target or {{target: ..., type: ...}}", column=name)
+    unknown = [str(key) for key in spec if key not in SPEC_KEYS]
+    if unknown:
+        raise InputError(f"{source}: column {name!r}: unknown key {unknown[0]!r} (known: {', '.join(SPEC_KEYS)})", column=name)
+    if "target" not in spec:
+        raise InputError(f"{source}: column {name!r} has no target", column=name)
+    column = Column(
+        name,
+        _check_target(str(spec["target"]).strip(), name),
+        type=None if spec.get("type") is None else _check_type(str(spec["type"]), name),
+        values=spec.get("values"),
+        format=None if spec.get("format") is None else str(spec["format"]),
+        timezone=None if spec.get("timezone") is None else str(spec["timezone"]),
+        default=spec.get("default"),
+    )
+    return _checked(column, source)
+
+
+def _choice(value: Any, allowed: tuple[str, ...], what: str, source: str) -> str:
+    if value not in allowed:
+        raise InputError(f"{source}: {what} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+# -- cell conversion --------------------------------------------------------------------------
+
+_BAD = object()  # a converter's "this cell is not valid"
+
+
+def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str) -> _Converted:
+    """Value map, default, then the column's kind; None for empty cells, ``bad`` for invalid ones."""
+    required = column.target == "title" and purpose == "import" or column.target == COMMENT
+    if not render and column.kind in ("auto", "str") and not (required or column.values or column.default is not None):
+        return _Converted(column, raw, raw, np.zeros(len(raw), dtype=bool), str)  # nothing can be wrong
+    cells = raw
+    empty = pd.isna(cells) | (cells == "")
+    if column.default is not None and empty.any():
+        cells = cells.copy()
+        cells[empty] = column.default
+        empty = np.zeros(len(cells), dtype=bool)
+    values = np.full(len(cells), None, dtype=object)
+    bad = np.zeros(len(cells), dtype=bool)
+    reason = _REASONS.get(column.kind, lambda value: "invalid")
+    if column.kind == "datetime" or column.kind in ("date", "due_date"):
+        reason = _date_reason(column)
+    if required:
+        bad[empty] = True  # the readers made blank cells None
+        reason = _either("title is required" if column.target == "title" else "the comment text is empty", reason)
+    present = np.flatnonzero(~empty)
+    if not len(present) or not render and column.kind in ("auto", "str") and not column.values:
+        return _Converted(column, raw, values, bad, reason)  # nothing else can be wrong with it
+    given = cells[present]
+    if column.values:
+        given = _apply_values(given, column.values)
+    converted, failed = _CONVERTERS[column.kind](given, column, render)
+    bad[present[failed]] = True
+    converted[failed] = None
+    values[present] = converted
+    return _Converted(column, raw, values, bad, reason)
+
+
+def _either(when_empty: str, otherwise: Callable[[Any], str]) -> Callable[[Any], str]:
+    return lambda value: when_empty if value is None or (isinstance(value, str) and not value.strip()) else otherwise(value)
+
+
+def _apply_values(cells: np.ndarray, values: dict[Any, Any]) -> np.ndarray:
+    loose = {_key_text(key).strip().casefold(): value for key, value in values.items()}
+    out = np.empty(len(cells), dtype=object)
+    for position, cell in enumerate(cells):
+        try:
+            if cell in values:
+                out[position] = values[cell]
+                continue
+        except TypeError:  # an unhashable cell (a dict from JSON Lines) matches nothing
+            out[position] = cell
+            continue
+        out[position] = loose.get(_key_text(cell).strip().casefold(), cell)
+    return out
+
+
+def _all_text(cells: np.ndarray) -> bool:
+    return pd.api.types.infer_dtype(cells, skipna=False) == "string"
+
+
+Converted = tuple[np.ndarray, np.ndarray]  # values, and which cells failed
+
+
+def _each(function: Callable[[Any, Column], Any]) -> Callable[[np.ndarray, Column, bool], Converted]:
+    """A per-cell converter applied to each distinct text once (a status column has three)."""
+
+    def convert(cells: np.ndarray, column: Column, render: bool) -> Converted:
+        if _all_text(cells):
+            codes, uniques = pd.factorize(cells)
+            values, failed = _apply(function, np.asarray(uniques, dtype=object), column)
+            return values[codes], failed[codes]
+        return _apply(function, cells, column)
+
+    return convert
+
+
+def _apply(function: Callable[[Any, Column], Any], cells: np.ndarray, column: Column) -> Converted:
+    values = np.empty(len(cells), dtype=object)
+    values[:] = [function(cell, column) for cell in cells]
+    failed = np.fromiter((value is _BAD for value in values), dtype=bool, count=len(values))
+    values[failed] = None
+    return values, failed
+
+
+def _fine(values: np.ndarray) -> Converted:
+    return values, np.zeros(len(values), dtype=bool)
+
+
+def _as_is(cells: np.ndarray, column: Column, render: bool) -> Converted:
+    if not render or pd.api.types.infer_dtype(cells, skipna=False) in ("string", "integer", "floating", "boolean", "mixed-integer-float"):
+        return _fine(cells.copy())
+    return _fine(_apply(lambda cell, _: _jsonable(cell), cells, column)[0])
+
+
+def _to_str(cells: np.ndarray, column: Column, render: bool) -> Converted:
+    if _all_text(cells):
+        return _fine(cells.copy())
+    return _fine(_apply(lambda cell, _: cell if isinstance(cell, str) else _key_text(cell), cells, column)[0])
+
+
+def _to_int(cell: Any, column: Column) -> Any:
+    if isinstance(cell, str):
+        text = cell.strip()
+        return int(text) if _INT_TEXT.fullmatch(text) else _BAD
+    if isinstance(cell, bool):
+        return _BAD
+    if isinstance(cell, (int, np.integer)):
+        return int(cell)
+    if isinstance(cell, (float, Decimal, np.floating)) and math.isfinite(cell) and float(cell).is_integer():
+        return int(cell)
+    return _BAD
+
+
+def _to_float(cell: Any, column: Column) -> Any:
+    if isinstance(cell, bool):
+        return _BAD
+    try:
+        number = float(cell.strip() if isinstance(cell, str) else cell)
+    except (TypeError, ValueError):
+        return _BAD
+    return number if math.isfinite(number) else _BAD
+
+
+def _to_bool(cell: Any, column: Column) -> Any:
+    if isinstance(cell, (bool, np.bool_)):
+        return bool(cell)
+    word = cell.strip().casefold() if isinstance(cell, str) else _key_text(cell) if isinstance(cell, (int, float)) else None
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    return _BAD
+
+
+def _to_json(cell: Any, column: Column) -> Any:
+    if not isinstance(cell, str):
+        return _jsonable(cell)
+    try:
+        return json.loads(cell, parse_constant=lambda name: _BAD)
+    except ValueError:
+        return _BAD
+
+
+def _to_status(cell: Any, column: Column) -> Any:
+    if not isinstance(cell, str):
+        return _BAD
+    status = cell.strip().upper()
+    return status if status in STATUSES else _BAD
+
+
+def _to_email(cell: Any, column: Column) -> Any:
+    return cell.strip() if isinstance(cell, str) and "@" in cell else _BAD
+
+
+def _to_uid(cell: Any, column: Column) -> Any:
+    try:
+        return normalize_uid(cell)
+    except ValueError:
+        return _BAD
+
+
+def _to_moments(cells: np.ndarray, column: Column, render: bool) -> Converted:
+    """Dates and date-times: text parsed vectorised (format or ISO 8601), objects as they are."""
+    texts = np.ones(len(cells), dtype=bool) if _all_text(cells) else np.fromiter(
+        (isinstance(cell, str) for cell in cells), dtype=bool, count=len(cells))
+    out = cells.copy()
+    failed = np.zeros(len(cells), dtype=bool)
+    if texts.any():
+        out[texts], failed[texts] = _parse_texts(cells[texts], column.format, keep=render)
+    if render or not texts.all():
+        zone = ZoneInfo(column.timezone or "UTC")
+        out[~failed] = [_render_moment(value, column.kind, zone) for value in out[~failed]]
+        failed |= np.fromiter((value is _BAD for value in out), dtype=bool, count=len(out))
+    out[failed] = None
+    return out, failed
+
+
+def _parse_texts(texts: np.ndarray, format: str | None, *, keep: bool) -> Converted:
+    """Python datetimes (or just True when not ``keep``), and which texts did not parse."""
+    try:
+        parsed = pd.to_datetime(pd.Series(texts, dtype=object), format=format or "ISO8601", errors="coerce")
+    except (ValueError, TypeError):  # mixed time zones: one by one
+        parsed = pd.Series([_parse_one(text, format) for text in texts], dtype=object)
+    failed = pd.isna(parsed).to_numpy()
+    if failed.any():  # white space around the text, or a form pandas did not take
+        retried = [_parse_one(text, format) for text in texts[failed]]
+        parsed = parsed.astype(object)
+        parsed[failed] = retried
+        failed = pd.isna(parsed).to_numpy()
+    out = np.empty(len(texts), dtype=object)
+    if keep:
+        out[:] = [None if gone else _python_moment(value) for value, gone in zip(parsed, failed)]
+    else:
+        out[:] = True
+    return out, failed
+
+
+def _parse_one(text: str, format: str | None) -> Any:
+    text = text.strip()
+    try:
+        return datetime.strptime(text, format) if format else datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _python_moment(value: Any) -> datetime:
+    return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+
+
+def _render_moment(value: Any, kind: str, zone: ZoneInfo) -> Any:
+    """The ISO text of a date (``date``) or an instant in UTC (``datetime``, ``due_date``)."""
+    if value is True:
+        return value  # validation only: parsed, nothing to render
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):
+        day = value.date()
+    elif isinstance(value, date):
+        day, value = value, datetime.combine(value, time())
+    else:
+        return _BAD
+    if kind == "date":
+        return day.isoformat()
+    if kind == "due_date":
+        value = datetime.combine(day, time())
+    if value.tzinfo is None or value.utcoffset() is None:
+        value = value.replace(tzinfo=zone)
+    return _utc_text(value)
+
+
+def _utc_text(moment: datetime) -> str:
+    text = moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
+    return text + "Z"
+
+
+def _jsonable(value: Any) -> Any:
+    """A value the JSON encoder takes as it is meant: dates as ISO text, numpy as Python."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool, dict, list)):
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is not None and value.utcoffset() is not None:
+            return _utc_text(value)
+        return value.date().isoformat() if value.time() == time() else value.isoformat()
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)
+
+
+def _key_text(value: Any) -> str:
+    """A cell as the text a key is made of: ``"00123"`` stays as written, ``123.0`` is ``"123"``."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return ""
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    return str(value)
+
+
+def _key_texts(cells: np.ndarray) -> np.ndarray:
+    """Each cell's key text ("" when empty); text cells are taken as written, for speed."""
+    missing = pd.isna(cells)
+    if _all_text(cells[~missing]):
+        texts = cells.copy()
+        texts[missing] = ""
+        return texts
+    texts = np.empty(len(cells), dtype=object)
+    texts[:] = [_key_text(None if gone else cell) for cell, gone in zip(cells, missing)]
+    return texts
+
+
+_CONVERTERS: dict[str, Callable[[np.ndarray, Column, bool], Converted]] = {
+    "auto": _as_is,
+    "str": _to_str,
+    "int": _each(_to_int),
+    "float": _each(_to_float),
+    "bool": _each(_to_bool),
+    "json": _each(_to_json),
+    "date": _to_moments,
+    "datetime": _to_moments,
+    "due_date": _to_moments,
+    "status": _each(_to_status),
+    "assignee_email": _each(_to_email),
+    "uid": _each(_to_uid),
+}
+
+_REASONS: dict[str, Callable[[Any], str]] = {
+    "int": lambda value: "not a whole number",
+    "float": lambda value: "not a number",
+    "bool": lambda value: "not a yes/no value (true/false, yes/no, y/n, 1/0)",
+    "json": lambda value: "not valid JSON",
+    "status": lambda value: f"status {value!r} is not one of {', '.join(STATUSES)} (add a value map?)",
+    "assignee_email": lambda value: "not an email address",
+    "uid": lambda value: "not a uid (32 hexadecimal digits)",
+}
+
+
+def _date_reason(column: Column) -> Callable[[Any], str]:
+    noun = "date" if column.kind in ("date", "due_date") else "date-time"
+    if column.format:
+        return lambda value: f"not a {noun} in the format {column.format}"
+    return lambda value: f"not an ISO 8601 {noun} (give a format in the mapping?)"

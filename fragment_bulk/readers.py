@@ -1,0 +1,505 @@
+"""Readers: CSV, Excel, JSON Lines and DataFrames as a stream of row chunks.
+
+Every source becomes a :class:`Table`: its ``columns`` (the original headers, trimmed, unique)
+and ``chunks()``, a fresh streaming iterator of :class:`Chunk` each call, so the engine can read
+the input twice (validate, then send) without ever holding it whole.
+
+A chunk's frame has object dtype, cells as Python values (``None`` for an empty cell) and the
+row *labels* as its index: what users see in messages and results.
+
+- CSV: the spreadsheet row number. The header is row 1 and the first record row 2; a quoted
+  cell spanning several lines is still one record, so one row. Text stays text (``00123``,
+  ``NA`` and ``null`` are kept as written). Empty and whitespace-only cells are ``None``;
+  rows with fewer cells than the header get ``None`` for the missing ones; rows with every
+  cell empty (blank lines included) are skipped, without shifting the labels of later rows.
+- Excel: the sheet's row number; the header is the first non-empty row. Date cells are
+  ``datetime``, whole numbers ``int``; fully empty rows are skipped.
+- JSON Lines: the line number (there is no header). The columns are the union of the objects'
+  keys in first-seen order, found by a first pass over the file when it is opened.
+- DataFrame: the index label. NaN / NaT / ``pd.NA`` / ``None`` become ``None``; numpy scalars,
+  Timestamps and nullable integers become Python ``int`` / ``float`` / ``bool`` / ``datetime``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fragment_bulk.errors import InputError
+
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+DELIMITERS = ",;\t|"
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
+SAMPLE_BYTES = 1 << 20
+FIRST_DATA_ROW = 2  # the header is spreadsheet row 1
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive rows: ``start`` is the ordinal of the first, ``frame.index`` their labels."""
+
+    start: int
+    frame: pd.DataFrame
+
+
+class Table:
+    """A readable input: ``columns``, ``source_name``, ``fingerprint()``, ``chunks()``."""
+
+    columns: list[str]
+    source_name: str
+
+    def chunks(self) -> Iterator[Chunk]:
+        raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        raise NotImplementedError
+
+    def count_rows(self) -> int:
+        return sum(len(chunk.frame) for chunk in self.chunks())
+
+
+def open_table(
+    source: str | Path | pd.DataFrame,
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | int | None = None,
+    chunk_size: int = 20_000,
+) -> Table:
+    """The :class:`Table` for a file (by its extension) or a DataFrame; InputError if unreadable."""
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    if isinstance(source, pd.DataFrame):
+        return FrameTable(source, chunk_size=chunk_size)
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if suffix in CSV_SUFFIXES:
+        return CsvTable(path, encoding=encoding, delimiter=delimiter, chunk_size=chunk_size)
+    if suffix in EXCEL_SUFFIXES:
+        return ExcelTable(path, sheet=sheet, chunk_size=chunk_size)
+    if suffix in JSONL_SUFFIXES:
+        return JsonLinesTable(path, encoding=encoding, chunk_size=chunk_size)
+    if suffix == ".xls":
+        raise InputError(f"{path.name}: the old .xls format is not supported; save it as .xlsx")
+    known = ", ".join(CSV_SUFFIXES + EXCEL_SUFFIXES + JSONL_SUFFIXES)
+    raise InputError(f"{path.name}: unknown file type {suffix or '(no extension)'!r}; expected one of {known}")
+
+
+# -- shared helpers ---------------------------------------------------------------------------
+
+
+def file_fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(SAMPLE_BYTES), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def clean_header(names: list[Any], source: str) -> list[str]:
+    """Headers trimmed (BOM too), each non-empty and unique; InputError naming the column."""
+    cleaned = ["" if name is None else str(name).replace("\ufeff", "").strip() for name in names]
+    seen: dict[str, int] = {}
+    for position, name in enumerate(cleaned, 1):
+        if not name:
+            raise InputError(f"{source}: column {position} of the header (row 1) has no name", column=None)
+        if name in seen:
+            raise InputError(
+                f"{source}: column {name!r} appears twice (columns {seen[name]} and {position})", column=name
+            )
+        seen[name] = position
+    if not cleaned:
+        raise InputError(f"{source}: the header (row 1) is empty")
+    return cleaned
+
+
+def _object_frame(values: np.ndarray, columns: list[str], labels: Any) -> pd.DataFrame:
+    return pd.DataFrame(values, index=labels, columns=columns, dtype=object, copy=False)
+
+
+def _blank_cells(values: np.ndarray) -> np.ndarray:
+    """Mask of the empty or whitespace-only text cells of an object array of str (vectorised)."""
+    blank = values == ""
+    # Only a cell whose first character is white space can be all white space.
+    candidates = np.char.isspace(values.astype("U1"))
+    if candidates.any():
+        rows, cols = np.nonzero(candidates)
+        keep = np.fromiter((not text.strip() for text in values[rows, cols]), dtype=bool, count=len(rows))
+        blank[rows[keep], cols[keep]] = True
+    return blank
+
+
+def _chunked(rows: Iterator[tuple[Any, list[Any]]], columns: list[str], size: int) -> Iterator[Chunk]:
+    """(label, cells) rows in chunks of ``size``, fully empty rows left out."""
+    ordinal = 0
+    values: list[list[Any]] = []
+    labels: list[Any] = []
+    for label, cells in rows:
+        if all(cell is None for cell in cells):
+            continue
+        values.append(cells)
+        labels.append(label)
+        if len(values) >= size:
+            yield Chunk(ordinal, _rows_frame(values, labels, columns))
+            ordinal += len(values)
+            values, labels = [], []
+    if values:
+        yield Chunk(ordinal, _rows_frame(values, labels, columns))
+
+
+def _rows_frame(values: list[list[Any]], labels: list[Any], columns: list[str]) -> pd.DataFrame:
+    array = np.empty((len(values), len(columns)), dtype=object)
+    for row, cells in enumerate(values):
+        for column, cell in enumerate(cells):
+            array[row, column] = cell  # one by one: numpy must not read list cells as a dimension
+    return _object_frame(array, columns, pd.Index(labels))
+
+
+# -- CSV --------------------------------------------------------------------------------------
+
+
+class CsvTable(Table):
+    """A delimited text file, streamed with pandas' C parser (see the module docstring)."""
+
+    def __init__(self, path: Path, *, encoding: str | None, delimiter: str | None, chunk_size: int):
+        self.path = path
+        self.source_name = path.name
+        self.chunk_size = chunk_size
+        with open(path, "rb") as handle:
+            sample = handle.read(SAMPLE_BYTES)
+        if not sample.strip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n"):
+            raise InputError(f"{self.source_name}: the file is empty")
+        self.encoding = encoding or detect_encoding(sample, complete=len(sample) < SAMPLE_BYTES)
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise InputError(f"{self.source_name}: unknown encoding {self.encoding!r}") from None
+        text = self._decode_sample(sample)
+        self.delimiter = parse_delimiter(delimiter) if delimiter else sniff_delimiter(text)
+        self.columns = self._read_header()
+
+    def _decode_sample(self, sample: bytes) -> str:
+        decoder = codecs.getincrementaldecoder(self.encoding)()
+        try:
+            return decoder.decode(sample, final=False)
+        except UnicodeDecodeError as exc:
+            raise self._decode_error(exc) from None
+
+    def _decode_error(self, exc: UnicodeDecodeError) -> InputError:
+        return InputError(
+            f"{self.source_name}: cannot be read as {self.encoding} (byte {exc.object[exc.start:exc.start + 1]!r}"
+            f" is not valid {exc.encoding}); give the right --encoding (e.g. cp1252, latin-1)"
+        )
+
+    def _open_text(self) -> io.TextIOWrapper:
+        return open(self.path, encoding=self.encoding, newline="")
+
+    def _read_header(self) -> list[str]:
+        try:
+            with self._open_text() as handle:
+                header = next(csv.reader(handle, delimiter=self.delimiter), None)
+        except UnicodeDecodeError as exc:
+            raise self._decode_error(exc) from None
+        except csv.Error as exc:
+            raise InputError(f"{self.source_name}: row 1 (the header) cannot be read: {exc}") from None
+        if not header or not any(cell.strip() for cell in header):
+            raise InputError(f"{self.source_name}: the header (row 1) is empty")
+        return clean_header(header, self.source_name)
+
+    def fingerprint(self) -> str:
+        return file_fingerprint(self.path)
+
+    def chunks(self) -> Iterator[Chunk]:
+        reader = pd.read_csv(
+            self.path,
+            sep=self.delimiter,
+            encoding=self.encoding,
+            header=0,
+            names=list(range(len(self.columns))),
+            index_col=False,
+            dtype=object,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            chunksize=self.chunk_size,
+            engine="c",
+        )
+        records = 0  # data records read so far: labels count them all, blank ones included
+        ordinal = 0
+        try:
+            with reader:
+                for raw in reader:
+                    values = raw.to_numpy(dtype=object)
+                    if not values.flags.writeable:  # a one-column frame hands out a read-only view
+                        values = values.copy()
+                    blank = _blank_cells(values)
+                    values[blank] = None
+                    labels = pd.RangeIndex(FIRST_DATA_ROW + records, FIRST_DATA_ROW + records + len(values))
+                    records += len(values)
+                    kept = ~blank.all(axis=1)
+                    if not kept.all():
+                        values, labels = values[kept], labels[kept]
+                    if len(values):
+                        yield Chunk(ordinal, _object_frame(values, self.columns, labels))
+                        ordinal += len(values)
+        except UnicodeDecodeError as exc:
+            raise self._decode_error(exc) from None
+        except pd.errors.ParserError as exc:
+            raise self._parser_error(exc) from None
+
+    def _parser_error(self, exc: Exception) -> InputError:
+        # The C parser counts records (header included), so its "line" is the spreadsheet row.
+        match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if match:
+            expected, row, saw = (int(group) for group in match.groups())
+            return InputError(
+                f"{self.source_name}: row {row} has {saw} cells but the header has {expected}"
+                f" (is the delimiter {self.delimiter!r} right, or a quote unclosed?)",
+                row=row,
+            )
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        return InputError(f"{self.source_name}: cannot be parsed as CSV: {detail}")
+
+
+def detect_encoding(sample: bytes, *, complete: bool) -> str:
+    """BOM, else UTF-8 if the sample decodes (a character cut at its end is fine), else cp1252/latin-1."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=complete)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        sample.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def parse_delimiter(text: str) -> str:
+    """``","``, ``";"``, ``"\\t"``, ``"tab"``, ``"pipe"``... as the one delimiter character."""
+    chosen = DELIMITER_NAMES.get(text.lower(), text)
+    if len(chosen) != 1:
+        raise InputError(f"delimiter {text!r} must be one character (or tab, comma, semicolon, pipe)")
+    return chosen
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter among , ; tab | : the only one in the header line, else csv.Sniffer's pick."""
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    counts = {candidate: header.count(candidate) for candidate in DELIMITERS}
+    present = [candidate for candidate, count in counts.items() if count]
+    if len(present) <= 1:
+        return present[0] if present else ","
+    complete_lines = text[: text.rfind("\n") + 1] or text
+    try:
+        return csv.Sniffer().sniff(complete_lines[:65536], delimiters="".join(present)).delimiter
+    except csv.Error:
+        return max(present, key=lambda candidate: counts[candidate])
+
+
+# -- Excel ------------------------------------------------------------------------------------
+
+
+class ExcelTable(Table):
+    """One sheet of an .xlsx workbook, streamed with openpyxl in read-only mode."""
+
+    def __init__(self, path: Path, *, sheet: str | int | None, chunk_size: int):
+        self.path = path
+        self.chunk_size = chunk_size
+        workbook = self._open()
+        try:
+            self.sheet_name = self._choose_sheet(workbook.sheetnames, sheet)
+            self.source_name = f"{path.name} (sheet {self.sheet_name!r})"
+            rows = workbook[self.sheet_name].iter_rows(values_only=True)
+            self.header_row, self.columns = self._header(rows)
+        finally:
+            workbook.close()
+
+    def _open(self) -> Any:
+        import openpyxl
+
+        try:
+            return openpyxl.load_workbook(self.path, read_only=True, data_only=True)
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
+            raise InputError(f"{self.path.name}: cannot be read as an Excel workbook: {exc}") from None
+
+    def _choose_sheet(self, names: list[str], sheet: str | int | None) -> str:
+        if sheet is None:
+            return names[0]
+        if isinstance(sheet, str) and sheet.strip().isdigit() and sheet not in names:
+            sheet = int(sheet)
+        if isinstance(sheet, int) and 0 <= sheet < len(names):
+            return names[sheet]
+        if isinstance(sheet, str) and sheet in names:
+            return sheet
+        listed = ", ".join(names)
+        raise InputError(f"{self.path.name}: there is no sheet {sheet!r}; its sheets are: {listed}")
+
+    def _header(self, rows: Iterator[tuple]) -> tuple[int, list[str]]:
+        for number, row in enumerate(rows, 1):
+            cells = list(row)
+            if any(_excel_value(cell) is not None for cell in cells):
+                while cells and _excel_value(cells[-1]) is None:
+                    cells.pop()  # formatted but empty trailing cells are not columns
+                return number, clean_header(cells, self.source_name)
+        raise InputError(f"{self.source_name}: the sheet is empty")
+
+    def fingerprint(self) -> str:
+        return file_fingerprint(self.path)
+
+    def chunks(self) -> Iterator[Chunk]:
+        return _chunked(self._rows(), self.columns, self.chunk_size)
+
+    def _rows(self) -> Iterator[tuple[int, list[Any]]]:
+        width = len(self.columns)
+        workbook = self._open()
+        try:
+            rows = workbook[self.sheet_name].iter_rows(min_row=self.header_row + 1, values_only=True)
+            for number, row in enumerate(rows, self.header_row + 1):
+                cells = [_excel_value(cell) for cell in row]
+                extra = [cell for cell in cells[width:] if cell is not None]
+                if extra:
+                    raise InputError(
+                        f"{self.source_name}: row {number} has a value ({extra[0]!r}) beyond the header's"
+                        f" {width} columns", row=number,
+                    )
+                yield number, (cells + [None] * width)[:width]
+        finally:
+            workbook.close()
+
+
+def _excel_value(cell: Any) -> Any:
+    if cell is None:
+        return None
+    if isinstance(cell, str):
+        return cell if cell.strip() else None
+    if isinstance(cell, float):
+        return int(cell) if cell.is_integer() else cell
+    return cell
+
+
+# -- JSON Lines -------------------------------------------------------------------------------
+
+
+class JsonLinesTable(Table):
+    """One JSON object per line; the columns come from a first pass over the file."""
+
+    def __init__(self, path: Path, *, encoding: str | None, chunk_size: int):
+        self.path = path
+        self.source_name = path.name
+        self.encoding = encoding or "utf-8-sig"
+        self.chunk_size = chunk_size
+        keys: dict[str, None] = {}
+        for _, record in self._records():
+            keys.update(dict.fromkeys(record))
+        if not keys:
+            raise InputError(f"{self.source_name}: the file has no JSON objects (or none with keys)")
+        self.columns = list(keys)
+
+    def _records(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        try:
+            with open(self.path, encoding=self.encoding) as handle:
+                for number, line in enumerate(handle, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise InputError(f"{self.source_name}: line {number} is not valid JSON: {exc.msg}", row=number) from None
+                    if not isinstance(record, dict):
+                        raise InputError(f"{self.source_name}: line {number} is not a JSON object", row=number)
+                    yield number, record
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{self.source_name}: cannot be read as {self.encoding}: {exc.reason}") from None
+
+    def fingerprint(self) -> str:
+        return file_fingerprint(self.path)
+
+    def chunks(self) -> Iterator[Chunk]:
+        rows = ((number, [_json_value(record.get(column)) for column in self.columns]) for number, record in self._records())
+        return _chunked(rows, self.columns, self.chunk_size)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+# -- DataFrame --------------------------------------------------------------------------------
+
+
+class FrameTable(Table):
+    """An in-memory DataFrame; rows are labelled by its index."""
+
+    def __init__(self, frame: pd.DataFrame, *, chunk_size: int):
+        self.frame = frame
+        self.chunk_size = chunk_size
+        self.source_name = "the DataFrame"
+        self.columns = clean_header([str(column) for column in frame.columns], self.source_name)
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256(json.dumps(self.columns).encode())
+        digest.update(str(list(self.frame.dtypes)).encode())
+        try:
+            hashed = pd.util.hash_pandas_object(self.frame, index=True).to_numpy()
+            digest.update(hashed.tobytes())
+        except TypeError:  # unhashable cells (dicts, lists): hash their text instead
+            for row in self.frame.itertuples():
+                digest.update(repr(row).encode())
+        return digest.hexdigest()
+
+    def chunks(self) -> Iterator[Chunk]:
+        for start in range(0, len(self.frame), self.chunk_size):
+            part = self.frame.iloc[start:start + self.chunk_size]
+            columns = {name: native_values(part.iloc[:, position]) for position, name in enumerate(self.columns)}
+            yield Chunk(start, pd.DataFrame(columns, index=part.index, dtype=object))
+
+    def count_rows(self) -> int:
+        return len(self.frame)
+
+
+def native_values(series: pd.Series) -> np.ndarray:
+    """A column as an object array of Python values, every kind of missing value as None."""
+    missing = series.isna().to_numpy()
+    if series.dtype.kind == "M":  # datetime64, naive or with a time zone
+        return np.array([None if gone else stamp.to_pydatetime() for stamp, gone in zip(series, missing)], dtype=object)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        values = native_values(pd.Series(series.cat.categories))[codes]
+        values[codes < 0] = None
+        return values
+    values = series.to_numpy(dtype=object)
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "biuf":
+        values[missing] = None  # numpy already made Python int / float / bool
+        return values
+    return np.array([None if gone else _python_value(value) for value, gone in zip(values, missing)], dtype=object)
+
+
+def _python_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,323 @@
+"""Mapping and identity: inference, the YAML file, overrides, types, uids, row problems."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+
+from fragment_bulk.errors import InputError
+from fragment_bulk.identity import normalize_uid, uuid_from_key, uuid_from_payload
+from fragment_bulk.mapping import Mapping, parse_assignment
+from fragment_bulk.readers import Chunk, open_table
+
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+def chunk_of(data: dict, index=None, start: int = 0) -> Chunk:
+    frame = pd.DataFrame(data, index=index, dtype=object)
+    if index is None:
+        frame.index = pd.RangeIndex(start + 2, start + 2 + len(frame))
+    return Chunk(start, frame)
+
+
+def mapped(mapping: Mapping, data: dict, **kwargs):
+    chunk = chunk_of(data, **kwargs)
+    mapping.check_columns(list(chunk.frame.columns))
+    return mapping.validate(chunk), mapping.map_chunk(chunk)
+
+
+# -- identity ---------------------------------------------------------------------------------
+
+
+def test_uid_from_key_is_the_docs_recipe():
+    expected = str(uuid.UUID(hex=hashlib.md5(b"ticket#123").hexdigest()))
+    assert uuid_from_key("ticket", ["123"]) == expected == "cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c"
+    assert uuid_from_key("ticket", ["a", "b"]) == str(uuid.UUID(hex=hashlib.md5(b"ticket#a#b").hexdigest()))
+
+
+@pytest.mark.parametrize("text", ["CBC0CCD6FBC907B3F9F9B8A8EEB7FF2C", "{cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c}",
+                                  " cbc0ccd6-FBC9-07b3-f9f9-b8a8eeb7ff2c "])
+def test_normalize_uid_accepts_any_32_hex_form(text):
+    assert normalize_uid(text) == "cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c"
+
+
+@pytest.mark.parametrize("text", ["", "cbc0ccd6", "zbc0ccd6fbc907b3f9f9b8a8eeb7ff2c", "cbc0ccd6fbc907b3f9f9b8a8eeb7ff2c0"])
+def test_normalize_uid_refuses_the_rest(text):
+    with pytest.raises(ValueError, match="uid"):
+        normalize_uid(text)
+
+
+def test_uid_from_payload_ignores_key_order_only():
+    assert uuid_from_payload({"a": 1, "b": "é"}) == uuid_from_payload({"b": "é", "a": 1})
+    assert uuid_from_payload({"a": 1}) != uuid_from_payload({"a": 2})
+
+
+# -- inference, file, overrides ---------------------------------------------------------------
+
+
+def test_infer_maps_by_name_and_never_guesses_a_title():
+    mapping = Mapping.infer(["Title", "URL", "Due Date", "Assignee", "Status", "uid", "Pays réel", "fields.tier", "created_at"])
+    targets = {name: column.target for name, column in mapping.columns.items()}
+    assert targets == {
+        "Title": "title", "URL": "url", "Due Date": "due_at", "Assignee": "assignee_email", "Status": "status",
+        "uid": "uid", "Pays réel": "fields.pays_reel", "fields.tier": "fields.tier", "created_at": "ignore",
+    }
+    untitled = Mapping.infer(["Subject", "name"])
+    assert "no column is mapped to title" in untitled.to_yaml()
+    with pytest.raises(InputError, match='no column is mapped to title; map one with --map "COLUMN=title"'):
+        untitled.check_columns(["Subject", "name"])
+
+
+def test_yaml_round_trip_keeps_the_fingerprint(tmp_path):
+    mapping = Mapping.load(SAMPLES / "tasks.mapping.yml").with_overrides(types={"Notes": "json"}, empty="null")
+    mapping.dump(tmp_path / "m.yml")
+    again = Mapping.load(tmp_path / "m.yml")
+    assert again == mapping and again.fingerprint() == mapping.fingerprint()
+    assert Mapping.infer(["a", "b"]).fingerprint() != Mapping.infer(["a", "c"]).fingerprint()
+    assert "  Subject: title\n" in mapping.to_yaml()  # the short form
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("version: 1\ncolums: {}\n", "unknown key 'colums'"),
+        ("columns: {A: {target: title, typ: str}}\n", "column 'A': unknown key 'typ'"),
+        ("columns: {A: titel}\n", "unknown target 'titel'"),
+        ("columns: {A: {target: fields.n, type: integer}}\n", "unknown type 'integer'"),
+        ("columns: {A: {target: due_at, type: int}}\n", "due_at, which takes date, datetime"),
+        ("columns: {A: {target: due_at, timezone: Mars/Olympus}}\n", "unknown time zone"),
+        ("empty: nothing\n", "empty must be one of omit, null"),
+        ("columns: [A]\n", "'columns' must map"),
+        ("columns: {A: [\n", "not a valid YAML"),
+    ],
+)
+def test_bad_mapping_files_name_the_problem(tmp_path, content, message):
+    path = tmp_path / "bad.yml"
+    path.write_text(content)
+    with pytest.raises(InputError, match=message):
+        Mapping.load(path)
+
+
+def test_overrides_map_ignore_type_key_and_empty():
+    mapping = Mapping.infer(["title", "Ticket Title", "Pays", "Priority", "Ref"]).with_overrides(
+        maps={"Ticket Title": "title", "Pays": "fields.country"}, ignore=["Ref"], types={"Priority": "int"},
+        keys=["Ref"], empty="null",
+    )
+    targets = {name: column.target for name, column in mapping.columns.items()}
+    assert targets == {"title": "fields.title", "Ticket Title": "title", "Pays": "fields.country",
+                       "Priority": "fields.priority", "Ref": "ignore"}
+    assert mapping.columns["Priority"].type == "int" and mapping.keys == ("Ref",) and mapping.empty == "null"
+    problems, rows = mapped(mapping, {"title": ["x"], "Ticket Title": ["T"], "Pays": ["FR"], "Priority": ["2"], "Ref": ["9"]})
+    assert problems == [] and rows[0].payload == {"fields": {"title": "T", "country": "FR", "priority": 2}}
+    assert rows[0].uid == uuid_from_key("key", ["9"])
+
+
+@pytest.mark.parametrize("text", ["Ticket Title", "=title", "Col=", "  =  "])
+def test_parse_assignment_refuses_malformed_text(text):
+    with pytest.raises(InputError, match="--map expects COLUMN=VALUE"):
+        parse_assignment(text, "--map")
+
+
+def test_parse_assignment():
+    assert parse_assignment(" Ticket Title = title ", "--map") == ("Ticket Title", "title")
+    assert parse_assignment("a=b=int", "--type") == ("a=b", "int")
+
+
+def test_missing_columns_are_listed():
+    mapping = Mapping.infer(["title"]).with_overrides(maps={"Pays": "fields.country"})
+    with pytest.raises(InputError, match="column 'Pays' is not in the input; its columns are: title, a"):
+        mapping.check_columns(["title", "a"])
+    with pytest.raises(InputError, match="column 'Ref' is not in the input"):
+        Mapping.infer(["title"]).with_overrides(keys=["Ref"]).check_columns(["title"])
+
+
+def test_two_columns_on_one_target_are_refused():
+    mapping = Mapping.from_dict({"columns": {"a": "title", "b": "fields.x", "c": "fields.x"}})
+    with pytest.raises(InputError, match="columns 'b' and 'c' are both mapped to fields.x"):
+        mapping.check_columns(["a", "b", "c"])
+
+
+def test_others_infer_or_ignore():
+    listed = {"columns": {"Subject": "title"}}
+    assert [c.target for c in Mapping.from_dict(listed).resolve(["Subject", "Pays"])] == ["title", "fields.pays"]
+    ignoring = Mapping.from_dict({**listed, "others": "ignore"})
+    assert [c.target for c in ignoring.resolve(["Subject", "Pays"])] == ["title", "ignore"]
+
+
+# -- types ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "cells", "expected", "reason"),
+    [
+        ({"target": "fields.n", "type": "int"}, [" 12 ", "-3", 4.0, 7], [12, -3, 4, 7], None),
+        ({"target": "fields.n", "type": "int"}, ["1,234", "1.5", True], None, "not a whole number"),
+        ({"target": "fields.n", "type": "float"}, ["1.5", " 2 ", 3], [1.5, 2.0, 3.0], None),
+        ({"target": "fields.n", "type": "float"}, ["nan", "inf", "x"], None, "not a number"),
+        ({"target": "fields.b", "type": "bool"}, ["Yes", "n", "TRUE", "0", 1, False], [True, False, True, False, True, False], None),
+        ({"target": "fields.b", "type": "bool"}, ["maybe", "2"], None, "not a yes/no value"),
+        ({"target": "fields.d", "type": "date", "format": "%d/%m/%Y"}, ["01/03/2026", datetime(2026, 3, 2, 15), date(2026, 3, 3)],
+         ["2026-03-01", "2026-03-02", "2026-03-03"], None),
+        ({"target": "fields.d", "type": "date", "format": "%d/%m/%Y"}, ["2026-03-01", "31/02/2026"], None,
+         "not a date in the format %d/%m/%Y"),
+        ({"target": "fields.d", "type": "date"}, ["2026-03-01"], ["2026-03-01"], None),
+        ({"target": "fields.t", "type": "datetime", "timezone": "Europe/Paris"},
+         ["2026-07-01T12:00", "2026-07-01T12:00:00+00:00", "2026-07-01 12:00:00.250Z",
+          datetime(2026, 1, 1, 12), datetime(2026, 1, 1, 12, tzinfo=ZoneInfo("America/New_York"))],
+         ["2026-07-01T10:00:00Z", "2026-07-01T12:00:00Z", "2026-07-01T12:00:00.250000Z",
+          "2026-01-01T11:00:00Z", "2026-01-01T17:00:00Z"], None),
+        ({"target": "fields.t", "type": "datetime", "format": "%d/%m/%Y %H:%M"}, ["01/03/2026 10:30"], ["2026-03-01T10:30:00Z"], None),
+        ({"target": "fields.t", "type": "datetime"}, ["yesterday"], None, "not an ISO 8601 date-time"),
+        ({"target": "fields.j", "type": "json"}, ['{"a": [1, 2]}', "3", '"x"', {"k": 1}], [{"a": [1, 2]}, 3, "x", {"k": 1}], None),
+        ({"target": "fields.j", "type": "json"}, ["{a: 1}", "NaN"], None, "not valid JSON"),
+        ({"target": "fields.s", "type": "str"}, ["00123", 12, 1.0], ["00123", "12", "1"], None),
+        ("fields.auto", ["00123", 12, 1.5, datetime(2026, 3, 1), datetime(2026, 3, 1, 9, 30)],
+         ["00123", 12, 1.5, "2026-03-01", "2026-03-01T09:30:00"], None),
+        ("status", ["todo", " Started ", "DONE"], ["TODO", "STARTED", "DONE"], None),
+        ("status", ["Pending"], None, "status 'Pending' is not one of TODO, STARTED, DONE (add a value map?)"),
+        ("assignee_uid", ["CBC0CCD6FBC907B3F9F9B8A8EEB7FF2C"], ["cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c"], None),
+        ("assignee_uid", ["nope"], None, "not a uid"),
+        ("assignee_email", ["ann@example.com"], ["ann@example.com"], None),
+        ("archived", ["yes", "no"], [True, False], None),
+    ],
+)
+def test_types(spec, cells, expected, reason):
+    mapping = Mapping.from_dict({"columns": {"t": "title", "c": spec}})
+    problems, rows = mapped(mapping, {"t": ["x"] * len(cells), "c": cells})
+    target = spec if isinstance(spec, str) else spec["target"]
+    if reason is None:
+        assert problems == [] and all(not row.problems for row in rows)
+        where = [row.payload["fields"].get(target[7:]) if target.startswith("fields.") else row.payload.get(target) for row in rows]
+        assert where == expected
+        for row in rows:
+            json.dumps(row.payload, allow_nan=False)
+    else:
+        assert [(p.row, p.column) for p in problems] == [(n + 2, "c") for n in range(len(cells))]
+        assert all(reason in p.reason for p in problems) and all(row.problems for row in rows)
+        assert str(problems[0]).startswith("row 2, column 'c'")
+
+
+def test_due_date_is_midnight_in_the_time_zone_sent_in_utc():
+    mapping = Mapping.from_dict({"columns": {"t": "title", "Due": {"target": "due_at", "type": "date", "format": "%d/%m/%Y",
+                                                                    "timezone": "Europe/Paris"}}})
+    problems, rows = mapped(mapping, {"t": ["a", "b", "c"], "Due": ["01/03/2026", "01/07/2026", datetime(2026, 3, 1)]})
+    assert problems == []
+    dues = [row.payload["due_at"] for row in rows]
+    assert dues == ["2026-02-28T23:00:00Z", "2026-06-30T22:00:00Z", "2026-02-28T23:00:00Z"]
+    assert datetime.fromisoformat(dues[0]) == datetime(2026, 3, 1, tzinfo=ZoneInfo("Europe/Paris"))
+
+
+def test_value_maps_apply_before_the_type_exact_then_loose():
+    spec = {"target": "status", "values": {"Open": "TODO", "In progress": "STARTED", "closed": "DONE"}}
+    mapping = Mapping.from_dict({"columns": {"t": "title", "s": spec}})
+    problems, rows = mapped(mapping, {"t": ["a"] * 4, "s": ["Open", " in PROGRESS ", "CLOSED", "done"]})
+    assert problems == [] and [row.payload["status"] for row in rows] == ["TODO", "STARTED", "DONE", "DONE"]
+
+
+def test_defaults_fill_empty_cells():
+    mapping = Mapping.from_dict({"columns": {"t": "title", "p": {"target": "fields.priority", "type": "int", "default": 3}}})
+    _, rows = mapped(mapping, {"t": ["a", "b"], "p": [None, "5"]})
+    assert [row.payload["fields"]["priority"] for row in rows] == [3, 5]
+
+
+def test_empty_cells_omitted_or_null_never_nan():
+    data = {"t": ["a"], "url": [None], "n": [float("nan")], "s": [None], "d": [None]}
+    base = Mapping.infer(["t", "url", "n", "s", "d"]).with_overrides(maps={"t": "title", "s": "status", "d": "due_at"})
+    _, rows = mapped(base, data)
+    assert rows[0].payload == {"fields": {"title": "a"}}
+    _, rows = mapped(base.with_overrides(empty="null"), data)
+    assert rows[0].payload == {"fields": {"title": "a", "url": None, "n": None}, "due_at": None}
+    json.dumps(rows[0].payload, allow_nan=False)
+
+
+def test_title_is_required():
+    mapping = Mapping.infer(["title", "x"])
+    [chunk] = open_table(pd.DataFrame({"title": ["a", None, "  "], "x": ["1", "2", "3"]}, index=[2, 3, 4])).chunks()
+    problems, rows = mapping.validate(chunk), mapping.map_chunk(chunk)
+    assert [(p.row, p.column, p.reason) for p in problems] == [(3, "title", "title is required"), (4, "title", "title is required")]
+    assert [bool(row.problems) for row in rows] == [False, True, True]
+
+
+# -- uids -------------------------------------------------------------------------------------
+
+
+def test_uid_from_the_uid_column():
+    uid = "CBC0CCD6FBC907B3F9F9B8A8EEB7FF2C"
+    problems, rows = mapped(Mapping.infer(["title", "uid"]), {"title": ["a", "b"], "uid": [uid, "bad"]})
+    assert rows[0].uid == "cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c" and "uid" not in rows[0].payload
+    assert [(p.row, p.column, p.reason) for p in problems] == [(3, "uid", "not a uid (32 hexadecimal digits)")]
+
+
+def test_uid_from_key_matches_the_contract_example():
+    mapping = Mapping.from_dict({"key": ["Ticket"], "namespace": "ticket", "columns": {"Subject": "title"}})
+    problems, rows = mapped(mapping, {"Ticket": ["123", 123, None], "Subject": ["a", "b", "c"]})
+    assert rows[0].uid == uuid_from_key("ticket", ["123"]) == "cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c"
+    assert [(p.row, p.column) for p in problems] == [(4, "Ticket"), (3, None)]  # empty key; 123 repeats "123"
+    assert rows[2].problems and rows[2].uid is None
+
+
+def test_uid_from_the_payload():
+    problems, rows = mapped(Mapping.infer(["title", "n"]), {"title": ["a", "a", "b"], "n": ["1", "1", "1"]})
+    assert rows[0].uid == uuid_from_payload(rows[0].payload) and rows[2].uid != rows[0].uid
+    assert [(p.row, p.reason.split(" (")[0]) for p in problems] == [(3, "same uid as row 2")]
+
+
+def test_duplicate_uids_are_found_across_chunks_and_reset_per_run():
+    mapping = Mapping.from_dict({"key": ["Ticket ID"], "columns": {"Subject": "title"}})
+    first = chunk_of({"Ticket ID": ["00123", "00124"], "Subject": ["a", "b"]})
+    second = chunk_of({"Ticket ID": ["00125", "00123"], "Subject": ["c", "d"]}, start=2)
+    assert mapping.validate(first) == []
+    [problem] = mapping.validate(second)
+    assert problem.row == 5 and str(problem) == "row 5: same uid as row 2 (key 'Ticket ID'='00123')"
+    assert mapping.map_chunk(second)[1].problems == [problem]  # so a skip-invalid run never sends it
+    assert mapping.validate(first) == [] and mapping.validate(second) == [problem]  # a new pass starts over
+
+
+# -- update and comment mappings --------------------------------------------------------------
+
+
+def test_update_needs_a_uid_and_no_title():
+    update = Mapping.infer(["uid", "status", "country"]).for_update()
+    update.check_columns(["uid", "status", "country"])
+    _, rows = mapped(update, {"uid": ["cbc0ccd6fbc907b3f9f9b8a8eeb7ff2c"], "status": ["Done"], "country": [None]})
+    assert rows[0].payload == {"status": "DONE"} and not rows[0].problems
+    with pytest.raises(InputError, match="a uid column, or --key"):
+        Mapping.infer(["status"]).for_update().check_columns(["status"])
+    loaded = Mapping.load(SAMPLES / "tasks.mapping.yml").for_update()
+    loaded.check_columns(["Ticket ID", "Status"])  # other mapped columns may be absent
+
+
+def test_comment_mapping_takes_the_text_column():
+    comments = Mapping.infer(["Ticket", "body"]).with_overrides(keys=["Ticket"]).for_comments("body")
+    _, rows = mapped(comments, {"Ticket": ["002"], "body": ["hello"]})
+    assert rows[0].payload == {"comment": "hello"} and rows[0].uid == uuid_from_key("key", ["002"])
+    problems, rows = mapped(comments, {"Ticket": ["002", "002"], "body": ["one", "two"]})
+    assert problems == [] and rows[0].uid == rows[1].uid  # many comments on one task are fine
+    with pytest.raises(InputError, match="column 'text' is not in the input .*--text-column"):
+        Mapping.infer(["uid"]).for_comments("text").check_columns(["uid", "body"])
+
+
+# -- the samples ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "sheet"), [("tasks.csv", None), ("tasks.xlsx", "Tasks")])
+def test_the_sample_mapping_validates_every_sample_row(name, sheet):
+    table = open_table(SAMPLES / name, sheet=sheet)
+    mapping = Mapping.load(SAMPLES / "tasks.mapping.yml")
+    mapping.check_columns(table.columns)
+    rows, problems = [], []
+    for chunk in table.chunks():
+        problems += mapping.validate(chunk)
+        rows += mapping.map_chunk(chunk)
+    assert problems == [] and len(rows) == 50 and len({row.uid for row in rows}) == 50
+    assert rows[0].uid == uuid_from_key("ticket", ["00123"]) and rows[0].payload["fields"]["ticket_id"] == "00123"
+    assert [row.label for row in rows[:6]] == [2, 3, 4, 5, 6, 7]  # row 5 holds a note over three lines
+    for row in rows:
+        json.dumps(row.payload, allow_nan=False)

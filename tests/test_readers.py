@@ -1,0 +1,229 @@
+"""Readers: encodings, delimiters, row labels, text kept as text, Excel, JSON Lines, DataFrames."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from fragment_bulk.errors import InputError
+from fragment_bulk.readers import open_table
+
+
+def rows_of(table) -> list[tuple]:
+    """(label, {column: value}) for every row of every chunk, checking the chunks' invariants."""
+    found = []
+    expected_start = 0
+    for chunk in table.chunks():
+        assert chunk.start == expected_start
+        assert all(dtype == object for dtype in chunk.frame.dtypes)
+        assert list(chunk.frame.columns) == table.columns
+        expected_start += len(chunk.frame)
+        found += [(label, row) for label, row in zip(chunk.frame.index, chunk.frame.to_dict("records"))]
+    return found
+
+
+def write(tmp_path, name: str, content: bytes):
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+def test_bom_header_text_kept_and_empty_cells_none(tmp_path):
+    path = write(tmp_path, "a.csv", "\ufeffTicket ID , Name,Notes\n00123,NA,null\n00124,  ,\n".encode("utf-8"))
+    table = open_table(path)
+    assert table.columns == ["Ticket ID", "Name", "Notes"]
+    assert rows_of(table) == [
+        (2, {"Ticket ID": "00123", "Name": "NA", "Notes": "null"}),
+        (3, {"Ticket ID": "00124", "Name": None, "Notes": None}),
+    ]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "cp1252", "utf-8"])
+def test_encodings_are_detected(tmp_path, encoding):
+    content = "title;note\ncafé;Orléans\n"
+    raw = content.encode(encoding)
+    if encoding == "utf-16-be":
+        raw = b"\xfe\xff" + raw
+    table = open_table(write(tmp_path, "e.csv", raw))
+    assert rows_of(table) == [(2, {"title": "café", "note": "Orléans"})]
+
+
+def test_a_multibyte_character_cut_by_the_sample_is_still_utf8(tmp_path):
+    padding = "x" * ((1 << 20) - 1)  # "é" straddles the 1 MiB sample boundary
+    table = open_table(write(tmp_path, "big.csv", f"title\n{padding}é\n".encode()))
+    assert table.encoding == "utf-8"
+    assert rows_of(table)[0][1]["title"].endswith("é")
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_each_delimiter_is_sniffed(tmp_path, delimiter):
+    lines = [["title", "country", "note"], ["a", "FR", "x, y; z"], ["b", "DE", ""]]
+    text = "\n".join(delimiter.join(f'"{cell}"' if any(d in cell for d in ",;\t|") else cell for cell in line) for line in lines)
+    table = open_table(write(tmp_path, "d.csv", text.encode()))
+    assert table.columns == ["title", "country", "note"]
+    assert rows_of(table)[0][1] == {"title": "a", "country": "FR", "note": "x, y; z"}
+
+
+@pytest.mark.parametrize("given", ["\t", "tab", "\\t"])
+def test_a_given_tab_delimiter(tmp_path, given):
+    table = open_table(write(tmp_path, "t.tsv", b"a\tb\n1\t2\n"), delimiter=given)
+    assert rows_of(table) == [(2, {"a": "1", "b": "2"})]
+
+
+def test_multiline_cell_is_one_row_and_blank_rows_keep_labels(tmp_path):
+    content = b'title,note\nfirst,"line 1\nline 2\nline 3"\nsecond,x\n\n,\nthird,\n'
+    table = open_table(write(tmp_path, "m.csv", content))
+    assert [(label, row["title"]) for label, row in rows_of(table)] == [(2, "first"), (3, "second"), (6, "third")]
+    assert rows_of(table)[0][1]["note"] == "line 1\nline 2\nline 3"
+
+
+def test_chunks_give_the_same_rows_with_the_right_starts(tmp_path):
+    content = "title\n" + "".join(f"t{n}\n" for n in range(10))
+    path = write(tmp_path, "c.csv", content.encode())
+    whole = rows_of(open_table(path))
+    small = open_table(path, chunk_size=3)
+    assert [chunk.start for chunk in small.chunks()] == [0, 3, 6, 9]
+    assert rows_of(small) == whole and small.count_rows() == 10
+    assert [label for label, _ in whole] == list(range(2, 12))
+
+
+def test_fewer_cells_are_none_more_cells_name_the_row(tmp_path):
+    short = open_table(write(tmp_path, "s.csv", b"a,b,c\n1,2\n"))
+    assert rows_of(short) == [(2, {"a": "1", "b": "2", "c": None})]
+    ragged = open_table(write(tmp_path, "r.csv", b'a,b,c,d\n1,2,3,4\n"x\ny",2,3,4\n1,2,3,4,5\n'), chunk_size=1)
+    with pytest.raises(InputError, match=r"r\.csv: row 4 has 5 cells but the header has 4"):
+        rows_of(ragged)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty"),
+        (b"a,b,a\n1,2,3\n", r"column 'a' appears twice \(columns 1 and 3\)"),
+        (b"a,,c\n1,2,3\n", "column 2 of the header"),
+    ],
+)
+def test_bad_headers(tmp_path, content, message):
+    with pytest.raises(InputError, match=message):
+        open_table(write(tmp_path, "h.csv", content))
+
+
+def test_header_only_gives_no_rows(tmp_path):
+    table = open_table(write(tmp_path, "h.csv", b"title,country\n"))
+    assert table.columns == ["title", "country"] and rows_of(table) == []
+
+
+def test_a_wrong_encoding_is_one_line_naming_it(tmp_path):
+    with pytest.raises(InputError, match="utf-8"):
+        rows_of(open_table(write(tmp_path, "w.csv", b"title\ncaf\xe9\n"), encoding="utf-8"))
+
+
+def test_unknown_extension(tmp_path):
+    with pytest.raises(InputError, match="unknown file type"):
+        open_table(write(tmp_path, "x.parquet", b"PAR1"))
+
+
+def test_file_fingerprint_follows_the_bytes(tmp_path):
+    path = write(tmp_path, "f.csv", b"a\n1\n")
+    first = open_table(path).fingerprint()
+    path.write_bytes(b"a\n2\n")
+    assert open_table(path).fingerprint() != first and len(first) == 64
+
+
+# -- Excel ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def workbook(tmp_path):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Tasks"
+    sheet.append([])  # the header is the first non-empty row
+    sheet.append(["Ticket ID", "Due", "Priority", "Score", "Done"])
+    sheet.append(["00123", datetime(2026, 3, 1), 3.0, 1.5, True])
+    sheet.append([None, None, None, None, None])
+    sheet.append(["00124", None, 4, None, False])
+    sheet.append([None, None, None, None, None])
+    other = book.create_sheet("Archive")
+    other.append(["title"])
+    other.append(["old"])
+    path = tmp_path / "book.xlsx"
+    book.save(path)
+    return path
+
+
+def test_excel_cells_and_labels(workbook):
+    table = open_table(workbook, sheet="Tasks")
+    assert table.columns == ["Ticket ID", "Due", "Priority", "Score", "Done"]
+    rows = rows_of(table)
+    assert [label for label, _ in rows] == [3, 5]
+    first = rows[0][1]
+    assert first == {"Ticket ID": "00123", "Due": datetime(2026, 3, 1), "Priority": 3, "Score": 1.5, "Done": True}
+    assert type(first["Priority"]) is int and rows[1][1]["Due"] is None
+
+
+@pytest.mark.parametrize("sheet", ["Archive", 1, "1"])
+def test_excel_sheet_by_name_or_index(workbook, sheet):
+    assert rows_of(open_table(workbook, sheet=sheet)) == [(2, {"title": "old"})]
+
+
+def test_unknown_sheet_lists_the_sheets(workbook):
+    with pytest.raises(InputError, match=r"no sheet 'Nope'; its sheets are: Tasks, Archive"):
+        open_table(workbook, sheet="Nope")
+
+
+# -- JSON Lines -------------------------------------------------------------------------------
+
+
+def test_jsonl_columns_are_the_union_and_values_stay_native(tmp_path):
+    content = b'{"title": "a", "n": [1, 2]}\n\n{"title": "b", "tags": ["x"], "meta": {"k": 1}, "n": [3, 4]}\n'
+    table = open_table(write(tmp_path, "t.jsonl", content))
+    assert table.columns == ["title", "n", "tags", "meta"]
+    assert rows_of(table) == [
+        (1, {"title": "a", "n": [1, 2], "tags": None, "meta": None}),
+        (3, {"title": "b", "n": [3, 4], "tags": ["x"], "meta": {"k": 1}}),
+    ]
+
+
+def test_jsonl_bad_line_is_named(tmp_path):
+    with pytest.raises(InputError, match="line 2 is not valid JSON"):
+        open_table(write(tmp_path, "t.ndjson", b'{"a": 1}\n{"a": \n'))
+
+
+# -- DataFrames -------------------------------------------------------------------------------
+
+
+def test_dataframe_values_become_python_natives():
+    frame = pd.DataFrame(
+        {
+            "score": [1.5, float("nan"), 3.0],
+            "count": pd.array([1, None, 3], dtype="Int64"),
+            "due": pd.to_datetime(["2026-01-02 10:00", None, "2026-03-04 12:30"]).tz_localize("Europe/Paris"),
+            "note": ["x", pd.NA, None],
+            "tier": pd.Categorical(["gold", "silver", None]),
+            "level": pd.Categorical([1, 2, None]),
+            7: [True, False, True],
+        },
+        index=["r1", "r2", "r3"],
+    )
+    table = open_table(frame, chunk_size=2)
+    assert table.columns == ["score", "count", "due", "note", "tier", "level", "7"]
+    rows = rows_of(table)
+    assert [label for label, _ in rows] == ["r1", "r2", "r3"]
+    first, second = rows[0][1], rows[1][1]
+    assert first["due"] == datetime(2026, 1, 2, 10, tzinfo=ZoneInfo("Europe/Paris")) and type(first["due"]) is datetime
+    assert type(first["count"]) is int and type(first["7"]) is bool and first["level"] == 1 and type(first["level"]) is int
+    assert first["tier"] == "gold" and type(first["score"]) is float
+    assert all(second[name] is None for name in ("score", "count", "due", "note"))
+    assert rows[2][1]["tier"] is None and rows[2][1]["note"] is None
+    assert table.fingerprint() == open_table(frame.copy()).fingerprint()
+    assert table.fingerprint() != open_table(frame.assign(score=0.0)).fingerprint()
+
+
+def test_dataframe_duplicate_column_names_are_refused():
+    with pytest.raises(InputError, match="appears twice"):
+        open_table(pd.DataFrame([[1, 2]], columns=["a", "a"]))
