@@ -1,0 +1,88 @@
+"""The command line as a user runs it: a subprocess, a sandbox on a real loopback port."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import yaml
+
+import fragment_bulk
+from fragment_bulk.sandbox import Sandbox, SandboxConfig
+
+from helpers import SAMPLES, cli_env, error_line, run_cli
+
+
+def test_version():
+    result = run_cli("--version")
+    assert result.returncode == 0 and fragment_bulk.__version__ in result.stdout
+
+
+def test_whoami_and_a_refused_token():
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb, sb.serve(port=0) as server:
+        ok = run_cli("whoami", server_url=server.url)
+        assert ok.returncode == 0 and "email:" in ok.stdout
+        env = cli_env(server.url, token="wrong-token-value")
+        refused = subprocess.run([sys.executable, "-m", "fragment_bulk", "whoami"], env=env, capture_output=True, text=True)
+    assert refused.returncode == 2
+    assert error_line(refused.stderr) == "error: the token was refused (401)"
+    assert "wrong-token-value" not in refused.stderr + refused.stdout
+
+
+def test_no_token_is_a_config_error():
+    result = run_cli("whoami")
+    assert result.returncode == 2 and "FRAGMENT_TOKEN" in error_line(result.stderr)
+
+
+def test_plain_http_to_a_remote_host_is_refused():
+    env = cli_env("http://example.com/api/v1")
+    result = subprocess.run([sys.executable, "-m", "fragment_bulk", "whoami"], env=env, capture_output=True, text=True)
+    assert result.returncode == 2 and "unencrypted" in error_line(result.stderr)
+
+
+def test_the_sandbox_command_serves_the_api(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fragment_bulk", "sandbox", "--port", "0", "--rate", "off", "--db", str(tmp_path / "db.sqlite")],
+        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        url = process.stdout.readline().rsplit(" ", 1)[-1].strip()
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/api/v1")
+        imported = run_cli("import", str(SAMPLES / "tasks.csv"), "--rate", "off", "--checkpoint", str(tmp_path / "ck"),
+                           "--results", str(tmp_path / "r.csv"), server_url=url)
+        assert imported.returncode == 0, imported.stderr
+    finally:
+        process.terminate()
+        process.wait(10)
+    with Sandbox(SandboxConfig(db_path=tmp_path / "db.sqlite")) as reopened:
+        assert reopened.task_count() == 50  # the --db file survived the restart
+
+
+def test_map_prints_an_editable_mapping(tmp_path):
+    result = run_cli("map", str(SAMPLES / "tasks.csv"), "--map", "Subject=title", "--key", "Ticket ID")
+    assert result.returncode == 0, result.stderr
+    mapping = yaml.safe_load(result.stdout)
+    assert mapping["key"] == ["Ticket ID"]
+    assert mapping["columns"]["Subject"] in ("title", {"target": "title"})
+    out = tmp_path / "m.yml"
+    written = run_cli("map", str(SAMPLES / "tasks.csv"), "--map", "Subject=title", "-o", str(out))
+    assert written.returncode == 0 and yaml.safe_load(out.read_text())["columns"]
+
+
+def test_failed_rows_mean_exit_1_and_json_summary(tmp_path):
+    source = tmp_path / "rows.csv"
+    source.write_text("title,status\nfine,TODO\nbroken,Pending\n", encoding="utf-8")
+    result = run_cli("import", str(source), "--skip-invalid", "--json", "--sandbox-db", str(tmp_path / "sb.sqlite"),
+                     "--rate", "off", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["counts"]["created"] == 1 and summary["counts"]["failed"] == 1 and summary["exit_code"] == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_2(tmp_path):
+    result = run_cli("import", str(tmp_path / "missing.csv"))
+    assert result.returncode == 2
+    bad_rate = run_cli("import", str(SAMPLES / "tasks.csv"), "--rate", "fast", "--sandbox-db", str(tmp_path / "x"))
+    assert bad_rate.returncode == 2 and "fast" in error_line(bad_rate.stderr)
