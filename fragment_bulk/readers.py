@@ -103,8 +103,9 @@ def open_table(
 # -- shared helpers ---------------------------------------------------------------------------
 
 
-def file_fingerprint(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_fingerprint(path: Path, *how_read: str) -> str:
+    """sha256 of the file's bytes and of how they are read (encoding, delimiter, sheet)."""
+    digest = hashlib.sha256("\0".join(how_read).encode())
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(SAMPLE_BYTES), b""):
             digest.update(block)
@@ -222,7 +223,8 @@ class CsvTable(Table):
         return clean_header(header, self.source_name)
 
     def fingerprint(self) -> str:
-        return file_fingerprint(self.path)
+        # How the bytes are read is part of the input: another delimiter gives other rows.
+        return file_fingerprint(self.path, self.encoding, self.delimiter)
 
     def chunks(self) -> Iterator[Chunk]:
         reader = pd.read_csv(
@@ -364,7 +366,7 @@ class ExcelTable(Table):
         raise InputError(f"{self.source_name}: the sheet is empty")
 
     def fingerprint(self) -> str:
-        return file_fingerprint(self.path)
+        return file_fingerprint(self.path, self.sheet_name)  # each sheet is its own input
 
     def chunks(self) -> Iterator[Chunk]:
         return _chunked(self._rows(), self.columns, self.chunk_size)
