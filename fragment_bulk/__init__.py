@@ -11,6 +11,8 @@ from fragment_bulk._version import __version__
 from fragment_bulk.api import (
     comment_dataframe,
     comment_file,
+    export_dataframe,
+    export_file,
     import_dataframe,
     import_file,
     update_dataframe,
@@ -46,6 +48,8 @@ __all__ = [
     "__version__",
     "comment_dataframe",
     "comment_file",
+    "export_dataframe",
+    "export_file",
     "import_dataframe",
     "import_file",
     "update_dataframe",

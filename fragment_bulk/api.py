@@ -21,12 +21,14 @@ from typing import Any
 
 import pandas as pd
 
+from fragment_bulk import exporter
 from fragment_bulk.client import FragmentClient
+from fragment_bulk.commenter import CommentWriter
 from fragment_bulk.config import Settings, parse_rate
 from fragment_bulk.connection import SandboxChoice, connect
 from fragment_bulk.engine import RunOptions, RunReport, run_bulk
 from fragment_bulk.errors import ConfigError
-from fragment_bulk.commenter import CommentWriter
+from fragment_bulk.exporter import ExportReport
 from fragment_bulk.importer import CreateWriter, UpsertWriter
 from fragment_bulk.mapping import Mapping
 from fragment_bulk.readers import open_table
@@ -156,6 +158,64 @@ def _run_frame(command: str, frame: pd.DataFrame, writer: Any, *, checkpoint: An
                **options: Any) -> RunReport:
     return _run(command, open_table(frame), writer, checkpoint=checkpoint, results=results,
                 keep_results_in_memory=True, **options)
+
+
+def export_file(
+    path: str | Path,
+    *,
+    filters: MappingType[str, Any] | None = None,
+    status: str | None = None,
+    updated_after: str | None = None,
+    created_after: str | None = None,
+    order_by: str | None = None,
+    limit: int | None = None,
+    columns: list[str] | None = None,
+    format: str | None = None,  # noqa: A002 - the user's word for it
+    excel_csv: bool = False,
+    escape_formulas: bool = True,
+    comments: bool = False,
+    progress: bool | None = None,
+    rate: str | float | None = None,
+    client: FragmentClient | None = None,
+    settings: Settings | None = None,
+    sandbox: SandboxChoice = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> ExportReport:
+    """Export the tasks matching the filters (or, with ``comments``, their comments) to a file.
+
+    The format comes from the extension (csv, xlsx, jsonl, parquet) or ``format``. Beside a task
+    export, ``<stem>.mapping.yml`` records each column's type, so the file imports back as
+    updates keyed by ``uid`` with its types intact.
+    """
+    search = dict(filters=filters, status=status, updated_after=updated_after, created_after=created_after,
+                  order_by=order_by, limit=limit)
+    written = dict(columns=columns, format=format, excel_csv=excel_csv, escape_formulas=escape_formulas, progress=progress)
+    with connect(client=client, settings=settings, sandbox=sandbox, rate=rate, log=log) as connected:
+        if comments:
+            return exporter.export_comments(connected, Path(path), **search, **written)
+        return exporter.export_tasks(connected, Path(path), **search, **written)
+
+
+def export_dataframe(
+    *,
+    filters: MappingType[str, Any] | None = None,
+    status: str | None = None,
+    updated_after: str | None = None,
+    created_after: str | None = None,
+    order_by: str | None = None,
+    limit: int | None = None,
+    columns: list[str] | None = None,
+    progress: bool | None = None,
+    rate: str | float | None = None,
+    client: FragmentClient | None = None,
+    settings: Settings | None = None,
+    sandbox: SandboxChoice = None,
+) -> pd.DataFrame:
+    """The tasks matching the filters as a DataFrame: one row per task, one column per field."""
+    with connect(client=client, settings=settings, sandbox=sandbox, rate=rate) as connected:
+        return exporter.export_frame(connected, filters=filters, status=status, updated_after=updated_after,
+                            created_after=created_after, order_by=order_by, limit=limit, columns=columns,
+                            progress=progress)
 
 
 def _import_writer(mode: str) -> Any:

@@ -294,6 +294,42 @@ def comment_command(source: Path, text_column: str, **params: Any) -> None:
     _report(api.comment_file(source, text_column=text_column, **args), as_json)
 
 
+@main.command("export")
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE", help="Custom-field filter, as the API's ?country=FR (repeatable).")
+@click.option("--status", type=click.Choice(["TODO", "STARTED", "DONE"], case_sensitive=False), help="Only tasks in this status.")
+@click.option("--updated-after", metavar="ISO-DATE", help="Only tasks updated after this moment.")
+@click.option("--created-after", metavar="ISO-DATE", help="Only tasks created after this moment.")
+@click.option("--order-by", type=click.Choice(["created_at", "-created_at", "updated_at", "-updated_at"]), help="Order of the rows.")
+@click.option("--limit", type=click.IntRange(1), help="Stop after this many tasks.")
+@click.option("--columns", metavar="A,B,C", help="Choose and order the columns.")
+@click.option("--format", "file_format", type=click.Choice(["csv", "xlsx", "jsonl", "parquet"]), help="Output format (default: from the extension).")
+@click.option("--excel-csv", is_flag=True, help="Add a BOM so that Excel opens the CSV as UTF-8.")
+@click.option("--no-escape-formulas", is_flag=True, help="Write cells starting with = + - @ as they are (spreadsheets may run them).")
+@click.option("--comments", is_flag=True, help="Export the comments of the matching tasks instead (task_uid, comment_uid, text, created_at).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no log lines.")
+@click.option("--progress/--no-progress", default=None, help="Force the progress bar on or off (default: on a terminal).")
+@connection_options
+@handle_errors
+def export_command(output: Path, filters: tuple[str, ...], columns: str | None, file_format: str | None,
+                   no_escape_formulas: bool, quiet: bool, progress: bool | None, **params: Any) -> None:
+    """Export the tasks matching the filters to OUTPUT (.csv, .xlsx, .jsonl or .parquet).
+
+    Beside a task export, OUTPUT's stem + .mapping.yml records the columns' types, so that the
+    file imports back (edited or not) as updates keyed by uid.
+    """
+    connection = _connection(params)
+    status = params.pop("status")
+    report = api.export_file(
+        output, filters=dict(parse_assignment(text, "--filter") for text in filters),
+        status=status.upper() if status else None,
+        columns=[name.strip() for name in columns.split(",")] if columns else None,
+        format=file_format, escape_formulas=not no_escape_formulas, progress=False if quiet else progress,
+        log=(lambda message: None) if quiet else _say, **params, **connection,
+    )
+    click.echo(report.summary_line())
+
+
 @main.command("map")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @mapping_options

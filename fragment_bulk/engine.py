@@ -423,7 +423,7 @@ def _write_results(
     temporary = path.with_name(path.name + ".partial")
     first = True
     for frame in _results_chunks(table, outcomes_between, default):
-        frame.to_csv(temporary, mode="w" if first else "a", header=first, index=False)
+        frame.to_csv(temporary, mode="w" if first else "a", header=first, index=False, lineterminator="\r\n")
         first = False
     temporary.replace(path)
     return path

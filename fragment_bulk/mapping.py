@@ -60,6 +60,7 @@ import pandas as pd
 import yaml
 
 from fragment_bulk.errors import InputError, RowProblem
+from fragment_bulk.formats import unescape_formula
 from fragment_bulk.identity import normalize_uid, uuid_from_key, uuid_from_payload
 
 TYPES = ("str", "int", "float", "bool", "date", "datetime", "json")
@@ -75,7 +76,7 @@ NULLABLE = ("url", "due_at", "assignee_email", *UID_NATIVES)  # and every custom
 EMPTY_POLICIES = ("omit", "null")
 OTHERS = ("infer", "ignore")
 DEFAULT_NAMESPACE = "key"
-FILE_KEYS = ("version", "key", "namespace", "empty", "others", "columns")
+FILE_KEYS = ("version", "key", "namespace", "empty", "others", "formula_escape", "columns")
 SPEC_KEYS = ("target", "type", "values", "format", "timezone", "default")
 ALIASES = {
     **{name: name for name in (*STANDARD, "uid", *NATIVES)},
@@ -152,6 +153,7 @@ class Mapping:
     empty: str = "omit"
     others: str = "infer"
     purpose: str = "import"  # import | update | comment
+    formula_escape: bool = False  # text cells carry the export's formula guard: undo it on read
     _seen: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     _duplicates: dict[int, RowProblem] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -204,6 +206,7 @@ class Mapping:
             namespace=None if namespace is None else str(namespace),
             empty=_choice(data.get("empty", "omit"), EMPTY_POLICIES, "empty", source),
             others=_choice(data.get("others", "infer"), OTHERS, "others", source),
+            formula_escape=_flag(data.get("formula_escape", False), "formula_escape", source),
         )
         return mapping
 
@@ -259,6 +262,8 @@ class Mapping:
             data["namespace"] = self.namespace
         data["empty"] = self.empty
         data["others"] = self.others
+        if self.formula_escape:
+            data["formula_escape"] = True
         data["columns"] = {name: column.to_yaml_value() for name, column in self.columns.items()}
         return data
 
@@ -408,7 +413,10 @@ class Mapping:
         for column in self.resolve(frame.columns):
             if column.target == IGNORE:
                 continue
-            converted.append(_convert_column(column, frame[column.name].to_numpy(dtype=object), render, self.purpose))
+            cells = frame[column.name].to_numpy(dtype=object)
+            if self.formula_escape:
+                cells = np.array([unescape_formula(cell) if isinstance(cell, str) else cell for cell in cells], dtype=object)
+            converted.append(_convert_column(column, cells, render, self.purpose))
         key_texts = [_key_texts(frame[name].to_numpy(dtype=object)) for name in self.keys if name in frame.columns]
         key_bad = np.zeros(len(frame), dtype=bool)
         for texts in key_texts:
@@ -582,6 +590,12 @@ def _column_from_yaml(name: str, spec: Any, source: str) -> Column:
         default=spec.get("default"),
     )
     return _checked(column, source)
+
+
+def _flag(value: Any, what: str, source: str) -> bool:
+    if not isinstance(value, bool):
+        raise InputError(f"{source}: {what} must be true or false, not {value!r}")
+    return value
 
 
 def _choice(value: Any, allowed: tuple[str, ...], what: str, source: str) -> str:

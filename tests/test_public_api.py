@@ -10,7 +10,7 @@ PUBLIC = {
     "ApiError", "CheckpointError", "ConfigError", "FragmentBulkError", "FragmentClient", "InputError",
     "Mapping", "RunReport", "Sandbox", "SandboxConfig", "Settings", "ValidationError", "__version__",
     "comment_dataframe", "comment_file", "import_dataframe", "import_file", "update_dataframe", "update_file",
-    "export_dataframe", "export_file", "export_comments",
+    "export_dataframe", "export_file",
 }
 
 

@@ -1,0 +1,209 @@
+"""Export against the sandbox: paging, columns, formats, the formula guard and the round trip."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import openpyxl
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+import fragment_bulk
+from fragment_bulk.exporter import export_comments, export_frame, export_tasks, flatten
+from fragment_bulk.formats import escape_formula, unescape_formula
+from fragment_bulk.sandbox import Sandbox, SandboxConfig
+
+from conftest import make_client
+from helpers import run_cli
+
+FORMULAS = ["=1+1", "+x", "-x", "@x", "\tx", "\rx", "'quoted", "'=already"]
+
+
+def _custom(n: int) -> dict:
+    fields = {"title": f"Task {n}", "country": ["FR", "DE", "ES"][n % 3], "priority": n % 5, "ticket": f"{n:05d}"}
+    if n % 2:
+        fields["score"] = n / 4
+    if n % 7 == 0:
+        fields["flag"] = n % 14 == 0
+    if n % 11 == 0:
+        fields["meta"] = {"tags": ["a", str(n)], "depth": {"x": n}}
+    if n % 13 == 0:
+        fields["url"] = f"https://example.com/{n}"
+    return fields
+
+
+def _seed(client, count: int, *, fields=_custom) -> list[str]:
+    uids = [str(uuid.UUID(int=n + 1)) for n in range(count)]
+    for start in range(0, count, 100):
+        client.upsert_tasks([_task(uids[n], n, fields) for n in range(start, min(start + 100, count))])
+    return uids
+
+
+def _task(uid: str, n: int, fields) -> dict:
+    task = {"uid": uid, "fields": fields(n), "status": ["TODO", "STARTED", "DONE"][n % 3]}
+    if n % 4:  # the others keep the server's default, "now" to the microsecond
+        task["due_at"] = f"2026-{n % 12 + 1:02d}-{n % 28 + 1:02d}T10:{n % 60:02d}:00Z"
+    return task
+
+
+def test_a_filtered_export_has_every_match_once_and_equal(tmp_path, sandbox, client):
+    _seed(client, 2_500)
+    report = export_tasks(client, tmp_path / "fr.jsonl", filters={"country": "FR"})
+    exported = [json.loads(line) for line in (tmp_path / "fr.jsonl").read_text(encoding="utf-8").splitlines()]
+    expected = {task["uid"]: flatten(task) for task in sandbox.tasks() if task["fields"]["country"] == "FR"}
+    assert report.rows == len(exported) == len(expected) == 834
+    assert len({row["uid"] for row in exported}) == len(exported)
+    for row in exported:
+        assert row == {key: value for key, value in expected[row["uid"]].items() if value is not None}
+
+
+@pytest.mark.parametrize("count,page_max", [(0, 100), (7, 100), (100, 100), (100, 50), (101, 25)])
+def test_pagination_edges(tmp_path, count, page_max):
+    with Sandbox(SandboxConfig(rate_per_min=None, page_max=page_max, page_default=min(50, page_max))) as sb:
+        with make_client(sb) as client:
+            _seed(client, count)
+            report = export_tasks(client, tmp_path / "all.csv")
+            frame = pd.read_csv(tmp_path / "all.csv", dtype=str, keep_default_na=False)
+    assert report.rows == len(frame) == count
+    assert frame["uid"].is_unique
+    assert list(frame.columns[:9]) == ["uid", "status", "title", "url", "due_at", "done_at", "started_at", "created_at", "updated_at"]
+
+
+def test_limit_stops_early_and_columns_choose_and_order(tmp_path, sandbox, client):
+    _seed(client, 300)
+    report = export_tasks(client, tmp_path / "some.csv", limit=120, columns=["title", "priority", "uid"])
+    frame = pd.read_csv(tmp_path / "some.csv", dtype=str)
+    assert report.rows == len(frame) == 120 and list(frame.columns) == ["title", "priority", "uid"]
+    with pytest.raises(fragment_bulk.ConfigError, match="nope"):
+        export_tasks(client, tmp_path / "x.csv", columns=["nope"])
+
+
+def test_every_format_reads_back_the_same_values(tmp_path, sandbox, client):
+    _seed(client, 60)
+    expected = export_frame(client)
+    for name in ("t.csv", "t.xlsx", "t.jsonl", "t.parquet"):
+        export_tasks(client, tmp_path / name)
+    csv_frame = pd.read_csv(tmp_path / "t.csv", dtype=str, keep_default_na=False)
+    jsonl = pd.read_json(tmp_path / "t.jsonl", lines=True, dtype=False)
+    parquet = pq.read_table(tmp_path / "t.parquet").to_pandas()
+    sheet = openpyxl.load_workbook(tmp_path / "t.xlsx").active
+    rows = list(sheet.iter_rows(values_only=True))
+    header, body = list(rows[0]), rows[1:]
+    assert list(csv_frame.columns) == header == list(parquet.columns) == list(expected.columns)
+    assert list(csv_frame["uid"]) == list(jsonl["uid"]) == list(parquet["uid"]) == [row[0] for row in body]
+    priority = header.index("priority")
+    assert [row[priority] for row in body] == list(parquet["priority"]) == [int(v) for v in csv_frame["priority"]]
+    due = header.index("due_at")
+    kinds = {type(row[due]).__name__ for row in body}
+    assert kinds == {"datetime", "str"}  # real date cells; microseconds (Excel keeps ms) stay ISO text
+    assert [pd.Timestamp(row[due]).tz_localize("UTC") if not isinstance(row[due], str) else pd.Timestamp(row[due])
+            for row in body] == list(parquet["due_at"]) == list(expected["due_at"])
+    assert list(jsonl["ticket"]) == list(csv_frame["ticket"]) == list(parquet["ticket"])  # "00005" stays text
+    assert csv_frame["ticket"].iloc[5] == "00005"
+
+
+def test_the_sidecar_records_each_columns_type(tmp_path, sandbox, client):
+    _seed(client, 40)
+    export_tasks(client, tmp_path / "t.csv")
+    mapping = yaml.safe_load((tmp_path / "t.mapping.yml").read_text())
+    columns = mapping["columns"]
+    assert columns["uid"] == "uid" and columns["created_at"] == "ignore"
+    assert columns["priority"] == {"target": "fields.priority", "type": "int"}
+    assert columns["score"] == {"target": "fields.score", "type": "float"}
+    assert columns["ticket"] == {"target": "fields.ticket", "type": "str"}
+    assert columns["flag"] == {"target": "fields.flag", "type": "bool"}
+    assert columns["meta"] == {"target": "fields.meta", "type": "json"}
+    assert mapping["formula_escape"] is True
+
+
+def test_round_trip_untouched_changes_nothing(tmp_path, sandbox, client):
+    _seed(client, 250)
+    before = sandbox.tasks()
+    for name in ("rt.csv", "rt.xlsx", "rt.jsonl"):
+        export_tasks(client, tmp_path / name)
+        report = fragment_bulk.import_file(tmp_path / name, client=client, checkpoint=None, results=None)
+        assert report.counts.get("unchanged") == 250, name
+        assert report.counts.get("created", 0) == report.counts.get("updated", 0) == 0, name
+    assert sandbox.tasks() == before
+
+
+def test_round_trip_with_one_edit_changes_exactly_that(tmp_path, sandbox, client):
+    _seed(client, 50)
+    before = {task["uid"]: task for task in sandbox.tasks()}
+    export_tasks(client, tmp_path / "rt.csv")
+    frame = pd.read_csv(tmp_path / "rt.csv", dtype=str, keep_default_na=False)
+    target = frame["uid"].iloc[7]
+    frame.loc[7, "priority"] = "42"
+    frame.to_csv(tmp_path / "rt.csv", index=False)
+    report = fragment_bulk.import_file(tmp_path / "rt.csv", client=client, checkpoint=None, results=None)
+    assert report.counts.get("updated") == 1 and report.counts.get("unchanged") == 49
+    after = {task["uid"]: task for task in sandbox.tasks()}
+    assert after[target]["fields"]["priority"] == 42  # an integer again, not "42"
+    changed = {key for key in after[target]["fields"] if after[target]["fields"][key] != before[target]["fields"].get(key)}
+    assert changed == {"priority"}
+    assert all(after[uid] == before[uid] for uid in before if uid != target)
+
+
+@pytest.mark.parametrize("name", ["f.csv", "f.xlsx"])
+def test_formulas_are_guarded_and_round_trip_cleanly(tmp_path, sandbox, client, name):
+    # An xlsx file is XML, which turns a carriage return into a line feed: no "\r" there.
+    texts = [text for text in FORMULAS if name.endswith(".csv") or "\r" not in text]
+    _seed(client, len(texts), fields=lambda n: {"title": texts[n], "note": texts[(n + 3) % len(texts)], "delta": -n})
+    before = sandbox.tasks()
+    export_tasks(client, tmp_path / name)
+    frame = _read_cells(tmp_path / name)
+    assert sorted(frame["title"]) == sorted(escape_formula(text) for text in texts)  # all inert in a spreadsheet
+    assert all(cell.startswith("'") for cell in frame["note"])
+    assert sorted(frame["delta"], key=int) == [str(-n) for n in reversed(range(len(texts)))]  # numbers untouched
+    report = fragment_bulk.import_file(tmp_path / name, client=client, checkpoint=None, results=None)
+    assert report.counts.get("unchanged") == len(texts)
+    assert sandbox.tasks() == before
+    export_tasks(client, tmp_path / f"raw-{name}", escape_formulas=False)
+    unguarded = set(_read_cells(tmp_path / f"raw-{name}")["title"])
+    assert "=1+1" in unguarded and "'=1+1" not in unguarded
+
+
+def _read_cells(path) -> pd.DataFrame:
+    if path.suffix == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    rows = list(openpyxl.load_workbook(path).active.iter_rows(values_only=True))
+    return pd.DataFrame([[None if cell is None else str(cell) for cell in row] for row in rows[1:]], columns=rows[0])
+
+
+@pytest.mark.parametrize("text", ["", "'", "''", "=", "'=", "a=b", "-5", "'-5", "plain", "\t", "'\r'"])
+def test_escape_is_undone_exactly(text):
+    assert unescape_formula(escape_formula(text)) == text
+
+
+def test_comments_export(tmp_path, sandbox, client):
+    uids = _seed(client, 3)
+    posted = [client.add_comment(uids[0], "first"), client.add_comment(uids[2], "=second")]
+    report = export_comments(client, tmp_path / "c.csv")
+    frame = pd.read_csv(tmp_path / "c.csv", dtype=str, keep_default_na=False)
+    assert report.rows == 2 and list(frame.columns) == ["task_uid", "comment_uid", "text", "created_at"]
+    assert set(frame["comment_uid"]) == {comment["uid"] for comment in posted}
+    assert set(frame["text"]) == {"first", "'=second"}
+
+
+def test_export_cli_on_a_real_port(tmp_path):
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb, sb.serve(port=0) as server:
+        with make_client(sb) as client:
+            _seed(client, 30)
+        result = run_cli("export", str(tmp_path / "out.csv"), "--filter", "country=DE", "--status", "started",
+                         "--rate", "off", server_url=server.url)
+        assert result.returncode == 0, result.stderr
+        frame = pd.read_csv(tmp_path / "out.csv", dtype=str)
+        expected = [t for t in sb.tasks() if t["fields"]["country"] == "DE" and t["status"] == "STARTED"]
+        assert sorted(frame["uid"]) == sorted(task["uid"] for task in expected) and len(expected) > 0
+        bad = run_cli("export", str(tmp_path / "out.txt"), "--rate", "off", server_url=server.url)
+        assert bad.returncode == 2 and "--format" in bad.stderr
+
+
+def test_export_dataframe_from_python(sandbox, client):
+    _seed(client, 20)
+    frame = fragment_bulk.export_dataframe(client=client, status="DONE")
+    assert len(frame) == 6 and set(frame["status"]) == {"DONE"}
+    assert str(frame["due_at"].dt.tz) == "UTC"
