@@ -28,7 +28,7 @@ from fragment_bulk.config import Settings, parse_rate
 from fragment_bulk.connection import SandboxChoice, connect
 from fragment_bulk.engine import RunOptions, RunReport, run_bulk
 from fragment_bulk.errors import ConfigError
-from fragment_bulk.exporter import ExportReport
+from fragment_bulk.exporter import ExportReport, Search
 from fragment_bulk.importer import CreateWriter, UpsertWriter
 from fragment_bulk.mapping import Mapping
 from fragment_bulk.readers import open_table
@@ -187,35 +187,29 @@ def export_file(
     export, ``<stem>.mapping.yml`` records each column's type, so the file imports back as
     updates keyed by ``uid`` with its types intact.
     """
-    search = dict(filters=filters, status=status, updated_after=updated_after, created_after=created_after,
-                  order_by=order_by, limit=limit)
+    search = Search(filters=filters, status=status, updated_after=updated_after, created_after=created_after,
+                    order_by=order_by, limit=limit)
     written = dict(columns=columns, format=format, excel_csv=excel_csv, escape_formulas=escape_formulas, progress=progress)
     with connect(client=client, settings=settings, sandbox=sandbox, rate=rate, log=log) as connected:
-        if comments:
-            return exporter.export_comments(connected, Path(path), **search, **written)
-        return exporter.export_tasks(connected, Path(path), **search, **written)
+        export = exporter.export_comments if comments else exporter.export_tasks
+        return export(connected, Path(path), search, **written)
 
 
 def export_dataframe(
     *,
-    filters: MappingType[str, Any] | None = None,
-    status: str | None = None,
-    updated_after: str | None = None,
-    created_after: str | None = None,
-    order_by: str | None = None,
-    limit: int | None = None,
     columns: list[str] | None = None,
     progress: bool | None = None,
     rate: str | float | None = None,
     client: FragmentClient | None = None,
     settings: Settings | None = None,
     sandbox: SandboxChoice = None,
+    **search: Any,
 ) -> pd.DataFrame:
-    """The tasks matching the filters as a DataFrame: one row per task, one column per field."""
+    """The tasks matching the filters as a DataFrame, one column per field. ``search`` takes the
+    filters of :func:`export_file`: ``filters``, ``status``, ``updated_after``, ``created_after``,
+    ``order_by``, ``limit``."""
     with connect(client=client, settings=settings, sandbox=sandbox, rate=rate) as connected:
-        return exporter.export_frame(connected, filters=filters, status=status, updated_after=updated_after,
-                            created_after=created_after, order_by=order_by, limit=limit, columns=columns,
-                            progress=progress)
+        return exporter.export_frame(connected, Search(**search), columns=columns, progress=progress)
 
 
 def _import_writer(mode: str) -> Any:

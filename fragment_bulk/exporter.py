@@ -45,6 +45,27 @@ CHUNK_ROWS = 10_000
 SIDECAR_SUFFIX = ".mapping.yml"
 
 
+@dataclass(frozen=True)
+class Search:
+    """Which tasks: custom-field ``filters`` (as the API's ``?country=FR``), native filters, a limit."""
+
+    filters: Mapping[str, Any] | None = None
+    status: str | None = None
+    updated_after: str | None = None
+    created_after: str | None = None
+    order_by: str | None = None
+    limit: int | None = None
+
+    def query(self) -> dict[str, Any]:
+        """``GET /tasks`` parameters: custom fields as plain parameters, then the native filters."""
+        query = dict(self.filters or {})
+        for name, value in (("status", self.status), ("updated_at_after", self.updated_after),
+                            ("created_at_after", self.created_after), ("order_by", self.order_by)):
+            if value is not None:
+                query[name] = value
+        return query
+
+
 @dataclass
 class ExportReport:
     path: Path
@@ -68,13 +89,8 @@ class ExportReport:
 def export_tasks(
     client: FragmentClient,
     out: Path,
+    search: Search = Search(),
     *,
-    filters: Mapping[str, Any] | None = None,
-    status: str | None = None,
-    updated_after: str | None = None,
-    created_after: str | None = None,
-    order_by: str | None = None,
-    limit: int | None = None,
     columns: list[str] | None = None,
     format: str | None = None,  # noqa: A002
     excel_csv: bool = False,
@@ -87,9 +103,8 @@ def export_tasks(
     kind = format_of(out, format)
     if kind == "parquet":
         require_pyarrow()
-    query = search_query(filters, status=status, updated_after=updated_after, created_after=created_after, order_by=order_by)
     with _spool(out) as spool:
-        seen = _collect(_task_pages(client, query), spool, limit=limit, progress=progress)
+        seen = _collect(_task_pages(client, search.query()), spool, limit=search.limit, progress=progress)
         chosen = _choose(seen.columns, columns)
         types = {name: seen.type_of(name) for name in chosen}
         guard = escape_formulas and kind in ("csv", "xlsx")
@@ -101,21 +116,11 @@ def export_tasks(
 
 
 def export_frame(
-    client: FragmentClient,
-    *,
-    filters: Mapping[str, Any] | None = None,
-    status: str | None = None,
-    updated_after: str | None = None,
-    created_after: str | None = None,
-    order_by: str | None = None,
-    limit: int | None = None,
-    columns: list[str] | None = None,
-    progress: bool | None = None,
+    client: FragmentClient, search: Search = Search(), *, columns: list[str] | None = None, progress: bool | None = None
 ) -> pd.DataFrame:
     """The matching tasks as a DataFrame (dates as UTC timestamps, custom fields as they are)."""
-    query = search_query(filters, status=status, updated_after=updated_after, created_after=created_after, order_by=order_by)
     with _spool(Path(tempfile.gettempdir()) / "export") as spool:
-        seen = _collect(_task_pages(client, query), spool, limit=limit, progress=progress)
+        seen = _collect(_task_pages(client, search.query()), spool, limit=search.limit, progress=progress)
         chosen = _choose(seen.columns, columns)
         frames = list(_frames(spool, chosen))
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=chosen)
@@ -128,14 +133,9 @@ def export_frame(
 def export_comments(
     client: FragmentClient,
     out: Path,
+    search: Search = Search(),
     *,
     task_uids: list[str] | None = None,
-    filters: Mapping[str, Any] | None = None,
-    status: str | None = None,
-    updated_after: str | None = None,
-    created_after: str | None = None,
-    order_by: str | None = None,
-    limit: int | None = None,
     columns: list[str] | None = None,
     format: str | None = None,  # noqa: A002
     excel_csv: bool = False,
@@ -149,8 +149,7 @@ def export_comments(
     if kind == "parquet":
         require_pyarrow()
     if task_uids is None:
-        query = search_query(filters, status=status, updated_after=updated_after, created_after=created_after, order_by=order_by)
-        task_uids = (task["uid"] for page in _task_pages(client, query) for task in page.items)
+        task_uids = (task["uid"] for page in _task_pages(client, search.query()) for task in page.items)
     rows = (
         {"task_uid": uid, "comment_uid": comment.get("uid"), "text": comment.get("text"), "created_at": comment.get("created_at")}
         for uid in task_uids
@@ -162,26 +161,13 @@ def export_comments(
         count = 0
         with open(spool, "w", encoding="utf-8") as handle:
             for row in rows:
-                if limit is not None and count >= limit:
+                if search.limit is not None and count >= search.limit:
                     break
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
                 count += 1
         guard = escape_formulas and kind in ("csv", "xlsx")
         _write(kind, out, _frames(spool, chosen), types, excel_csv=excel_csv, guard=guard)
     return ExportReport(out, count, chosen, time.monotonic() - started, 0)
-
-
-def search_query(
-    filters: Mapping[str, Any] | None, *, status: str | None, updated_after: str | None,
-    created_after: str | None, order_by: str | None,
-) -> dict[str, Any]:
-    """``GET /tasks`` parameters: custom fields as plain parameters, then the native filters."""
-    query = dict(filters or {})
-    for name, value in (("status", status), ("updated_at_after", updated_after),
-                        ("created_at_after", created_after), ("order_by", order_by)):
-        if value is not None:
-            query[name] = value
-    return query
 
 
 def flatten(task: Mapping[str, Any]) -> dict[str, Any]:

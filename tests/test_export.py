@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import fragment_bulk
-from fragment_bulk.exporter import export_comments, export_frame, export_tasks, flatten
+from fragment_bulk.exporter import Search, export_comments, export_frame, export_tasks, flatten
 from fragment_bulk.formats import escape_formula, unescape_formula
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
@@ -51,7 +51,7 @@ def _task(uid: str, n: int, fields) -> dict:
 
 def test_a_filtered_export_has_every_match_once_and_equal(tmp_path, sandbox, client):
     _seed(client, 2_500)
-    report = export_tasks(client, tmp_path / "fr.jsonl", filters={"country": "FR"})
+    report = export_tasks(client, tmp_path / "fr.jsonl", Search(filters={"country": "FR"}))
     exported = [json.loads(line) for line in (tmp_path / "fr.jsonl").read_text(encoding="utf-8").splitlines()]
     expected = {task["uid"]: flatten(task) for task in sandbox.tasks() if task["fields"]["country"] == "FR"}
     assert report.rows == len(exported) == len(expected) == 834
@@ -74,7 +74,7 @@ def test_pagination_edges(tmp_path, count, page_max):
 
 def test_limit_stops_early_and_columns_choose_and_order(tmp_path, sandbox, client):
     _seed(client, 300)
-    report = export_tasks(client, tmp_path / "some.csv", limit=120, columns=["title", "priority", "uid"])
+    report = export_tasks(client, tmp_path / "some.csv", Search(limit=120), columns=["title", "priority", "uid"])
     frame = pd.read_csv(tmp_path / "some.csv", dtype=str)
     assert report.rows == len(frame) == 120 and list(frame.columns) == ["title", "priority", "uid"]
     with pytest.raises(fragment_bulk.ConfigError, match="nope"):
