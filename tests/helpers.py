@@ -41,3 +41,20 @@ def error_line(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1, stderr
     return lines[0]
+
+
+def signal_when(process: subprocess.Popen, ready, *, sig: int = 9, timeout: float = 60) -> bool:
+    """Send ``sig`` to ``process`` as soon as ``ready()`` holds (polling); False if it ended first.
+
+    Tests trigger on the server's progress, not on a clock, so a kill lands mid-run on any machine.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        if ready():
+            process.send_signal(sig)
+            process.wait()
+            return True
+        time.sleep(0.002)
+    return False
