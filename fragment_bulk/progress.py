@@ -40,4 +40,4 @@ def progress_bar(total: int | None, *, unit: str = "row", description: str = "",
         return _Silent()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit=unit, unit_scale=True, desc=description, file=sys.stderr, dynamic_ncols=True, **options)
+    return tqdm(total=total, unit=unit, desc=description, file=sys.stderr, dynamic_ncols=True, **options)

@@ -358,3 +358,29 @@ def test_the_throttle_keeps_a_limited_server_from_answering_429(tmp_path):
     assert report.counts["created"] == 400
     assert stats["by_status"].get(429, 0) == 0
     assert elapsed >= 40 / 600 * 60 * 0.9  # 41 requests at 10/s: never faster than the rate
+
+
+@pytest.mark.parametrize("status", [422, 413])
+def test_a_too_large_batch_shrinks_the_batch_size(tmp_path, status):
+    source = tmp_path / "rows.csv"
+    _numbered_csv(source, 250)
+    with Sandbox(SandboxConfig(rate_per_min=None, max_batch=30, oversize_status=status)) as sb:
+        with make_client(sb) as client:
+            report = fragment_bulk.import_file(source, keys=["ref"], client=client, checkpoint=None, results=None,
+                                               batch_size=100, concurrency=1)
+        stats = sb.stats()
+        _assert_one_task_per_row(sb, 250)
+    assert report.counts["created"] == 250
+    # One refusal to learn the size (then halves: 100 -> 50 -> 25), not one per batch.
+    assert stats["by_status"].get(status, 0) <= 3
+
+
+def test_progress_bar_only_when_asked_or_on_a_terminal(tmp_path):
+    source = tmp_path / "rows.csv"
+    _numbered_csv(source, 30)
+    db = str(tmp_path / "sb.sqlite")
+    quiet = run_cli("import", str(source), "--key", "ref", "--rate", "off", "--sandbox-db", db, cwd=tmp_path)
+    shown = run_cli("import", str(source), "--key", "ref", "--rate", "off", "--sandbox-db", db, "--restart", "--progress", cwd=tmp_path)
+    assert quiet.returncode == shown.returncode == 0
+    assert "row/s" not in quiet.stderr and "30/30" not in quiet.stderr  # stderr is a pipe here: no bar
+    assert "30/30" in shown.stderr
