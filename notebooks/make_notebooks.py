@@ -101,7 +101,7 @@ assert sandbox.task_count() == 50 and report.exit_code == 0"""),
     ("code", """exported = work / "export.csv"
 fragment_bulk.export_file(exported, sandbox=sandbox)
 edited = pd.read_csv(exported, dtype=str, keep_default_na=False)
-edited.loc[0, "status"] = "DONE"
+edited.loc[0, "priority"] = "1" if edited.loc[0, "priority"] != "1" else "2"  # one cell of one task
 edited.to_csv(exported, index=False)
 round_trip = fragment_bulk.import_file(exported, sandbox=sandbox)
 round_trip.summary"""),
