@@ -80,7 +80,6 @@ def test_quickstart_steps(served: tuple[Sandbox, SandboxServer]) -> None:
 
 
 def test_quickstart_script_runs_unchanged(served: tuple[Sandbox, SandboxServer]) -> None:
-    pytest.importorskip("requests")
     sandbox, server = served
     env = {**os.environ, "FRAGMENT_BASE_URL": server.url, "FRAGMENT_TOKEN": TOKEN}
     result = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
