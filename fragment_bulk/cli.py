@@ -98,8 +98,8 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _connection(params: dict[str, Any]) -> dict[str, Any]:
     """The keyword arguments of :func:`connect` from the connection options."""
-    sandbox = params.pop("sandbox_db") or params.pop("sandbox")
-    params.pop("sandbox", None)
+    sandbox_db, sandbox_flag = params.pop("sandbox_db"), params.pop("sandbox")
+    sandbox = sandbox_db or sandbox_flag  # a database file implies --sandbox
     token_env = params.pop("token_env")
     base_url = params.pop("base_url")
     insecure = params.pop("insecure_http")
