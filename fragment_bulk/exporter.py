@@ -3,10 +3,17 @@
 Two passes, so that memory stays flat whatever the number of tasks:
 
 1. **Page** through ``GET /tasks`` with the largest page the API allows, the filters held fixed,
-   under the client's shared throttle and retry policy. Each task is flattened (native fields,
-   then each custom field as a column) and spooled to a temporary JSON Lines file, while the
-   union of custom columns (in first-seen order) and the JSON types of their values are noted.
-2. **Write** the output from the spool in chunks, now that the columns are known.
+   under the client's shared throttle and retry policy. A background thread fetches the next
+   page while this one is spooled, so the wait for the server overlaps the work. Each task is
+   flattened (native fields, then each custom field as a column) and spooled to a temporary
+   JSON Lines file beside the output, one JSON array of values a line, in the order the columns
+   were first seen; the union of columns and the JSON types of their values are noted.
+2. **Write** the output from the spool, row by row (:mod:`fragment_bulk.formats`), now that the
+   columns are known. A row spooled before a column first appeared is shorter: it is padded.
+
+Native filters (``status``, ``updated_at_after``, ``created_at_after``) are named as the
+contract *assumes*; a server that ignored one would answer with more tasks than asked, so every
+task is checked against them here too, and the ones outside are dropped and counted.
 
 Beside a task export, ``<stem>.mapping.yml`` records how each column imports back: by ``uid``,
 read-only dates ignored, each custom field with the type its values had (a field of integers
@@ -18,12 +25,15 @@ updates exactly that field.
 from __future__ import annotations
 
 import json
+import queue
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -31,39 +41,76 @@ import pandas as pd
 import yaml
 
 from fragment_bulk.client import MAX_PAGE_SIZE, FragmentClient, Page
-from fragment_bulk.errors import ConfigError, RequestRejected
-from fragment_bulk.formats import escape_formula, format_of, require_pyarrow
+from fragment_bulk.errors import ConfigError, RequestRejected, describe_detail
+from fragment_bulk.formats import CHUNK_ROWS, format_of, parse_moment, require_pyarrow, write_rows
 from fragment_bulk.progress import progress_bar
 
 NATIVE_COLUMNS = ("uid", "status", "title", "url", "due_at", "done_at", "started_at", "created_at", "updated_at")
 OPTIONAL_NATIVES = ("archived", "assignee_uid", "queue_uid", "parent_uid")  # columns only when some task has one
 DATE_COLUMNS = ("due_at", "done_at", "started_at", "created_at", "updated_at")
 READ_ONLY = ("done_at", "started_at", "created_at", "updated_at")
-TEXT_COLUMNS = ("title", "url")  # natives whose text a user wrote (the formula guard applies)
+TEXT_COLUMNS = ("title", "url")  # natives that live under "fields"
 COMMENT_COLUMNS = ("task_uid", "comment_uid", "text", "created_at")
-CHUNK_ROWS = 10_000
+COMMENT_TYPES = ("str", "str", "str", "timestamp")
 SIDECAR_SUFFIX = ".mapping.yml"
+_TOP_LEVEL_NATIVES = tuple(name for name in NATIVE_COLUMNS if name not in TEXT_COLUMNS)
+_RESERVED = frozenset(NATIVE_COLUMNS + OPTIONAL_NATIVES)
+# One encoder for every spooled row: json.dumps builds a new one per call when given options.
+_encode_row = json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
+PREFETCH_PAGES = 4
 
 
 @dataclass(frozen=True)
 class Search:
-    """Which tasks: custom-field ``filters`` (as the API's ``?country=FR``), native filters, a limit."""
+    """Which tasks: custom-field ``filters`` (as the API's ``?country=FR``), native filters, a limit.
+
+    ``updated_after`` / ``created_after`` take ISO 8601 text or a datetime (naive means UTC).
+    """
 
     filters: Mapping[str, Any] | None = None
     status: str | None = None
-    updated_after: str | None = None
-    created_after: str | None = None
+    updated_after: str | datetime | None = None
+    created_after: str | datetime | None = None
     order_by: str | None = None
     limit: int | None = None
 
     def query(self) -> dict[str, Any]:
         """``GET /tasks`` parameters: custom fields as plain parameters, then the native filters."""
         query = dict(self.filters or {})
-        for name, value in (("status", self.status), ("updated_at_after", self.updated_after),
-                            ("created_at_after", self.created_after), ("order_by", self.order_by)):
+        for name, value in (("status", self.status and self.status.upper()),
+                            ("updated_at_after", self._moment("updated_after")),
+                            ("created_at_after", self._moment("created_after")), ("order_by", self.order_by)):
             if value is not None:
-                query[name] = value
+                query[name] = value.isoformat() if isinstance(value, datetime) else value
         return query
+
+    def check(self) -> "Search":
+        """Refuse a search that cannot work, before the first request."""
+        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 0):
+            raise ConfigError(f"limit must be a whole number >= 0, not {self.limit!r}")
+        self._moment("updated_after")
+        self._moment("created_after")
+        return self
+
+    def matches(self, task: Mapping[str, Any]) -> bool:
+        """Whether ``task`` passes the native filters (lenient at the bound: ``>=``)."""
+        if self.status is not None and str(task.get("status", "")).upper() != self.status.upper():
+            return False
+        for name, column in (("updated_after", "updated_at"), ("created_after", "created_at")):
+            bound = self._moment(name)
+            if bound is not None and task.get(column) and parse_moment(task[column]) < bound:
+                return False
+        return True
+
+    def _moment(self, name: str) -> datetime | None:
+        value = getattr(self, name)
+        if value is None:
+            return None
+        try:
+            moment = value if isinstance(value, datetime) else parse_moment(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"{name.replace('_', ' ')} {value!r} is not an ISO 8601 date or date-time") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 @dataclass
@@ -74,12 +121,15 @@ class ExportReport:
     elapsed: float
     pages: int
     mapping_path: Path | None = None
+    dropped: int = 0  # tasks the server returned outside the native filters (it ignored one)
 
     def summary_line(self) -> str:
         rate = self.rows / self.elapsed if self.elapsed > 0 else 0.0
         text = f"export: {self.rows:,} rows, {len(self.columns)} columns to {self.path} in {self.elapsed:.1f}s ({rate:,.0f} rows/s)"
         if self.mapping_path is not None:
             text += f"; types in {self.mapping_path}"
+        if self.dropped:
+            text += f"; {self.dropped:,} tasks outside the filters dropped (the server ignored a filter)"
         return text
 
 
@@ -96,35 +146,48 @@ def export_tasks(
     excel_csv: bool = False,
     escape_formulas: bool = True,
     progress: bool | None = None,
+    page_size: int | None = None,
 ) -> ExportReport:
-    """Export every task matching the filters to ``out``; see the module docstring."""
+    """Export every task matching ``search`` to ``out``; see the module docstring.
+
+    ``columns`` chooses and orders the columns (an unknown name is a :class:`ConfigError`
+    listing the existing ones); ``page_size`` defaults to the API's maximum, 100.
+    """
     started = time.monotonic()
     out = Path(out)
     kind = format_of(out, format)
     if kind == "parquet":
         require_pyarrow()
     with _spool(out) as spool:
-        seen = _collect(_task_pages(client, search.query()), spool, limit=search.limit, progress=progress)
-        chosen = _choose(seen.columns, columns)
-        types = {name: seen.type_of(name) for name in chosen}
+        seen = _collect(client, search.check(), spool, progress=progress, page_size=page_size)
+        picks = _choose(seen.names, columns)
+        names = [seen.names[index] for index in picks]
+        types = [seen.type_of(index) for index in picks]
         guard = escape_formulas and kind in ("csv", "xlsx")
-        _write(kind, out, _frames(spool, chosen), types, excel_csv=excel_csv, guard=guard)
+        write_rows(kind, out, names, types, _spooled_rows(spool, picks), excel_csv=excel_csv, guard=guard)
     sidecar = out.with_name(out.stem + SIDECAR_SUFFIX)
-    sidecar.write_text(yaml.safe_dump(sidecar_mapping(chosen, types, escaped=guard, format=kind), sort_keys=False),
-                       encoding="utf-8")
-    return ExportReport(out, seen.rows, chosen, time.monotonic() - started, seen.pages, sidecar)
+    mapping = sidecar_mapping(names, dict(zip(names, types)), escaped=guard, format=kind)
+    sidecar.write_text(yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return ExportReport(out, seen.rows, names, time.monotonic() - started, seen.pages, sidecar, seen.dropped)
 
 
 def export_frame(
-    client: FragmentClient, search: Search = Search(), *, columns: list[str] | None = None, progress: bool | None = None
+    client: FragmentClient,
+    search: Search = Search(),
+    *,
+    columns: list[str] | None = None,
+    progress: bool | None = None,
+    page_size: int | None = None,
 ) -> pd.DataFrame:
     """The matching tasks as a DataFrame (dates as UTC timestamps, custom fields as they are)."""
     with _spool(Path(tempfile.gettempdir()) / "export") as spool:
-        seen = _collect(_task_pages(client, search.query()), spool, limit=search.limit, progress=progress)
-        chosen = _choose(seen.columns, columns)
-        frames = list(_frames(spool, chosen))
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=chosen)
-    for name in chosen:
+        seen = _collect(client, search.check(), spool, progress=progress, page_size=page_size)
+        picks = _choose(seen.names, columns)
+        names = [seen.names[index] for index in picks]
+        rows = _spooled_rows(spool, picks)
+        frames = [_frame(chunk, names) for chunk in iter(lambda: list(islice(rows, CHUNK_ROWS)), [])]
+    frame = pd.concat(frames, ignore_index=True) if frames else _frame([], names)
+    for name in names:
         if name in DATE_COLUMNS:
             frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
     return frame
@@ -135,39 +198,49 @@ def export_comments(
     out: Path,
     search: Search = Search(),
     *,
-    task_uids: list[str] | None = None,
+    task_uids: Iterable[str] | None = None,
     columns: list[str] | None = None,
     format: str | None = None,  # noqa: A002
     excel_csv: bool = False,
     escape_formulas: bool = True,
     progress: bool | None = None,
+    page_size: int | None = None,
 ) -> ExportReport:
-    """The comments of the given tasks (or of the tasks matching the filters), one per row."""
+    """The comments of ``task_uids`` (or of the tasks matching ``search``), one per row.
+
+    ``search.limit`` caps the comments, not the tasks. Columns: task_uid, comment_uid, text,
+    created_at. One ``GET /tasks/{uid}/comments`` per task, so the rate limit sets the pace.
+    """
     started = time.monotonic()
     out = Path(out)
     kind = format_of(out, format)
     if kind == "parquet":
         require_pyarrow()
+    search.check()
+    picks = _choose(list(COMMENT_COLUMNS), columns)
     if task_uids is None:
-        task_uids = (task["uid"] for page in _task_pages(client, search.query()) for task in page.items)
+        every_task = replace(search, limit=None)
+        task_uids = (task["uid"] for _, kept in _task_pages(client, every_task, page_size) for task in kept)
     rows = (
-        {"task_uid": uid, "comment_uid": comment.get("uid"), "text": comment.get("text"), "created_at": comment.get("created_at")}
+        [uid, comment.get("uid"), comment.get("text"), comment.get("created_at")]
         for uid in task_uids
         for comment in client.iter_comments(uid)
     )
-    chosen = _choose(list(COMMENT_COLUMNS), columns)
-    types = {name: "str" for name in chosen}
+    bar = progress_bar(None, unit="comment", description="export", enabled=progress)
+    count = 0
     with _spool(out) as spool:
-        count = 0
-        with open(spool, "w", encoding="utf-8") as handle:
-            for row in rows:
-                if search.limit is not None and count >= search.limit:
-                    break
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-                count += 1
+        try:
+            with open(spool, "w", encoding="utf-8") as handle:
+                for row in islice(rows, search.limit):
+                    handle.write(_encode_row(row) + "\n")
+                    count += 1
+                    bar.update(1)
+        finally:
+            bar.close()
         guard = escape_formulas and kind in ("csv", "xlsx")
-        _write(kind, out, _frames(spool, chosen), types, excel_csv=excel_csv, guard=guard)
-    return ExportReport(out, count, chosen, time.monotonic() - started, 0)
+        write_rows(kind, out, [COMMENT_COLUMNS[i] for i in picks], [COMMENT_TYPES[i] for i in picks],
+                   _spooled_rows(spool, picks), excel_csv=excel_csv, guard=guard)
+    return ExportReport(out, count, [COMMENT_COLUMNS[i] for i in picks], time.monotonic() - started, 0)
 
 
 def flatten(task: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,15 +248,20 @@ def flatten(task: Mapping[str, Any]) -> dict[str, Any]:
 
     A custom field whose name is a native column's is exported as ``fields.<name>``.
     """
-    custom = dict(task.get("fields") or {})
-    row = {name: task.get(name) for name in NATIVE_COLUMNS if name not in TEXT_COLUMNS}
-    row["title"] = custom.pop("title", None)
-    row["url"] = custom.pop("url", None)
+    custom = task.get("fields") or {}
+    row = {name: task.get(name) for name in _TOP_LEVEL_NATIVES}
+    row["title"] = custom.get("title")
+    row["url"] = custom.get("url")
     for name in OPTIONAL_NATIVES:
-        if task.get(name) is not None:
-            row[name] = task[name]
+        value = task.get(name)
+        if value is not None:
+            row[name] = value
     for key, value in custom.items():
-        row[f"fields.{key}" if key in NATIVE_COLUMNS or key in OPTIONAL_NATIVES else key] = value
+        if key in _RESERVED:
+            if key in TEXT_COLUMNS:
+                continue
+            key = f"fields.{key}"
+        row[key] = value
     return row
 
 
@@ -209,99 +287,159 @@ def sidecar_mapping(columns: list[str], types: Mapping[str, str], *, escaped: bo
     return mapping
 
 
+def infer_type(kinds: set[str]) -> str:
+    """A column's type from the JSON kinds of its values: one kind is itself (``str`` when
+    there are none); ints with floats are ``float``; anything else mixed is ``json``."""
+    if not kinds:
+        return "str"
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    return "float" if kinds == {"int", "float"} else "json"
+
+
 # -- pass 1: page and spool -----------------------------------------------------------------------
 
 
+_KIND_OF_TYPE = {str: "str", int: "int", float: "float", bool: "bool"}  # anything else: "json"
+
+
 class _Seen:
-    """What pass 1 learned: the columns in first-seen order and the JSON types of their values."""
+    """What pass 1 learned: the columns in first-seen order and the JSON kinds of their values."""
 
     def __init__(self) -> None:
-        self.columns: dict[str, None] = {name: None for name in NATIVE_COLUMNS}
-        self.kinds: dict[str, set[str]] = {}
+        self.names: list[str] = list(NATIVE_COLUMNS)
+        self.index: dict[str, int] = {name: position for position, name in enumerate(self.names)}
+        self.kinds: list[set[str]] = [set() for _ in self.names]
         self.rows = 0
         self.pages = 0
+        self.dropped = 0
 
-    def note(self, row: dict[str, Any]) -> None:
+    def encode(self, row: dict[str, Any]) -> list[Any]:
+        """``row``'s values in column order, registering new columns and noting kinds."""
+        values: list[Any] = [None] * len(self.names)
+        index, kinds = self.index, self.kinds
         for name, value in row.items():
-            if name not in self.columns:
-                self.columns[name] = None
+            position = index.get(name)
+            if position is None:
+                position = index[name] = len(self.names)
+                self.names.append(name)
+                kinds.append(set())
+                values.append(None)
             if value is not None:
-                self.kinds.setdefault(name, set()).add(_json_kind(value))
+                values[position] = value
+                kinds[position].add(_KIND_OF_TYPE.get(type(value), "json"))
+        return values
 
-    def type_of(self, name: str) -> str:
+    def type_of(self, position: int) -> str:
+        name = self.names[position]
         if name in DATE_COLUMNS:
-            return "datetime"
-        kinds = self.kinds.get(name, set())
-        if kinds <= {"str"}:
-            return "str"
-        if len(kinds) == 1 and kinds <= {"int", "float", "bool"}:
-            return next(iter(kinds))
-        if kinds == {"int", "float"}:
-            return "float"
-        return "json"
+            return "timestamp" if name in READ_ONLY else "datetime"  # see fragment_bulk.formats
+        return infer_type(self.kinds[position])
 
 
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    return "json"
-
-
-def _task_pages(client: FragmentClient, query: dict[str, Any]) -> Iterator[Page]:
-    """Every page of the search, asking for the largest page; smaller if the server refuses it."""
-    page_size = MAX_PAGE_SIZE
-    while True:
-        yielded = False
-        try:
-            for page in client.iter_pages("/tasks", query, page_size=page_size):
-                yielded = True
-                yield page
-            return
-        except RequestRejected:
-            if yielded or page_size == 1:
-                raise
-            page_size //= 2
-
-
-def _collect(pages: Iterator[Page], spool: Path, *, limit: int | None, progress: bool | None) -> _Seen:
+def _collect(client: FragmentClient, search: Search, spool: Path, *, progress: bool | None, page_size: int | None) -> _Seen:
     seen = _Seen()
     bar = None
     try:
         with open(spool, "w", encoding="utf-8") as handle:
-            for page in pages:
+            for page, kept in _prefetched(_task_pages(client, search, page_size)):
                 if bar is None:
-                    total = page.total_count if limit is None or page.total_count is None else min(limit, page.total_count)
+                    total = page.total_count
+                    if search.limit is not None and total is not None:
+                        total = min(total, search.limit)
                     bar = progress_bar(total, unit="task", description="export", enabled=progress)
                 seen.pages += 1
-                items = page.items if limit is None else page.items[: limit - seen.rows]
-                for task in items:
-                    row = flatten(task)
-                    seen.note(row)
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-                seen.rows += len(items)
-                bar.update(len(items))
-                if limit is not None and seen.rows >= limit:
-                    break
+                seen.dropped += len(page.items) - len(kept)
+                handle.writelines(_encode_row(seen.encode(flatten(task))) + "\n" for task in kept)
+                seen.rows += len(kept)
+                bar.update(len(kept))
     finally:
         if bar is not None:
             bar.close()
     return seen
 
 
-def _choose(available: Any, wanted: list[str] | None) -> list[str]:
-    names = list(available)
+def _task_pages(client: FragmentClient, search: Search, page_size: int | None) -> Iterator[tuple[Page, list[dict[str, Any]]]]:
+    """Every page of the search with the tasks in it that pass the native filters, until
+    ``search.limit`` tasks passed. The page is the largest the server takes: a 422 naming
+    ``limit`` on the first page halves it and tries again."""
+    size = page_size or MAX_PAGE_SIZE
+    if search.limit is not None:
+        if search.limit == 0:
+            return
+        size = min(size, search.limit)
+    query = search.query()
+    filtering = search.status is not None or search.updated_after is not None or search.created_after is not None
+    while True:
+        pages = kept_total = 0
+        try:
+            for page in client.iter_pages("/tasks", query, page_size=size):
+                pages += 1
+                kept = [task for task in page.items if search.matches(task)] if filtering else page.items
+                if search.limit is not None:
+                    kept = kept[: search.limit - kept_total]
+                kept_total += len(kept)
+                yield page, kept
+                if search.limit is not None and kept_total >= search.limit:
+                    return
+            return
+        except RequestRejected as exc:
+            if pages or size == 1 or "limit" not in describe_detail(exc.detail).lower():
+                raise
+            size //= 2
+
+
+def _prefetched(pages: Iterator[Any], depth: int = PREFETCH_PAGES) -> Iterator[Any]:
+    """``pages``, fetched by a background thread up to ``depth`` pages ahead of the caller.
+
+    One request is in flight at a time, as without it; an error in the thread is raised here.
+    When the caller stops early, the thread stops at its next page.
+    """
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                if not put(("page", page)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the caller, who raises it
+            put(("error", exc))
+
+    thread = threading.Thread(target=fetch, name="fragment-export-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = handoff.get()
+            if kind == "page":
+                yield item
+            elif kind == "error":
+                raise item
+            else:
+                return
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _choose(available: list[str], wanted: list[str] | None) -> list[int]:
+    """Positions of the ``wanted`` columns (all of them when ``None``) among ``available``."""
     if wanted is None:
-        return names
-    unknown = [name for name in wanted if name not in names]
+        return list(range(len(available)))
+    unknown = [name for name in wanted if name not in available]
     if unknown:
-        raise ConfigError(f"no column {unknown[0]!r} in this export; its columns are: {', '.join(names)}")
-    return list(wanted)
+        raise ConfigError(f"no column {unknown[0]!r} in this export; its columns are: {', '.join(available)}")
+    return [available.index(name) for name in wanted]
 
 
 @contextmanager
@@ -317,135 +455,19 @@ def _spool(out: Path) -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
-def _frames(spool: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
-    """The spooled rows, ``CHUNK_ROWS`` at a time, with exactly ``columns``."""
+def _spooled_rows(spool: Path, picks: list[int]) -> Iterator[list[Any]]:
+    """The spooled rows with exactly the ``picks`` columns; short (early) rows padded."""
+    width = max(picks, default=-1) + 1
+    everything = picks == list(range(width))
+    decode = json.JSONDecoder().raw_decode  # each line is one array that _encode_row wrote
     with open(spool, encoding="utf-8") as handle:
-        batch: list[dict[str, Any]] = []
         for line in handle:
-            batch.append(json.loads(line))
-            if len(batch) >= CHUNK_ROWS:
-                yield _frame(batch, columns)
-                batch = []
-        if batch:
-            yield _frame(batch, columns)
+            values = decode(line)[0]
+            if len(values) < width:
+                values.extend([None] * (width - len(values)))
+            yield values if everything else [values[index] for index in picks]
 
 
-def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series([row.get(name) for row in rows], dtype=object) for name in columns})
-
-
-# -- pass 2: write ----------------------------------------------------------------------------------
-
-
-def _write(kind: str, out: Path, frames: Iterator[pd.DataFrame], types: Mapping[str, str], *, excel_csv: bool, guard: bool) -> None:
-    """Write to a temporary file, then rename: a failed export never leaves half a file."""
-    partial = out.with_name(out.name + ".partial")
-    try:
-        {"csv": _write_csv, "xlsx": _write_xlsx, "jsonl": _write_jsonl, "parquet": _write_parquet}[kind](
-            partial, frames, types, excel_csv=excel_csv, guard=guard
-        )
-        partial.replace(out)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def _text_cells(frame: pd.DataFrame, types: Mapping[str, str], guard: bool) -> pd.DataFrame:
-    """Each cell as the text that imports back to the same value under the sidecar's types."""
-    rendered = {}
-    for name in frame.columns:
-        kind = types.get(name, "str")
-        render = _RENDER.get(kind, _as_text)
-        escape = guard and kind in ("str", "json") and name not in DATE_COLUMNS
-        rendered[name] = [None if value is None else _guarded(render(value), escape) for value in frame[name]]
-    return pd.DataFrame(rendered, columns=frame.columns)
-
-
-def _guarded(text: str, escape: bool) -> str:
-    return escape_formula(text) if escape else text
-
-
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-_RENDER = {
-    "json": lambda value: json.dumps(value, ensure_ascii=False),
-    "bool": lambda value: "true" if value else "false",
-    "int": str,
-    "float": repr,
-}
-
-
-def _write_csv(path: Path, frames: Iterator[pd.DataFrame], types: Mapping[str, str], *, excel_csv: bool, guard: bool) -> None:
-    encoding = "utf-8-sig" if excel_csv else "utf-8"
-    first = True
-    for frame in frames:
-        # "\r\n" (RFC 4180) also makes the writer quote a cell holding a lone "\r".
-        _text_cells(frame, types, guard).to_csv(path, mode="w" if first else "a", header=first, index=False,
-                                                encoding=encoding if first else "utf-8", lineterminator="\r\n")
-        first = False
-    if first:  # no task matched: a header-only file is still a valid export
-        pd.DataFrame(columns=list(types)).to_csv(path, index=False, encoding=encoding)
-
-
-def _write_jsonl(path: Path, frames: Iterator[pd.DataFrame], types: Mapping[str, str], *, excel_csv: bool, guard: bool) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        for frame in frames:
-            for row in frame.itertuples(index=False, name=None):
-                record = {name: value for name, value in zip(frame.columns, row) if value is not None}
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-def _excel_value(value: Any, kind: str, escape: bool) -> Any:
-    if value is None:
-        return None
-    if kind == "datetime":
-        # Excel has no time zones (a UTC moment becomes its naive UTC date-time) and keeps only
-        # milliseconds: a finer moment stays ISO text, so that the round trip stays exact.
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
-        return moment.replace(tzinfo=None) if moment.microsecond % 1000 == 0 else value
-    if kind in ("int", "float", "bool"):
-        return value
-    text = _RENDER["json"](value) if kind == "json" else _as_text(value)
-    return _guarded(text, escape)
-
-
-def _write_xlsx(path: Path, frames: Iterator[pd.DataFrame], types: Mapping[str, str], *, excel_csv: bool, guard: bool) -> None:
-    import openpyxl
-
-    workbook = openpyxl.Workbook(write_only=True)
-    sheet = workbook.create_sheet("Tasks")
-    names = list(types)
-    sheet.append(names)
-    kinds = [types[name] for name in names]
-    escapes = [guard and kind in ("str", "json") for kind in kinds]
-    for frame in frames:
-        for row in frame.itertuples(index=False, name=None):
-            sheet.append([_excel_value(value, kind, escape) for value, kind, escape in zip(row, kinds, escapes)])
-    workbook.save(path)
-
-
-def _write_parquet(path: Path, frames: Iterator[pd.DataFrame], types: Mapping[str, str], *, excel_csv: bool, guard: bool) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    arrow_types = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "datetime": pa.timestamp("us", tz="UTC")}
-    schema = pa.schema([(name, arrow_types.get(kind, pa.string())) for name, kind in types.items()])
-    with pq.ParquetWriter(path, schema) as writer:
-        for frame in frames:
-            arrays = [_arrow_column(frame[name], types[name], field.type) for name, field in zip(types, schema)]
-            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-
-
-def _arrow_column(values: pd.Series, kind: str, arrow_type: Any) -> Any:
-    import pyarrow as pa
-
-    if kind == "datetime":
-        cells = [None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00")) for value in values]
-    elif kind == "json":
-        cells = [None if value is None else json.dumps(value, ensure_ascii=False) for value in values]
-    elif kind == "str":
-        cells = [None if value is None else _as_text(value) for value in values]
-    else:
-        cells = list(values)
-    return pa.array(cells, type=arrow_type)
+def _frame(rows: list[list[Any]], names: list[str]) -> pd.DataFrame:
+    columns = list(zip(*rows)) if rows else [() for _ in names]
+    return pd.DataFrame({name: pd.Series(list(values), dtype=object) for name, values in zip(names, columns)})

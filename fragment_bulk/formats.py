@@ -1,20 +1,48 @@
-"""File formats of exports, and the spreadsheet formula guard shared by export and import.
+"""File formats of exports: the writers, and the spreadsheet formula guard shared by export and import.
 
-A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is run as a formula
-by spreadsheet software (CSV injection). Such text is written with a leading apostrophe, the
-OWASP recommendation; text that already starts with an apostrophe gets one more, so that
-:func:`unescape_formula` undoes :func:`escape_formula` exactly, for every string.
+Every writer takes the column ``names``, their ``types`` (``str``, ``int``, ``float``, ``bool``,
+``json``, ``datetime``; ``timestamp`` is a read-only moment, which no import reads back) and an iterator of rows (lists of JSON values in column order, ``None``
+for an empty cell), and streams: memory holds one row (CSV, JSON Lines, Excel) or one chunk of
+rows (Parquet), never the whole export. :func:`write_rows` writes to a temporary file beside the
+target and renames it, so a failed export never leaves half a file.
+
+How values land in each format:
+
+- **csv**: text. Numbers as JSON writes them, booleans ``true``/``false``, nested values as
+  JSON text, a ``json`` column (mixed types) as JSON text for every value (``5`` and ``"x"``),
+  dates as the server's ISO 8601 text.
+- **xlsx**: numbers and booleans as such; dates as real date cells in **naive UTC** (Excel has
+  no time zones) and to the millisecond (Excel's precision). A ``datetime`` finer than that
+  stays ISO text, so that importing the file back leaves it exactly as it was; a ``timestamp``
+  (``created_at`` and the like, never imported) is rounded down to the millisecond instead.
+- **jsonl**: one object a row with the JSON values as they are; empty cells left out.
+- **parquet**: a schema fixed from the types: int64, float64, bool, timestamp[us, UTC], and
+  strings (``json`` columns as JSON text).
+
+The formula guard: a text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return is run as a formula by spreadsheet software (CSV injection). Such text is written with a
+leading apostrophe, the OWASP recommendation; text that already starts with an apostrophe gets
+one more, so that :func:`unescape_formula` undoes :func:`escape_formula` exactly, for every
+string. Only ``str`` columns are guarded: numbers (``-5``) and JSON text never are.
 """
 
 from __future__ import annotations
 
+import csv
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from fragment_bulk.errors import ConfigError
 
 FORMATS = ("csv", "xlsx", "jsonl", "parquet")
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _ESCAPED = (*FORMULA_TRIGGERS, "'")
+_ESCAPED_FIRST = frozenset(_ESCAPED)
+CHUNK_ROWS = 10_000  # rows a Parquet row group holds in memory at once
 
 
 def escape_formula(text: str) -> str:
@@ -42,3 +70,137 @@ def require_pyarrow() -> None:
         import pyarrow  # noqa: F401
     except ImportError:
         raise ConfigError("parquet export needs pyarrow: pip install 'fragment-bulk[parquet]'") from None
+
+
+def write_rows(kind: str, path: Path, names: Sequence[str], types: Sequence[str], rows: Iterable[list[Any]], *,
+               excel_csv: bool = False, guard: bool = True) -> None:
+    """Write ``rows`` to ``path`` in format ``kind``, through a temporary file and a rename."""
+    if kind == "parquet":
+        require_pyarrow()
+    writer = {"csv": _write_csv, "xlsx": _write_xlsx, "jsonl": _write_jsonl, "parquet": _write_parquet}[kind]
+    partial = path.with_name(path.name + ".partial")
+    try:
+        writer(partial, list(names), list(types), iter(rows), excel_csv=excel_csv, guard=guard and kind in ("csv", "xlsx"))
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def parse_moment(text: str) -> datetime:
+    """An ISO 8601 moment from the API (``...Z`` or ``...+00:00``) as an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+
+
+# -- cell rendering -----------------------------------------------------------------------------------
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _text_renderer(kind: str, guard: bool) -> Callable[[Any], Any] | None:
+    """How a text format writes one non-empty cell of a column; ``None``: as the csv module does.
+
+    The csv module already writes ``str``, ``int`` and ``float`` (``repr``, as JSON does) right,
+    so most columns need no Python call per cell.
+    """
+    if kind == "str":
+        return escape_formula if guard else None
+    if kind == "bool":
+        return lambda value: "true" if value else "false"
+    if kind == "json":
+        return _json_text
+    return None
+
+
+def _excel_renderer(kind: str, guard: bool) -> Callable[[Any], Any] | None:
+    if kind == "datetime":
+        return _excel_moment
+    if kind == "timestamp":
+        return _excel_moment_rounded
+    if kind == "json":
+        return _json_text
+    if kind == "str" and guard:
+        return escape_formula
+    return None
+
+
+def _excel_moment(text: str) -> Any:
+    # Excel has no time zones (a UTC moment becomes its naive UTC date-time) and keeps only
+    # milliseconds: a finer moment stays ISO text, so that the round trip stays exact.
+    moment = parse_moment(text).astimezone(timezone.utc)
+    return moment.replace(tzinfo=None) if moment.microsecond % 1000 == 0 else text
+
+
+def _excel_moment_rounded(text: str) -> datetime:
+    moment = parse_moment(text).astimezone(timezone.utc)
+    return moment.replace(tzinfo=None, microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _rendered(rows: Iterator[list[Any]], renderers: list[Callable[[Any], Any] | None]) -> Iterator[list[Any]]:
+    """Rows with each non-empty cell passed through its column's renderer (if it has one).
+
+    The formula guard is inlined (a set lookup on the first character), as it runs on most
+    cells of most exports: a function call per cell would cost more than writing the cell.
+    """
+    guarded = [index for index, render in enumerate(renderers) if render is escape_formula]
+    special = [(index, render) for index, render in enumerate(renderers) if render not in (None, escape_formula)]
+    if not guarded and not special:
+        yield from rows
+        return
+    for row in rows:
+        for index in guarded:
+            value = row[index]
+            if value is not None and value[:1] in _ESCAPED_FIRST:
+                row[index] = "'" + value
+        for index, render in special:
+            value = row[index]
+            if value is not None:
+                row[index] = render(value)
+        yield row
+
+
+# -- the writers ----------------------------------------------------------------------------------------
+
+
+def _write_csv(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guard: bool) -> None:
+    # "utf-8-sig" writes the BOM Excel needs to read UTF-8; "\r\n" (RFC 4180) also makes the
+    # writer quote a cell holding a lone "\r".
+    with open(path, "w", encoding="utf-8-sig" if excel_csv else "utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(names)
+        writer.writerows(_rendered(rows, [_text_renderer(kind, guard) for kind in types]))
+
+
+def _write_jsonl(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guard: bool) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            record = {name: value for name, value in zip(names, row) if value is not None}
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _write_xlsx(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guard: bool) -> None:
+    import openpyxl
+
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet("Tasks")
+    sheet.append(names)
+    for row in _rendered(rows, [_excel_renderer(kind, guard) for kind in types]):
+        sheet.append(row)
+    workbook.save(path)
+
+
+def _write_parquet(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guard: bool) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    moment = pa.timestamp("us", tz="UTC")
+    arrow_types = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "datetime": moment, "timestamp": moment}
+    schema = pa.schema([(name, arrow_types.get(kind, pa.string())) for name, kind in zip(names, types)])
+    convert = {"datetime": parse_moment, "timestamp": parse_moment, "json": _json_text}
+    renderers = [convert.get(kind) for kind in types]
+    with pq.ParquetWriter(path, schema) as writer:
+        while chunk := list(islice(rows, CHUNK_ROWS)):
+            columns = zip(*_rendered(iter(chunk), renderers)) if names else ()
+            arrays = [pa.array(list(values), type=field.type) for values, field in zip(columns, schema)]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))

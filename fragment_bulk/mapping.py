@@ -154,7 +154,7 @@ class Mapping:
     others: str = "infer"
     purpose: str = "import"  # import | update | comment
     formula_escape: bool = False  # text cells carry the export's formula guard: undo it on read
-    _seen: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _seen: _HashIndex = field(default_factory=lambda: _HashIndex(), init=False, repr=False, compare=False)
     _duplicates: dict[int, RowProblem] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- building ------------------------------------------------------------------------------
@@ -454,23 +454,70 @@ class Mapping:
         except TypeError:  # dicts or lists in cells: hash their text
             hashes = pd.util.hash_pandas_object(basis.astype(str), index=False).to_numpy()
         labels = frame.index
-        fresh = dict(zip(reversed(hashes[usable].tolist()), reversed(labels[usable].tolist())))
-        if len(fresh) == int(usable.sum()) and self._seen.keys().isdisjoint(fresh):
-            self._seen.update(fresh)  # the usual case: no uid seen before
-            return []
-        hashes = hashes.tolist()
+        positions = np.flatnonzero(usable)
+        hashes = hashes[positions]
+        repeated = pd.Series(hashes).duplicated().to_numpy()  # within the chunk, after its first row
+        earlier, earlier_labels = self._seen.find(hashes)
+        fresh = ~(repeated | earlier)
+        self._seen.add(hashes[fresh], labels[positions[fresh]])
+        if not (repeated.any() or earlier.any()):
+            return []  # the usual case: no uid seen before
+        first_in_chunk = dict(zip(reversed(hashes.tolist()), reversed(labels[positions].tolist())))
         problems = []
-        for position in np.flatnonzero(usable).tolist():
-            known = len(self._seen)
-            first = self._seen.setdefault(hashes[position], labels[position])
-            if len(self._seen) > known:
-                continue
+        for index in np.flatnonzero(repeated | earlier).tolist():
+            position = positions[index]
+            first = earlier_labels[index] if earlier[index] else first_in_chunk[hashes[index]]
             value = uid_column.values[position] if uid_column is not None else None
             problem = RowProblem(labels[position], uid_column.column.name if uid_column else None, value,
                                  f"same uid as row {first}{describe(position)}")
             self._duplicates[chunk.start + position] = problem
             problems.append(problem)
         return problems
+
+
+class _HashIndex:
+    """The 64-bit hashes of the uids seen so far, each with the label of its first row.
+
+    Sorted numpy arrays in levels of decreasing size, merged like the digits of a binary counter:
+    adding n hashes costs O(n log n) in all and a lookup O(log² n), in 16 bytes a hash (a dict
+    of Python ints takes ~100), so a million-row file is checked in a few MB.
+    """
+
+    def __init__(self) -> None:
+        self.levels: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted hashes, their labels)
+
+    def clear(self) -> None:
+        self.levels.clear()
+
+    def find(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which ``hashes`` were added before, and the label each was added with."""
+        order = np.argsort(hashes)
+        needles = hashes[order]  # sorted needles: searchsorted walks each level once, cache-friendly
+        found = np.zeros(len(hashes), dtype=bool)
+        labels = np.empty(len(hashes), dtype=object)
+        for known, known_labels in self.levels:
+            at = np.minimum(np.searchsorted(known, needles), len(known) - 1)
+            hit = known[at] == needles
+            if hit.any():
+                hit &= ~found[order]
+                found[order[hit]] = True
+                labels[order[hit]] = known_labels[at[hit]]
+        return found, labels
+
+    def add(self, hashes: np.ndarray, labels: pd.Index) -> None:
+        """Add distinct hashes, none of them added before."""
+        if not len(hashes):
+            return
+        order = np.argsort(hashes, kind="stable")
+        # Integer labels (spreadsheet rows, a RangeIndex) as int64: a Python int each would cost 32 bytes.
+        kept = labels.to_numpy() if labels.dtype.kind in "iu" else labels.to_numpy(dtype=object)
+        level = (hashes[order], kept[order])
+        while self.levels and len(self.levels[-1][0]) <= len(level[0]):
+            known, known_labels = self.levels.pop()
+            merged = np.concatenate([known, level[0]])
+            order = np.argsort(merged, kind="stable")  # two sorted runs: a linear merge
+            level = (merged[order], np.concatenate([known_labels, level[1]])[order])
+        self.levels.append(level)
 
 
 def _yaml_line(key: str, value: Any) -> str:
@@ -717,6 +764,22 @@ def _to_int(cell: Any, column: Column) -> Any:
     return _BAD
 
 
+def _to_floats(cells: np.ndarray, column: Column, render: bool) -> Converted:
+    """Text parsed by numpy in one go (it calls ``float`` on each, as :func:`_to_float` does);
+    cell by cell when any cell is not text or does not parse."""
+    if _all_text(cells):
+        try:
+            numbers = cells.astype(float)
+        except (TypeError, ValueError):
+            pass
+        else:
+            failed = ~np.isfinite(numbers)
+            values = numbers.astype(object)
+            values[failed] = None
+            return values, failed
+    return _each(_to_float)(cells, column, render)
+
+
 def _to_float(cell: Any, column: Column) -> Any:
     if isinstance(cell, bool):
         return _BAD
@@ -783,6 +846,12 @@ def _to_moments(cells: np.ndarray, column: Column, render: bool) -> Converted:
 
 def _parse_texts(texts: np.ndarray, format: str | None, *, keep: bool) -> Converted:
     """Python datetimes (or just True when not ``keep``), and which texts did not parse."""
+    codes, uniques = pd.factorize(texts)  # each distinct text once: a date column repeats them
+    values, failed = _parse_distinct(np.asarray(uniques, dtype=object), format, keep=keep)
+    return values[codes], failed[codes]
+
+
+def _parse_distinct(texts: np.ndarray, format: str | None, *, keep: bool) -> Converted:
     try:
         parsed = pd.to_datetime(pd.Series(texts, dtype=object), format=format or "ISO8601", errors="coerce")
     except (ValueError, TypeError):  # mixed time zones: one by one
@@ -893,7 +962,7 @@ _CONVERTERS: dict[str, Callable[[np.ndarray, Column, bool], Converted]] = {
     "auto": _as_is,
     "str": _to_str,
     "int": _each(_to_int),
-    "float": _each(_to_float),
+    "float": _to_floats,
     "bool": _each(_to_bool),
     "json": _each(_to_json),
     "date": _to_moments,

@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import hashlib
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,8 @@ DELIMITERS = ",;\t|"
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
 SAMPLE_BYTES = 1 << 20
 FIRST_DATA_ROW = 2  # the header is spreadsheet row 1
+ARROW_BLOCK_BYTES = 1 << 20
+ARROW_READ_AHEAD = 4  # blocks parsed ahead, without the GIL, while the rows before are checked
 
 
 @dataclass(frozen=True)
@@ -171,6 +176,69 @@ def _rows_frame(values: list[list[Any]], labels: list[Any], columns: list[str]) 
     return _object_frame(array, columns, pd.Index(labels))
 
 
+# -- pyarrow, the optional fast CSV path ------------------------------------------------------
+
+
+@functools.cache
+def _arrow() -> tuple[Any, Any, Any] | None:
+    """(pyarrow, pyarrow.compute, pyarrow.csv), or None: then every CSV goes through pandas."""
+    try:
+        import pyarrow
+        import pyarrow.compute
+        import pyarrow.csv
+    except ImportError:
+        return None
+    return pyarrow, pyarrow.compute, pyarrow.csv
+
+
+class _ArrowDisagrees(Exception):
+    """pyarrow would read this file otherwise than pandas: let pandas read it."""
+
+
+
+
+def _arrow_encoding(encoding: str) -> str:
+    # pyarrow reads UTF-8 natively and skips its BOM; any other codec is a (slower) transcoding.
+    return "utf8" if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") else encoding
+
+
+def _read_ahead(read_next: Callable[[], Any], depth: int) -> Iterator[Any]:
+    """What ``read_next()`` returns until StopIteration, with ``depth`` calls running ahead on a
+    thread (one at a time, in order); the reader's error is raised where its block would be."""
+
+    def read() -> Any:
+        try:
+            return read_next()
+        except StopIteration:
+            return _END
+
+    with ThreadPoolExecutor(1, thread_name_prefix="fragment-bulk-csv") as pool:
+        ahead = deque(pool.submit(read) for _ in range(depth))
+        try:
+            while (block := ahead.popleft().result()) is not _END:
+                ahead.append(pool.submit(read))
+                yield block
+        finally:
+            for future in ahead:
+                future.cancel()
+
+
+_END = object()
+
+
+def _arrow_values(compute: Any, table: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A table of text columns as (object array of str, mask of the empty or blank cells)."""
+    # Column-major: each column is written in one contiguous run, and is what pandas keeps.
+    values = np.empty((table.num_rows, table.num_columns), dtype=object, order="F")
+    blank = np.empty((table.num_rows, table.num_columns), dtype=bool, order="F")
+    for position, column in enumerate(table.columns):
+        values[:, position] = column.to_numpy()
+        # utf8_is_space agrees with str.isspace on every code point, and is false for "".
+        empty = compute.or_(compute.equal(compute.binary_length(column), 0), compute.utf8_is_space(column))
+        blank[:, position] = empty.to_numpy()
+    return values, blank
+
+
 # -- CSV --------------------------------------------------------------------------------------
 
 
@@ -220,6 +288,7 @@ class CsvTable(Table):
             raise InputError(f"{self.source_name}: row 1 (the header) cannot be read: {exc}") from None
         if not header or not any(cell.strip() for cell in header):
             raise InputError(f"{self.source_name}: the header (row 1) is empty")
+        self._raw_header = [cell.lstrip("\ufeff") for cell in header]  # as pyarrow names the columns
         return clean_header(header, self.source_name)
 
     def fingerprint(self) -> str:
@@ -227,6 +296,74 @@ class CsvTable(Table):
         return file_fingerprint(self.path, self.encoding, self.delimiter)
 
     def chunks(self) -> Iterator[Chunk]:
+        records = 0  # data records read so far: labels count them all, blank ones included
+        ordinal = 0
+        try:
+            for values, blank in self._blocks():
+                values[blank] = None
+                labels = pd.RangeIndex(FIRST_DATA_ROW + records, FIRST_DATA_ROW + records + len(values))
+                records += len(values)
+                kept = ~blank.all(axis=1)
+                if not kept.all():
+                    values, labels = values[kept], labels[kept]
+                if len(values):
+                    yield Chunk(ordinal, _object_frame(values, self.columns, labels))
+                    ordinal += len(values)
+        except UnicodeDecodeError as exc:
+            raise self._decode_error(exc) from None
+        except pd.errors.ParserError as exc:
+            raise self._parser_error(exc) from None
+
+    def _blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(cells, blank mask) of consecutive records: pyarrow's reader when it can, else pandas'.
+
+        Both count records alike (a quoted multi-line cell is one), so when pyarrow stops on
+        something it does not read as pandas does (a short row, a blank line, bytes that do not
+        decode), pandas takes over at the first record not handed out yet: it reads the rest,
+        or raises the error the user should see.
+        """
+        delivered = 0
+        arrow = _arrow()
+        if arrow is not None:
+            try:
+                for values, blank in self._arrow_blocks():
+                    yield values, blank
+                    delivered += len(values)
+                return
+            # ArrowInvalid for a short row or bad UTF-8; a transcoding error is the codec's.
+            except (_ArrowDisagrees, UnicodeError, arrow[0].ArrowException):
+                pass
+        yield from self._pandas_blocks(skip=delivered)
+
+    def _arrow_blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        pa, compute, arrow_csv = _arrow()
+        reader = arrow_csv.open_csv(
+            self.path,
+            read_options=arrow_csv.ReadOptions(encoding=_arrow_encoding(self.encoding), block_size=ARROW_BLOCK_BYTES),
+            parse_options=arrow_csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True, ignore_empty_lines=False),
+            convert_options=arrow_csv.ConvertOptions(
+                column_types={name: pa.string() for name in self._raw_header}, null_values=[],
+                strings_can_be_null=False, quoted_strings_can_be_null=False,
+            ),
+        )
+        schema = reader.schema
+        if schema.names != self._raw_header or any(field.type != pa.string() for field in schema):
+            raise _ArrowDisagrees  # it read the header otherwise than the csv module did
+        pending: list[Any] = []
+        held = 0
+        for batch in _read_ahead(reader.read_next_batch, ARROW_READ_AHEAD):
+            pending.append(batch)
+            held += batch.num_rows
+            while held >= self.chunk_size:
+                table = pa.Table.from_batches(pending)
+                yield _arrow_values(compute, table.slice(0, self.chunk_size))
+                rest = table.slice(self.chunk_size)
+                pending, held = rest.to_batches(), rest.num_rows
+        if held:
+            yield _arrow_values(compute, pa.Table.from_batches(pending))
+
+    def _pandas_blocks(self, *, skip: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The C parser's blocks, leaving out the first ``skip`` records (already handed out)."""
         reader = pd.read_csv(
             self.path,
             sep=self.delimiter,
@@ -241,28 +378,17 @@ class CsvTable(Table):
             chunksize=self.chunk_size,
             engine="c",
         )
-        records = 0  # data records read so far: labels count them all, blank ones included
-        ordinal = 0
-        try:
-            with reader:
-                for raw in reader:
-                    values = raw.to_numpy(dtype=object)
-                    if not values.flags.writeable:  # a one-column frame hands out a read-only view
-                        values = values.copy()
-                    blank = _blank_cells(values)
-                    values[blank] = None
-                    labels = pd.RangeIndex(FIRST_DATA_ROW + records, FIRST_DATA_ROW + records + len(values))
-                    records += len(values)
-                    kept = ~blank.all(axis=1)
-                    if not kept.all():
-                        values, labels = values[kept], labels[kept]
-                    if len(values):
-                        yield Chunk(ordinal, _object_frame(values, self.columns, labels))
-                        ordinal += len(values)
-        except UnicodeDecodeError as exc:
-            raise self._decode_error(exc) from None
-        except pd.errors.ParserError as exc:
-            raise self._parser_error(exc) from None
+        with reader:
+            for raw in reader:
+                values = raw.to_numpy(dtype=object)
+                if skip:
+                    left_out = min(skip, len(values))
+                    values, skip = values[left_out:], skip - left_out
+                    if not len(values):
+                        continue
+                if not values.flags.writeable:  # a one-column frame hands out a read-only view
+                    values = values.copy()
+                yield values, _blank_cells(values)
 
     def _parser_error(self, exc: Exception) -> InputError:
         # The C parser counts records (header included), so its "line" is the spreadsheet row.

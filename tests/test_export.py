@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from datetime import datetime
 
+import httpx
 import openpyxl
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 import fragment_bulk
-from fragment_bulk.exporter import Search, export_comments, export_frame, export_tasks, flatten
+from fragment_bulk.errors import ConfigError, ProtocolError, RequestRejected
+from fragment_bulk.exporter import Search, export_comments, export_frame, export_tasks, flatten, sidecar_mapping
 from fragment_bulk.formats import escape_formula, unescape_formula
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
@@ -99,6 +105,8 @@ def test_every_format_reads_back_the_same_values(tmp_path, sandbox, client):
     due = header.index("due_at")
     kinds = {type(row[due]).__name__ for row in body}
     assert kinds == {"datetime", "str"}  # real date cells; microseconds (Excel keeps ms) stay ISO text
+    created = header.index("created_at")  # read-only: always a date cell, rounded to the millisecond
+    assert all(isinstance(row[created], datetime) for row in body)
     assert [pd.Timestamp(row[due]).tz_localize("UTC") if not isinstance(row[due], str) else pd.Timestamp(row[due])
             for row in body] == list(parquet["due_at"]) == list(expected["due_at"])
     assert list(jsonl["ticket"]) == list(csv_frame["ticket"]) == list(parquet["ticket"])  # "00005" stays text
@@ -178,6 +186,13 @@ def test_escape_is_undone_exactly(text):
     assert unescape_formula(escape_formula(text)) == text
 
 
+@given(st.text(alphabet=st.sampled_from(["=", "+", "-", "@", "\t", "\r", "'", "a", " ", "5"]), max_size=6) | st.text())
+def test_escape_round_trips_every_string(text):
+    escaped = escape_formula(text)
+    assert unescape_formula(escaped) == text
+    assert escaped == text or (escaped[0] == "'" and escaped[1] in "=+-@\t\r'")
+
+
 def test_comments_export(tmp_path, sandbox, client):
     uids = _seed(client, 3)
     posted = [client.add_comment(uids[0], "first"), client.add_comment(uids[2], "=second")]
@@ -207,3 +222,160 @@ def test_export_dataframe_from_python(sandbox, client):
     frame = fragment_bulk.export_dataframe(client=client, status="DONE")
     assert len(frame) == 6 and set(frame["status"]) == {"DONE"}
     assert str(frame["due_at"].dt.tz) == "UTC"
+
+
+# -- paging against misbehaving or stricter servers -----------------------------------------------------
+
+
+class Rewriting(httpx.BaseTransport):
+    """Records each request's query, and drops the ``dropped`` parameters before the sandbox sees them."""
+
+    def __init__(self, inner: httpx.BaseTransport, dropped: tuple[str, ...] = ()):
+        self.inner, self.dropped, self.queries = inner, dropped, []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.queries.append(dict(request.url.params))
+        url = request.url
+        for name in self.dropped:
+            url = url.copy_remove_param(name)
+        return self.inner.handle_request(httpx.Request(request.method, url, headers=request.headers, content=request.content))
+
+
+def test_a_repeated_cursor_is_a_protocol_error(tmp_path):
+    task = {"uid": str(uuid.UUID(int=1)), "status": "TODO", "fields": {"title": "t"}}
+    loop = httpx.MockTransport(lambda request: httpx.Response(200, json={"items": [task], "meta": {"next_cursor": "again"}}))
+    settings = fragment_bulk.Settings(token="t", base_url="http://127.0.0.1/api/v1", rate_per_min=None)
+    with fragment_bulk.FragmentClient(settings, transport=loop) as client, pytest.raises(ProtocolError, match="twice"):
+        export_tasks(client, tmp_path / "loop.csv")
+    assert not (tmp_path / "loop.csv").exists() and list(tmp_path.iterdir()) == []  # no partial file, no spool
+
+
+def test_a_smaller_page_maximum_is_found_by_halving(tmp_path):
+    with Sandbox(SandboxConfig(rate_per_min=None, page_max=30, page_default=30)) as sb:
+        with make_client(sb) as seeding:
+            _seed(seeding, 70)
+        recorder = Rewriting(sb.transport())
+        with make_client(sb, transport=recorder) as client:
+            report = export_tasks(client, tmp_path / "all.jsonl")
+    assert report.rows == 70 and report.pages == 3
+    assert [query["limit"] for query in recorder.queries] == ["100", "50", "25", "25", "25"]
+
+
+def test_a_422_about_something_else_is_not_retried_with_smaller_pages(tmp_path, sandbox):
+    recorder = Rewriting(sandbox.transport())
+    with make_client(sandbox, transport=recorder) as client, pytest.raises(RequestRejected, match="cannot be used"):
+        export_tasks(client, tmp_path / "x.csv", Search(filters={'say "hi"': "x"}))
+    assert len(recorder.queries) == 1
+
+
+def test_a_server_that_ignores_a_native_filter_still_gives_only_matches(tmp_path, sandbox):
+    with make_client(sandbox) as seeding:
+        _seed(seeding, 90)
+    with make_client(sandbox, transport=Rewriting(sandbox.transport(), dropped=("status",))) as client:
+        report = export_tasks(client, tmp_path / "done.csv", Search(status="done"))
+    frame = pd.read_csv(tmp_path / "done.csv", dtype=str)
+    assert set(frame["status"]) == {"DONE"} and report.rows == len(frame) == 30
+    assert report.dropped == 60 and "ignored a filter" in report.summary_line()
+
+
+def test_date_filters_are_sent_as_utc_iso_and_checked(tmp_path, sandbox, client):
+    _seed(client, 10)
+    cut = datetime.fromisoformat(sandbox.tasks()[-1]["created_at"].replace("Z", "+00:00"))
+    time.sleep(0.01)
+    later = _seed(client, 5, fields=lambda n: {"title": f"late {n}"})  # same uids: updated, not created
+    report = export_tasks(client, tmp_path / "new.csv", Search(updated_after=cut.isoformat()))
+    assert report.rows == 5 and set(pd.read_csv(tmp_path / "new.csv", dtype=str)["uid"]) == set(later)
+    assert Search(created_after="2026-01-02").query() == {"created_at_after": "2026-01-02T00:00:00+00:00"}
+    with pytest.raises(ConfigError, match="updated after 'yesterday'"):
+        export_tasks(client, tmp_path / "bad.csv", Search(updated_after="yesterday"))
+
+
+@pytest.mark.parametrize("name", ["none.csv", "none.jsonl", "none.xlsx", "none.parquet"])
+def test_an_empty_result_is_a_valid_empty_file(tmp_path, sandbox, client, name):
+    report = export_tasks(client, tmp_path / name, Search(filters={"country": "nowhere"}))
+    path = tmp_path / name
+    assert report.rows == 0 and report.pages == 0
+    if name.endswith(".csv"):
+        assert list(pd.read_csv(path).columns[:3]) == ["uid", "status", "title"]
+    elif name.endswith(".jsonl"):
+        assert path.read_text() == ""
+    elif name.endswith(".xlsx"):
+        assert list(openpyxl.load_workbook(path).active.iter_rows(values_only=True))[0][:2] == ("uid", "status")
+    else:
+        assert pq.read_table(path).num_rows == 0
+
+
+def test_limit_zero_sends_nothing_and_limit_caps_the_page_size(tmp_path, sandbox):
+    with make_client(sandbox) as seeding:
+        _seed(seeding, 30)
+    recorder = Rewriting(sandbox.transport())
+    with make_client(sandbox, transport=recorder) as client:
+        assert export_tasks(client, tmp_path / "zero.csv", Search(limit=0)).rows == 0
+        assert recorder.queries == []
+        assert export_tasks(client, tmp_path / "seven.csv", Search(limit=7)).rows == 7
+    assert [query["limit"] for query in recorder.queries] == ["7"]
+
+
+def test_a_column_first_seen_on_a_late_page_pads_the_earlier_rows(tmp_path, sandbox, client):
+    _seed(client, 250, fields=lambda n: {"title": f"t{n}", **({"late": [n]} if n == 249 else {})})
+    for name in ("late.csv", "late.xlsx", "late.parquet", "late.jsonl"):
+        report = export_tasks(client, tmp_path / name)
+        assert report.columns[-1] == "late" and report.rows == 250
+    frame = pd.read_csv(tmp_path / "late.csv", dtype=str)
+    assert frame["late"].isna().sum() == 249 and frame["late"].iloc[-1] == "[249]"
+    assert pq.read_table(tmp_path / "late.parquet").column("late").to_pylist()[-2:] == [None, "[249]"]
+
+
+# No null: an empty cell means "leave out" on import, so a field stored as null comes back absent.
+MIXED = [5, "x", 2.5, {"a": 1}, True, "-5", -5, "", [1, "=2"]]
+
+
+def test_a_column_of_mixed_types_is_json_text_and_round_trips(tmp_path, sandbox, client):
+    _seed(client, len(MIXED), fields=lambda n: {"title": f"t{n}", "mixed": MIXED[n], "negative": -n})
+    before = sandbox.tasks()
+    export_tasks(client, tmp_path / "m.csv")
+    cells = pd.read_csv(tmp_path / "m.csv", dtype=str, keep_default_na=False)
+    assert list(cells["mixed"]) == ["5", '"x"', "2.5", '{"a": 1}', "true", '"-5"', "-5", '""', '[1, "=2"]']
+    assert list(cells["negative"]) == [str(-n) for n in range(len(MIXED))]  # numbers are never escaped
+    mapping = yaml.safe_load((tmp_path / "m.mapping.yml").read_text())
+    assert mapping["columns"]["mixed"] == {"target": "fields.mixed", "type": "json"}
+    assert mapping["columns"]["negative"] == {"target": "fields.negative", "type": "int"}
+    report = fragment_bulk.import_file(tmp_path / "m.csv", client=client, checkpoint=None, results=None)
+    assert report.counts.get("unchanged") == len(MIXED) and sandbox.tasks() == before
+    export_tasks(client, tmp_path / "m.parquet")
+    assert pq.read_table(tmp_path / "m.parquet").column("mixed").to_pylist()[:2] == ["5", '"x"']
+    export_tasks(client, tmp_path / "m.jsonl")
+    lines = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert [line.get("mixed") for line in lines] == MIXED
+
+
+def test_sidecar_mapping_is_a_pure_function_of_columns_and_types():
+    mapping = sidecar_mapping(["uid", "title", "due_at", "done_at", "n", "fields.uid"], {"n": "int", "fields.uid": "str"},
+                              escaped=False)
+    assert mapping == {"version": 1, "empty": "omit", "columns": {
+        "uid": "uid", "title": "title", "due_at": {"target": "due_at", "type": "datetime"}, "done_at": "ignore",
+        "n": {"target": "fields.n", "type": "int"}, "fields.uid": {"target": "fields.uid", "type": "str"}}}
+    assert sidecar_mapping(["n"], {"n": "int"}, escaped=True, format="jsonl") == {
+        "version": 1, "empty": "omit", "formula_escape": True, "columns": {"n": {"target": "fields.n"}}}
+
+
+def test_comments_of_given_tasks_to_excel_with_date_cells(tmp_path, sandbox, client):
+    uids = _seed(client, 4)
+    for uid in (uids[1], uids[3], uids[3]):
+        client.add_comment(uid, f"on {uid[-2:]}")
+    report = export_comments(client, tmp_path / "c.xlsx", task_uids=iter([uids[3], uids[0]]))
+    rows = list(openpyxl.load_workbook(tmp_path / "c.xlsx").active.iter_rows(values_only=True))
+    assert report.rows == 2 and rows[0] == ("task_uid", "comment_uid", "text", "created_at")
+    assert {row[0] for row in rows[1:]} == {uids[3]} and all(isinstance(row[3], datetime) for row in rows[1:])
+    limited = export_comments(client, tmp_path / "c.jsonl", Search(limit=1))
+    assert limited.rows == 1
+
+
+def test_a_bad_search_or_format_fails_before_any_request(tmp_path, sandbox):
+    recorder = Rewriting(sandbox.transport())
+    with make_client(sandbox, transport=recorder) as client:
+        with pytest.raises(ConfigError, match="csv, .xlsx"):
+            export_tasks(client, tmp_path / "x.txt")
+        with pytest.raises(ConfigError, match="limit"):
+            export_tasks(client, tmp_path / "x.csv", Search(limit=-1))
+    assert recorder.queries == []
