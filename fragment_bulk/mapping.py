@@ -368,41 +368,56 @@ class Mapping:
             key_problems.setdefault(position, []).append(problem)
         uid_values = next((item.values for item in converted if item.column.target == "uid"), None)
         namespace = self.namespace or DEFAULT_NAMESPACE
+        slots = self._slots(converted)
+        bad_rows = np.zeros(len(frame), dtype=bool)
+        for item in converted:
+            bad_rows |= item.bad
+        key_lists = [texts.tolist() for texts in key_texts]
         rows = []
         for position, label in enumerate(frame.index):
             problems = list(key_problems.get(position, ()))
-            payload = self._payload(converted, position, label, problems)
+            payload = self._payload(slots, position, label, problems, row_bad=bool(bad_rows[position]))
             duplicate = self._duplicates.get(chunk.start + position)
             if duplicate is not None:
                 problems.append(duplicate)
             if uid_values is not None:
                 uid = uid_values[position]
             elif self.keys:
-                uid = None if key_bad[position] else uuid_from_key(namespace, [texts[position] for texts in key_texts])
+                uid = None if key_bad[position] else uuid_from_key(namespace, [texts[position] for texts in key_lists])
             else:
                 uid = uuid_from_payload(payload)
             rows.append(MappedRow(chunk.start + position, label, uid, payload, problems))
         return rows
 
-    def _payload(self, converted: list[_Converted], position: int, label: Any, problems: list[RowProblem]) -> dict[str, Any]:
-        fields: dict[str, Any] = {}
-        payload: dict[str, Any] = {}
+    def _slots(self, converted: list[_Converted]) -> list[tuple[_Converted, bool | None, str, list[Any], bool]]:
+        """Where each converted column goes, worked out once a chunk rather than once a cell:
+        (column, True for ``fields`` / False for the top / None for nowhere, key, values, send None)."""
         send_null = self.empty == "null" and self.purpose == "import"
+        slots = []
         for item in converted:
             target = item.column.target
-            if item.bad[position]:
+            custom = target.startswith("fields.")
+            if target in STANDARD or custom:
+                where, key = True, target[len("fields."):] if custom else target
+            else:
+                where, key = (False if target in (*NATIVES, COMMENT) else None), target
+            keep_null = send_null and (target in NULLABLE or custom)
+            slots.append((item, where, key, item.values.tolist(), keep_null))
+        return slots
+
+    def _payload(self, slots: list[tuple[_Converted, bool | None, str, list[Any], bool]], position: int, label: Any,
+                 problems: list[RowProblem], *, row_bad: bool) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        payload: dict[str, Any] = {}
+        for item, where, key, values, keep_null in slots:
+            if row_bad and item.bad[position]:
                 value = item.raw[position]
                 problems.append(RowProblem(label, item.column.name, value, item.reason(value)))
                 continue
-            value = item.values[position]
-            if value is None and not (send_null and (target in NULLABLE or target.startswith("fields."))):
+            value = values[position]
+            if where is None or value is None and not keep_null:
                 continue
-            if target in STANDARD:
-                fields[target] = value
-            elif target.startswith("fields."):
-                fields[target[len("fields."):]] = value
-            elif target in (*NATIVES, COMMENT):
-                payload[target] = value
+            (fields if where else payload)[key] = value
         if fields or self.purpose == "import":
             payload["fields"] = fields
         return payload
@@ -456,10 +471,7 @@ class Mapping:
         labels = frame.index
         positions = np.flatnonzero(usable)
         hashes = hashes[positions]
-        repeated = pd.Series(hashes).duplicated().to_numpy()  # within the chunk, after its first row
-        earlier, earlier_labels = self._seen.find(hashes)
-        fresh = ~(repeated | earlier)
-        self._seen.add(hashes[fresh], labels[positions[fresh]])
+        earlier, earlier_labels, repeated = self._seen.record(hashes, labels[positions])
         if not (repeated.any() or earlier.any()):
             return []  # the usual case: no uid seen before
         first_in_chunk = dict(zip(reversed(hashes.tolist()), reversed(labels[positions].tolist())))
@@ -489,29 +501,33 @@ class _HashIndex:
     def clear(self) -> None:
         self.levels.clear()
 
-    def find(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Which ``hashes`` were added before, and the label each was added with."""
-        order = np.argsort(hashes)
+    def record(self, hashes: np.ndarray, labels: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Look up a chunk's hashes, then add the new ones. Returns which were added before (and
+        with what label), and which repeat an earlier hash of the same chunk."""
+        order = np.argsort(hashes, kind="stable")  # stable: of equal hashes, the first row first
         needles = hashes[order]  # sorted needles: searchsorted walks each level once, cache-friendly
-        found = np.zeros(len(hashes), dtype=bool)
-        labels = np.empty(len(hashes), dtype=object)
+        found = np.zeros(len(needles), dtype=bool)
+        found_labels = np.empty(len(needles), dtype=object)
         for known, known_labels in self.levels:
             at = np.minimum(np.searchsorted(known, needles), len(known) - 1)
-            hit = known[at] == needles
-            if hit.any():
-                hit &= ~found[order]
-                found[order[hit]] = True
-                labels[order[hit]] = known_labels[at[hit]]
-        return found, labels
-
-    def add(self, hashes: np.ndarray, labels: pd.Index) -> None:
-        """Add distinct hashes, none of them added before."""
-        if not len(hashes):
-            return
-        order = np.argsort(hashes, kind="stable")
+            hit = (known[at] == needles) & ~found
+            found_labels[hit] = known_labels[at[hit]]
+            found |= hit
+        repeated = np.zeros(len(needles), dtype=bool)
+        repeated[1:] = needles[1:] == needles[:-1]
         # Integer labels (spreadsheet rows, a RangeIndex) as int64: a Python int each would cost 32 bytes.
         kept = labels.to_numpy() if labels.dtype.kind in "iu" else labels.to_numpy(dtype=object)
-        level = (hashes[order], kept[order])
+        fresh = ~(found | repeated)
+        self._add(needles[fresh], kept[order][fresh])
+        earlier, earlier_labels, repeats = (np.empty_like(found), np.empty_like(found_labels), np.empty_like(repeated))
+        earlier[order], earlier_labels[order], repeats[order] = found, found_labels, repeated
+        return earlier, earlier_labels, repeats
+
+    def _add(self, hashes: np.ndarray, labels: np.ndarray) -> None:
+        """Add sorted, distinct hashes, none of them added before."""
+        if not len(hashes):
+            return
+        level = (hashes, labels)
         while self.levels and len(self.levels[-1][0]) <= len(level[0]):
             known, known_labels = self.levels.pop()
             merged = np.concatenate([known, level[0]])
@@ -830,8 +846,15 @@ def _to_uid(cell: Any, column: Column) -> Any:
 
 def _to_moments(cells: np.ndarray, column: Column, render: bool) -> Converted:
     """Dates and date-times: text parsed vectorised (format or ISO 8601), objects as they are."""
-    texts = np.ones(len(cells), dtype=bool) if _all_text(cells) else np.fromiter(
-        (isinstance(cell, str) for cell in cells), dtype=bool, count=len(cells))
+    if _all_text(cells):  # each distinct text parsed and rendered once: a date column repeats them
+        codes, uniques = pd.factorize(cells)
+        values, failed = _moments(np.asarray(uniques, dtype=object), np.ones(len(uniques), dtype=bool), column, render)
+        return values[codes], failed[codes]
+    texts = np.fromiter((isinstance(cell, str) for cell in cells), dtype=bool, count=len(cells))
+    return _moments(cells, texts, column, render)
+
+
+def _moments(cells: np.ndarray, texts: np.ndarray, column: Column, render: bool) -> Converted:
     out = cells.copy()
     failed = np.zeros(len(cells), dtype=bool)
     if texts.any():
@@ -846,12 +869,6 @@ def _to_moments(cells: np.ndarray, column: Column, render: bool) -> Converted:
 
 def _parse_texts(texts: np.ndarray, format: str | None, *, keep: bool) -> Converted:
     """Python datetimes (or just True when not ``keep``), and which texts did not parse."""
-    codes, uniques = pd.factorize(texts)  # each distinct text once: a date column repeats them
-    values, failed = _parse_distinct(np.asarray(uniques, dtype=object), format, keep=keep)
-    return values[codes], failed[codes]
-
-
-def _parse_distinct(texts: np.ndarray, format: str | None, *, keep: bool) -> Converted:
     try:
         parsed = pd.to_datetime(pd.Series(texts, dtype=object), format=format or "ISO8601", errors="coerce")
     except (ValueError, TypeError):  # mixed time zones: one by one

@@ -48,7 +48,8 @@ DELIMITERS = ",;\t|"
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
 SAMPLE_BYTES = 1 << 20
 FIRST_DATA_ROW = 2  # the header is spreadsheet row 1
-ARROW_BLOCK_BYTES = 1 << 20
+FIRST_CHUNK_RECORDS = 1_000
+ARROW_BLOCK_BYTES = 1 << 19  # pyarrow parses a few dozen blocks ahead: this bounds that memory
 ARROW_READ_AHEAD = 4  # blocks parsed ahead, without the GIL, while the rows before are checked
 
 
@@ -174,6 +175,15 @@ def _rows_frame(values: list[list[Any]], labels: list[Any], columns: list[str]) 
         for column, cell in enumerate(cells):
             array[row, column] = cell  # one by one: numpy must not read list cells as a dimension
     return _object_frame(array, columns, pd.Index(labels))
+
+
+def _chunk_sizes(largest: int) -> Iterator[int]:
+    """Records per chunk: small at first, so that the first batch is sent while the rest of the
+    file is still being mapped, then doubling up to ``largest``."""
+    size = min(largest, FIRST_CHUNK_RECORDS)
+    while True:
+        yield size
+        size = min(largest, size * 2)
 
 
 # -- pyarrow, the optional fast CSV path ------------------------------------------------------
@@ -351,14 +361,17 @@ class CsvTable(Table):
             raise _ArrowDisagrees  # it read the header otherwise than the csv module did
         pending: list[Any] = []
         held = 0
+        sizes = _chunk_sizes(self.chunk_size)
+        size = next(sizes)
         for batch in _read_ahead(reader.read_next_batch, ARROW_READ_AHEAD):
             pending.append(batch)
             held += batch.num_rows
-            while held >= self.chunk_size:
+            while held >= size:
                 table = pa.Table.from_batches(pending)
-                yield _arrow_values(compute, table.slice(0, self.chunk_size))
-                rest = table.slice(self.chunk_size)
+                yield _arrow_values(compute, table.slice(0, size))
+                rest = table.slice(size)
                 pending, held = rest.to_batches(), rest.num_rows
+                size = next(sizes)
         if held:
             yield _arrow_values(compute, pa.Table.from_batches(pending))
 
@@ -379,7 +392,11 @@ class CsvTable(Table):
             engine="c",
         )
         with reader:
-            for raw in reader:
+            for size in _chunk_sizes(self.chunk_size):
+                try:
+                    raw = reader.get_chunk(size)
+                except StopIteration:
+                    return
                 values = raw.to_numpy(dtype=object)
                 if skip:
                     left_out = min(skip, len(values))

@@ -1,0 +1,23 @@
+"""The crash and fault harness (benchmarks/chaos.py), small: kill -9 the CLI import mid-run,
+resume it, and find every row on the server exactly once with the values of its CSV row."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from chaos import run_chaos  # noqa: E402
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("storm", [False, True], ids=["kills", "kills-in-a-fault-storm"])
+def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path, storm):
+    result = run_chaos(rows=1500, kills=3, storm=storm, seed=7, work=tmp_path)
+    assert (result.lost, result.duplicated, result.mismatched) == (0, 0, 0), result.line()
+    assert result.exit_code == 0, result.line()
+    assert result.tasks == result.rows == 1500
+    assert result.kills >= 1, "no run was killed: the harness proved nothing"
