@@ -28,13 +28,14 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import TOKEN, sandbox_process  # noqa: E402
-from run import KEYS, TYPES, WORK, control, read_rows, task_item, write_csv  # noqa: E402
+from common import TOKEN, admin, sandbox_process  # noqa: E402
+from run import BATCH, KEYS, TYPES, WORK, read_rows, task_item, write_csv  # noqa: E402
 
 RETRY_AFTER_MODES = ("header", "none", "zero")
 POLL_SECONDS = 0.005
@@ -51,6 +52,7 @@ class Result:
     mismatched: int
     kills: int
     exit_code: int  # of the last run, the one left to finish
+    final_runs: int  # runs after the last kill until one exited 0 (a storm may stop a run early)
 
     @property
     def ok(self) -> bool:
@@ -58,7 +60,7 @@ class Result:
 
     def line(self) -> str:
         return (f"rows={self.rows} tasks={self.tasks} lost={self.lost} duplicated={self.duplicated}"
-                f" mismatched={self.mismatched} kills={self.kills} exit={self.exit_code}")
+                f" mismatched={self.mismatched} kills={self.kills} exit={self.exit_code} final_runs={self.final_runs}")
 
 
 def sandbox_config(storm: bool, seed: int) -> dict[str, object]:
@@ -70,7 +72,7 @@ def sandbox_config(storm: bool, seed: int) -> dict[str, object]:
 
 def import_command(path: Path) -> list[str]:
     command = [sys.executable, "-m", "fragment_bulk", "import", str(path), "--rate", "off",
-               "--batch-size", "100", "--concurrency", "4", "--json", "--quiet"]
+               "--batch-size", str(BATCH), "--concurrency", "4", "--json", "--quiet"]
     for key in KEYS:
         command += ["--key", key]
     for column, type_name in TYPES.items():
@@ -79,7 +81,7 @@ def import_command(path: Path) -> list[str]:
 
 
 def run_chaos(*, rows: int = 20_000, kills: int = 20, storm: bool = False, seed: int = 0,
-              work: Path | None = None, log=lambda message: None) -> Result:
+              work: Path | None = None, log: Callable[[str], None] = lambda message: None) -> Result:
     """Import ``rows`` generated rows through ``kills`` SIGKILLs and resumes; count what arrived."""
     work = work or WORK / f"chaos-{rows}-{seed}{'-storm' if storm else ''}"
     work.mkdir(parents=True, exist_ok=True)
@@ -90,26 +92,25 @@ def run_chaos(*, rows: int = 20_000, kills: int = 20, storm: bool = False, seed:
     with sandbox_process(**sandbox_config(storm, seed)) as url:
         env = {**os.environ, "FRAGMENT_BASE_URL": url, "FRAGMENT_TOKEN": TOKEN}
         command = import_command(path)
-        batches = -(-rows // 100)
+        batches = -(-rows // BATCH)
         delivered = 0
         for attempt in range(kills):
             if storm:
-                control(url, "PATCH", "config", json={"retry_after": rng.choice(RETRY_AFTER_MODES)})
+                admin(url, "PATCH", "config", json={"retry_after": rng.choice(RETRY_AFTER_MODES)})
             killed, code = run_and_kill(command, env, url, rng, step=max(1, batches // max(kills, 1)))
             delivered += killed
             log(f"run {attempt + 1}: {'killed' if killed else f'ended before the kill, exit {code}'}"
                 f" at {writes(url)} writes")
-        exit_code = -1
-        for _ in range(FINAL_ATTEMPTS):
+        exit_code, final_runs = -1, 0
+        while exit_code != 0 and final_runs < FINAL_ATTEMPTS:
+            final_runs += 1
             if storm:
-                control(url, "PATCH", "config", json={"retry_after": rng.choice(RETRY_AFTER_MODES)})
+                admin(url, "PATCH", "config", json={"retry_after": rng.choice(RETRY_AFTER_MODES)})
             done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
             exit_code = done.returncode
             log(f"final run: exit {exit_code} {done.stdout.strip()[-300:]} {done.stderr.strip()[-300:]}")
-            if exit_code == 0:
-                break
-        tasks = control(url, "GET", "tasks")["items"]
-    return compare(path, tasks, kills=delivered, exit_code=exit_code)
+        tasks = admin(url, "GET", "tasks")["items"]
+    return compare(path, tasks, kills=delivered, exit_code=exit_code, final_runs=final_runs)
 
 
 def run_and_kill(command: list[str], env: dict[str, str], url: str, rng: random.Random, *,
@@ -138,10 +139,10 @@ def run_and_kill(command: list[str], env: dict[str, str], url: str, rng: random.
 
 
 def writes(url: str) -> int:
-    return control(url, "GET", "stats")["writes"]
+    return admin(url, "GET", "stats")["writes"]
 
 
-def compare(path: Path, tasks: list[dict], *, kills: int, exit_code: int) -> Result:
+def compare(path: Path, tasks: list[dict], *, kills: int, exit_code: int, final_runs: int) -> Result:
     """Every CSV row against the task with its uid: missing, extra, or with other values."""
     from fragment_bulk.identity import uuid_from_key
 
@@ -158,7 +159,7 @@ def compare(path: Path, tasks: list[dict], *, kills: int, exit_code: int) -> Res
         elif not matches(task, task_item(row)):
             mismatched += 1
     duplicated = len(tasks) - len(by_uid) + sum(1 for uid in by_uid if uid not in expected)
-    return Result(rows, len(tasks), lost, duplicated, mismatched, kills, exit_code)
+    return Result(rows, len(tasks), lost, duplicated, mismatched, kills, exit_code, final_runs)
 
 
 def matches(task: dict, item: dict) -> bool:

@@ -38,7 +38,8 @@ def sandbox_process(**config: object) -> Iterator[str]:
 def admin(url: str, method: str, path: str, **kwargs: object) -> object:
     """Call the sandbox's ``/_sandbox/`` control paths (stats, reset, config)."""
     root = url.split("/api/")[0]
-    response = httpx.request(method, f"{root}/_sandbox/{path}", timeout=60, **kwargs)
+    headers = {"Authorization": f"Bearer {TOKEN}"}  # /_sandbox/ wants the token too
+    response = httpx.request(method, f"{root}/_sandbox/{path}", headers=headers, timeout=60, **kwargs)
     response.raise_for_status()
     return response.json() if response.content else None
 

@@ -23,7 +23,9 @@ def uuid_from_key(namespace: str, values: Sequence[str]) -> str:
     'cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c'
     """
     text = f"{namespace}#{'#'.join(values)}"
-    return str(uuid.UUID(hex=hashlib.md5(text.encode("utf-8")).hexdigest()))
+    digest = hashlib.md5(text.encode("utf-8")).hexdigest()
+    # The canonical 8-4-4-4-12 form, formatted directly: uuid.UUID costs a third of a row's mapping.
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
 
 
 def uuid_from_payload(payload: dict[str, Any]) -> str:
