@@ -312,15 +312,17 @@ def _send_all(
 
     def collect(done: set[futures.Future]) -> None:
         nonlocal failure
+        acknowledged: list[Outcome] = []
         for future in done:
             in_flight.discard(future)
             try:
-                outcomes = future.result()
+                acknowledged.extend(future.result())
             except BaseException as exc:  # noqa: BLE001 - the first failure stops the run
                 failure = failure or exc
-                continue
-            checkpoint.record(outcomes)
-            bar.update(len(outcomes))
+        # Batches that finished together share one durable commit.
+        if acknowledged:
+            checkpoint.record(acknowledged)
+            bar.update(len(acknowledged))
 
     try:
         for batch in _batches(table, mapping, checkpoint, batch_size):
