@@ -219,7 +219,9 @@ def run_bulk(
     checkpoint = None
     if not options.dry_run:
         job = {"input": table.fingerprint(), "mapping": mapping.fingerprint(), "mode": writer.name}
-        checkpoint = Checkpoint.open(options.checkpoint, job=job, restart=options.restart)
+        # Re-sending an idempotent write is harmless, so only non-idempotent jobs pay for an
+        # fsync per commit (see Checkpoint.open).
+        checkpoint = Checkpoint.open(options.checkpoint, job=job, restart=options.restart, power_safe=writer.journals_intent)
     try:
         already_done = checkpoint.count("created") + checkpoint.count("updated") + checkpoint.count("unchanged") if checkpoint else 0
         to_send = total - len(invalid) - already_done
