@@ -42,7 +42,7 @@ import yaml
 
 from fragment_bulk.client import MAX_PAGE_SIZE, FragmentClient, Page
 from fragment_bulk.errors import ConfigError, RequestRejected, describe_detail
-from fragment_bulk.formats import CHUNK_ROWS, format_of, parse_moment, require_pyarrow, write_rows
+from fragment_bulk.formats import CHUNK_ROWS, format_of, parse_moment, write_rows
 from fragment_bulk.progress import progress_bar
 
 NATIVE_COLUMNS = ("uid", "status", "title", "url", "due_at", "done_at", "started_at", "created_at", "updated_at")
@@ -156,8 +156,6 @@ def export_tasks(
     started = time.monotonic()
     out = Path(out)
     kind = format_of(out, format)
-    if kind == "parquet":
-        require_pyarrow()
     with _spool(out) as spool:
         seen = _collect(client, search.check(), spool, progress=progress, page_size=page_size)
         picks = _choose(seen.names, columns)
@@ -214,8 +212,6 @@ def export_comments(
     started = time.monotonic()
     out = Path(out)
     kind = format_of(out, format)
-    if kind == "parquet":
-        require_pyarrow()
     search.check()
     picks = _choose(list(COMMENT_COLUMNS), columns)
     if task_uids is None:

@@ -56,12 +56,14 @@ def unescape_formula(text: str) -> str:
 
 
 def format_of(path: Path, given: str | None) -> str:
-    """The export format: ``given``, else from the extension."""
+    """The export format: ``given``, else from the extension; checked before any request is sent."""
     chosen = (given or path.suffix.lstrip(".")).lower()
     if chosen == "ndjson":
         chosen = "jsonl"
     if chosen not in FORMATS:
         raise ConfigError(f"cannot tell the format of {path.name}: use one of .{', .'.join(FORMATS)} or --format")
+    if chosen == "parquet":
+        require_pyarrow()
     return chosen
 
 
@@ -74,9 +76,7 @@ def require_pyarrow() -> None:
 
 def write_rows(kind: str, path: Path, names: Sequence[str], types: Sequence[str], rows: Iterable[list[Any]], *,
                excel_csv: bool = False, guard: bool = True) -> None:
-    """Write ``rows`` to ``path`` in format ``kind``, through a temporary file and a rename."""
-    if kind == "parquet":
-        require_pyarrow()
+    """Write ``rows`` to ``path`` in format ``kind`` (from :func:`format_of`), through a temporary file and a rename."""
     writer = {"csv": _write_csv, "xlsx": _write_xlsx, "jsonl": _write_jsonl, "parquet": _write_parquet}[kind]
     partial = path.with_name(path.name + ".partial")
     try:
