@@ -369,6 +369,10 @@ def _batches(table: Any, mapping: Any, checkpoint: Checkpoint, batch_size: _Batc
 
 def _deliver(writer: Writer, client: FragmentClient, rows: list[Any], batch_size: _BatchSize) -> list[Outcome]:
     """Send ``rows``, isolating the rows a 422 names so that the others still go through."""
+    size = batch_size.size
+    if len(rows) > size:  # formed before the server said "too large": no need to hear it again
+        return [outcome for start in range(0, len(rows), size)
+                for outcome in _deliver(writer, client, rows[start:start + size], batch_size)]
     try:
         return writer.send(client, rows)
     except RequestRejected as rejected:
