@@ -58,3 +58,22 @@ def signal_when(process: subprocess.Popen, ready, *, sig: int = 9, timeout: floa
             return True
         time.sleep(0.002)
     return False
+
+
+def kill_then_finish(args: list[str], *, server_url: str, progress, next_target, kills: int) -> tuple[int, str]:
+    """Run ``fragment-bulk ARGS``, ``kill -9`` it ``kills`` times, then let the same command finish.
+
+    Each kill lands when ``progress()`` (a count on the server) reaches ``next_target(progress())``.
+    Returns how many kills landed and the final run's stdout; the final run must exit 0.
+    """
+    landed = 0
+    while True:
+        process = start_cli(*args, server_url=server_url)
+        if landed < kills:
+            target = next_target(progress())
+            if signal_when(process, lambda: progress() >= target):
+                landed += 1
+                continue
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        return landed, out

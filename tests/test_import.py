@@ -21,7 +21,7 @@ from fragment_bulk.retry import RetryPolicy
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
 from conftest import make_client
-from helpers import SAMPLES, error_line, run_cli, signal_when, start_cli
+from helpers import SAMPLES, error_line, kill_then_finish, run_cli, signal_when, start_cli
 
 STATUS_OF = {"Open": "TODO", "In progress": "STARTED", "Closed": "DONE"}
 
@@ -127,20 +127,13 @@ def test_kill_dash_nine_and_resume_leaves_exactly_one_task_per_row(tmp_path):
     _numbered_csv(source, count)
     config = SandboxConfig(rate_per_min=None, latency_ms=(5, 15), seed=1)
     with Sandbox(config) as sb, sb.serve(port=0) as server:
-        kills = 0
         rng = random.Random(42)
-        for attempt in range(30):
-            process = start_cli("import", str(source), "--key", "ref", "--rate", "off", "--batch-size", "50",
-                                "--concurrency", "4", "--json", server_url=server.url)
-            if kills < 4:
-                # Kill at a random point of what is left, whatever the machine's speed.
-                target = sb.task_count() + rng.randint(1, (count - sb.task_count()) // 2)
-                if signal_when(process, lambda: sb.task_count() >= target):
-                    kills += 1
-                    continue
-            out, err = process.communicate(timeout=120)
-            assert process.returncode == 0, err
-            break
+        kills, out = kill_then_finish(
+            ["import", str(source), "--key", "ref", "--rate", "off", "--batch-size", "50", "--concurrency", "4", "--json"],
+            server_url=server.url, progress=sb.task_count, kills=4,
+            # a random point of what is left, whatever the machine's speed
+            next_target=lambda done: done + rng.randint(1, (count - done) // 2),
+        )
         assert kills == 4
         _assert_one_task_per_row(sb, count)
         assert json.loads(out)["total"] == count

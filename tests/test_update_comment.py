@@ -16,7 +16,7 @@ from fragment_bulk.retry import RetryPolicy
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
 from conftest import make_client
-from helpers import error_line, run_cli, signal_when, start_cli
+from helpers import error_line, kill_then_finish, run_cli
 
 
 def _seed(client, count: int) -> list[str]:
@@ -126,18 +126,11 @@ def test_comments_survive_kill_dash_nine_with_lost_answers(tmp_path):
         source = tmp_path / "comments.csv"
         _write_csv(source, ["uid", "text"], rows)
         rng = random.Random(8)
-        kills = 0
-        posted = lambda: sb.stats()["writes"]  # noqa: E731 - comments committed so far, lost ones included
-        for _ in range(30):
-            process = start_cli("comment", str(source), "--rate", "off", "--concurrency", "8", "--json", server_url=server.url)
-            if kills < 3:
-                target = posted() + rng.randint(20, 300)
-                if signal_when(process, lambda: posted() >= target):
-                    kills += 1
-                    continue
-            out, err = process.communicate(timeout=120)
-            assert process.returncode == 0, err
-            break
+        kills, _ = kill_then_finish(
+            ["comment", str(source), "--rate", "off", "--concurrency", "8", "--json"],
+            server_url=server.url, progress=lambda: sb.stats()["writes"],  # comments committed, lost ones included
+            next_target=lambda done: done + rng.randint(20, 300), kills=3,
+        )
         assert kills == 3
         assert sb.stats()["faults"]["lost"] > 0
         _assert_each_comment_once(sb, rows)
