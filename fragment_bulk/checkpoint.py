@@ -18,8 +18,8 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from fragment_bulk.errors import CheckpointError
 
@@ -30,9 +30,8 @@ SUCCESS_STATUSES = ("created", "updated", "unchanged")
 PENDING = "pending"
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one input row."""
+class Outcome(NamedTuple):
+    """What became of one input row. (A tuple: one is made per row.)"""
 
     ordinal: int
     status: str  # created | updated | unchanged | failed | skipped | pending

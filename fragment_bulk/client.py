@@ -81,6 +81,9 @@ class FragmentClient:
                 "User-Agent": USER_AGENT,
             },
             limits=httpx.Limits(max_connections=max(self.settings.concurrency * 2, 10)),
+            # Every request goes to base_url and redirects are not followed, so a plain-http
+            # client never uses TLS: skip loading the CA bundle (~20 ms a client).
+            verify=not self.settings.base_url.startswith("http://"),
         )
 
     def __repr__(self) -> str:
@@ -172,7 +175,7 @@ class FragmentClient:
         return self._batch("PATCH", items)
 
     def _batch(self, method: str, items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        body = self.request(method, "/tasks/batch", json={"items": [dict(item) for item in items]})
+        body = self.request(method, "/tasks/batch", json={"items": [item if isinstance(item, dict) else dict(item) for item in items]})
         answered = body.get("items") if isinstance(body, dict) else None
         if not isinstance(answered, list) or len(answered) != len(items):
             raise ProtocolError(

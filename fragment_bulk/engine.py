@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from fragment_bulk.ahead import read_ahead
 from fragment_bulk.checkpoint import PENDING, Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
 from fragment_bulk.errors import (
@@ -44,6 +45,7 @@ from fragment_bulk.errors import (
 from fragment_bulk.progress import progress_bar
 
 PROBLEMS_SHOWN = 10
+MAPPED_AHEAD = 1  # chunks mapped ahead of the one being sent
 STATUSES = ("created", "updated", "unchanged", "failed", "skipped")
 UNACKNOWLEDGED = "sent, but no answer came before the run stopped; run again to resume (it is checked before being re-sent)"
 
@@ -351,12 +353,23 @@ def _send_all(
     return failure
 
 
-def _batches(table: Any, mapping: Any, checkpoint: Checkpoint, batch_size: _BatchSize) -> Iterator[list[Any]]:
-    """Valid, unacknowledged mapped rows in batches of the current batch size."""
-    batch: list[Any] = []
+def _mapped_chunks(table: Any, mapping: Any) -> Iterator[tuple[int, int, list[Any]]]:
+    """(first ordinal, row count, mapped rows) of each chunk of the input."""
     for chunk in table.chunks():
-        done = checkpoint.done_between(chunk.start, chunk.start + len(chunk.frame))
-        for row in mapping.map_chunk(chunk):
+        yield chunk.start, len(chunk.frame), mapping.map_chunk(chunk)
+
+
+def _batches(table: Any, mapping: Any, checkpoint: Checkpoint, batch_size: _BatchSize) -> Iterator[list[Any]]:
+    """Valid, unacknowledged mapped rows in batches of the current batch size.
+
+    The next chunk is read and mapped on a thread while this one's batches are sent: mapped on
+    the sending thread, a chunk would hold up new requests until it was done, and the requests
+    in flight would drain (the server idle) meanwhile.
+    """
+    batch: list[Any] = []
+    for start, count, rows in read_ahead(_mapped_chunks(table, mapping), MAPPED_AHEAD, name="fragment-bulk-map"):
+        done = checkpoint.done_between(start, start + count)
+        for row in rows:
             if row.problems or row.ordinal in done:
                 continue
             batch.append(row)

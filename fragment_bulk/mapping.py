@@ -52,7 +52,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -121,9 +121,8 @@ class Column:
         return spec["target"] if len(spec) == 1 else spec
 
 
-@dataclass(frozen=True)
-class MappedRow:
-    """One input row, ready to send (``problems`` empty) or not."""
+class MappedRow(NamedTuple):
+    """One input row, ready to send (``problems`` empty) or not. (A tuple: one is made per row.)"""
 
     ordinal: int
     label: Any

@@ -29,9 +29,7 @@ import hashlib
 import io
 import json
 import re
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fragment_bulk.ahead import read_ahead
 from fragment_bulk.errors import InputError
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -48,7 +47,7 @@ DELIMITERS = ",;\t|"
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
 SAMPLE_BYTES = 1 << 20
 FIRST_DATA_ROW = 2  # the header is spreadsheet row 1
-FIRST_CHUNK_RECORDS = 1_000
+FIRST_CHUNK_RECORDS = 200
 ARROW_BLOCK_BYTES = 1 << 19  # pyarrow parses a few dozen blocks ahead: this bounds that memory
 ARROW_READ_AHEAD = 4  # blocks parsed ahead, without the GIL, while the rows before are checked
 
@@ -210,30 +209,6 @@ def _arrow_encoding(encoding: str) -> str:
     return "utf8" if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") else encoding
 
 
-def _read_ahead(read_next: Callable[[], Any], depth: int) -> Iterator[Any]:
-    """What ``read_next()`` returns until StopIteration, with ``depth`` calls running ahead on a
-    thread (one at a time, in order); the reader's error is raised where its block would be."""
-
-    def read() -> Any:
-        try:
-            return read_next()
-        except StopIteration:
-            return _END
-
-    with ThreadPoolExecutor(1, thread_name_prefix="fragment-bulk-csv") as pool:
-        ahead = deque(pool.submit(read) for _ in range(depth))
-        try:
-            while (block := ahead.popleft().result()) is not _END:
-                ahead.append(pool.submit(read))
-                yield block
-        finally:
-            for future in ahead:
-                future.cancel()
-
-
-_END = object()
-
-
 def _arrow_values(compute: Any, table: Any, shared: list[bool]) -> tuple[np.ndarray, np.ndarray]:
     """A table of text columns as (object array of str, mask of the empty or blank cells).
 
@@ -381,7 +356,7 @@ class CsvTable(Table):
         shared = [True] * len(self._raw_header)  # until a chunk shows a column has many distinct values
         sizes = _chunk_sizes(self.chunk_size)
         size = next(sizes)
-        for batch in _read_ahead(reader.read_next_batch, ARROW_READ_AHEAD):
+        for batch in read_ahead(reader, ARROW_READ_AHEAD, name="fragment-bulk-csv"):
             pending.append(batch)
             held += batch.num_rows
             while held >= size:

@@ -12,7 +12,7 @@ from typing import Any
 
 from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
-from fragment_bulk.importer import load_anchor, parse_time
+from fragment_bulk.importer import Anchor, load_anchor
 
 
 class UpdateWriter:
@@ -22,7 +22,7 @@ class UpdateWriter:
     journals_intent = False  # a PATCH with the same values is safe to send again
 
     def __init__(self) -> None:
-        self.anchor = None
+        self.anchor: Anchor | None = None
 
     def prepare(self, client: FragmentClient, checkpoint: Checkpoint) -> None:
         self.anchor = load_anchor(client, checkpoint)
@@ -32,7 +32,6 @@ class UpdateWriter:
         return [Outcome(row.ordinal, self._status(task), row.uid) for row, task in zip(rows, answered)]
 
     def _status(self, task: dict[str, Any]) -> str:
-        updated = parse_time(task.get("updated_at"))
-        if self.anchor is None or updated is None or updated > self.anchor:
+        if self.anchor is None or self.anchor.is_before(task.get("updated_at")) is not False:
             return "updated"
         return "unchanged"

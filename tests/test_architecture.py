@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fragment_bulk"
 
 # A module may import only modules of its own layer or below.
 LAYERS = [
-    {"_version", "errors"},
+    {"_version", "errors", "ahead"},
     {"config", "formats"},
     {"identity", "readers", "mapping", "ratelimit", "retry", "checkpoint", "progress"},
     {"client"},
