@@ -278,12 +278,12 @@ def _validate(table: Any, mapping: Any) -> tuple[dict[int, Outcome], list[RowPro
     shown: list[RowProblem] = []
     total = 0
     for chunk in table.chunks():
-        total += len(chunk.frame)
+        total += len(chunk)
         problems = mapping.validate(chunk)
         if not problems:
             continue
         ordinal_of = {}
-        for position, label in enumerate(chunk.frame.index):
+        for position, label in enumerate(chunk.labels):
             ordinal_of.setdefault(label, chunk.start + position)
         for problem in problems:
             ordinal = ordinal_of.get(problem.row)
@@ -356,7 +356,7 @@ def _send_all(
 def _mapped_chunks(table: Any, mapping: Any) -> Iterator[tuple[int, int, list[Any]]]:
     """(first ordinal, row count, mapped rows) of each chunk of the input."""
     for chunk in table.chunks():
-        yield chunk.start, len(chunk.frame), mapping.map_chunk(chunk)
+        yield chunk.start, len(chunk), mapping.map_chunk(chunk)
 
 
 def _batches(table: Any, mapping: Any, checkpoint: Checkpoint, batch_size: _BatchSize) -> Iterator[list[Any]]:

@@ -351,8 +351,8 @@ class Mapping:
         if chunk.start == 0:
             self._seen.clear()
             self._duplicates.clear()
-        converted, key_texts, key_bad = self._convert(chunk.frame, render=False)
-        labels = chunk.frame.index
+        converted, key_texts, key_bad = self._check(chunk)
+        labels = chunk.labels
         problems = []
         for item in converted:
             for position in np.flatnonzero(item.bad):
@@ -427,19 +427,46 @@ class Mapping:
 
     def _convert(self, frame: pd.DataFrame, *, render: bool) -> tuple[list[_Converted], list[np.ndarray], np.ndarray]:
         """Each mapped column converted, plus the key columns' text and which rows lack a key."""
+        converted = [
+            self._convert_cells(column, frame[column.name].to_numpy(dtype=object), render)
+            for column in self.resolve(frame.columns) if column.target != IGNORE
+        ]
+        key_texts = [_key_texts(frame[name].to_numpy(dtype=object)) for name in self.keys if name in frame.columns]
+        return converted, key_texts, _lacking_key(key_texts, len(frame))
+
+    def _check(self, chunk: Any) -> tuple[list[_Converted], list[np.ndarray], np.ndarray]:
+        """What ``_convert(render=False)`` gives, asking the chunk only for the columns with
+        something to check, and converting a column of few distinct cells once per distinct cell
+        (the problems, and which rows fail, are the same: a cell's conversion depends on it alone)."""
         converted = []
-        for column in self.resolve(frame.columns):
+        for column in self.resolve(chunk.columns):
             if column.target == IGNORE:
                 continue
-            cells = frame[column.name].to_numpy(dtype=object)
-            if self.formula_escape:
-                cells = np.array([unescape_formula(cell) if isinstance(cell, str) else cell for cell in cells], dtype=object)
-            converted.append(_convert_column(column, cells, render, self.purpose))
-        key_texts = [_key_texts(frame[name].to_numpy(dtype=object)) for name in self.keys if name in frame.columns]
-        key_bad = np.zeros(len(frame), dtype=bool)
-        for texts in key_texts:
-            key_bad |= texts == ""
-        return converted, key_texts, key_bad
+            if _nothing_to_check(column, self.purpose):
+                converted.append(_Converted(column, None, None, np.zeros(len(chunk), dtype=bool), str))
+                continue
+            if _only_required(column, self.purpose) and not self.formula_escape:  # then "'" could mean ""
+                reason = _missing_reason(column)
+                empty = np.full(len(chunk), None, dtype=object)
+                converted.append(_Converted(column, empty, None, chunk.missing(column.name), lambda value: reason))
+                continue
+            codes, cells = chunk.column(column.name)
+            item = self._convert_cells(column, cells, render=False)
+            if codes is not None:
+                item = _Converted(column, item.raw[codes], item.values[codes], item.bad[codes], item.reason)
+            converted.append(item)
+        key_texts = []
+        for name in self.keys:
+            if name in chunk.columns:
+                codes, cells = chunk.column(name)
+                texts = _key_texts(cells)
+                key_texts.append(texts if codes is None else texts[codes])
+        return converted, key_texts, _lacking_key(key_texts, len(chunk))
+
+    def _convert_cells(self, column: Column, cells: np.ndarray, render: bool) -> _Converted:
+        if self.formula_escape:
+            cells = np.array([unescape_formula(cell) if isinstance(cell, str) else cell for cell in cells], dtype=object)
+        return _convert_column(column, cells, render, self.purpose)
 
     def _key_problems(self, labels: pd.Index, key_texts: list[np.ndarray], key_bad: np.ndarray, *, positions: bool = False) -> list[Any]:
         found = []
@@ -451,27 +478,21 @@ class Mapping:
 
     def _find_duplicates(self, chunk: Any, converted: list[_Converted], key_texts: list[np.ndarray], key_bad: np.ndarray) -> list[RowProblem]:
         """Rows whose uid an earlier row already has (by 64-bit hash of what the uid is made from)."""
-        frame = chunk.frame
         uid_column = next((item for item in converted if item.column.target == "uid"), None)
         if uid_column is not None:
             usable = ~uid_column.bad & pd.notna(uid_column.values)
-            basis = pd.DataFrame({"uid": uid_column.values}, dtype=object)
+            hashes = _cell_hashes(uid_column.values)
             describe = lambda position: ""  # noqa: E731 - the uid itself is the value shown
         elif self.keys:
             usable = ~key_bad
-            basis = pd.DataFrame(dict(enumerate(key_texts)), dtype=object)
+            hashes = _combined([_cell_hashes(texts) for texts in key_texts])
             describe = lambda position: " (key " + ", ".join(  # noqa: E731
                 f"{name!r}={texts[position]!r}" for name, texts in zip(self.keys, key_texts)) + ")"
         else:
-            used = [item.column.name for item in converted]
-            usable = np.ones(len(frame), dtype=bool)
-            basis = frame[used]
+            usable = np.ones(len(chunk), dtype=bool)
+            hashes = _combined([_column_hashes(*chunk.column(item.column.name)) for item in converted])
             describe = lambda position: " (the rows are identical; use --key to tell them apart)"  # noqa: E731
-        try:
-            hashes = pd.util.hash_pandas_object(basis, index=False, categorize=False).to_numpy()
-        except TypeError:  # dicts or lists in cells: hash their text
-            hashes = pd.util.hash_pandas_object(basis.astype(str), index=False).to_numpy()
-        labels = frame.index
+        labels = chunk.labels
         positions = np.flatnonzero(usable)
         hashes = hashes[positions]
         earlier, earlier_labels, repeated = self._seen.record(hashes, labels[positions])
@@ -688,9 +709,9 @@ _BAD = object()  # a converter's "this cell is not valid"
 
 def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str) -> _Converted:
     """Value map, default, then the column's kind; None for empty cells, ``bad`` for invalid ones."""
-    required = column.target == "title" and purpose == "import" or column.target == COMMENT
-    if not render and column.kind in ("auto", "str") and not (required or column.values or column.default is not None):
-        return _Converted(column, raw, raw, np.zeros(len(raw), dtype=bool), str)  # nothing can be wrong
+    if not render and _nothing_to_check(column, purpose):
+        return _Converted(column, raw, raw, np.zeros(len(raw), dtype=bool), str)
+    required = _required(column, purpose)
     cells = raw
     empty = pd.isna(cells) | (cells == "")
     if column.default is not None and empty.any():
@@ -704,7 +725,7 @@ def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str)
         reason = _date_reason(column)
     if required:
         bad[empty] = True  # the readers made blank cells None
-        reason = _either("title is required" if column.target == "title" else "the comment text is empty", reason)
+        reason = _either(_missing_reason(column), reason)
     present = np.flatnonzero(~empty)
     if not len(present) or not render and column.kind in ("auto", "str") and not column.values:
         return _Converted(column, raw, values, bad, reason)  # nothing else can be wrong with it
@@ -716,6 +737,24 @@ def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str)
     converted[failed] = None
     values[present] = converted
     return _Converted(column, raw, values, bad, reason)
+
+
+def _required(column: Column, purpose: str) -> bool:
+    return column.target == "title" and purpose == "import" or column.target == COMMENT
+
+
+def _missing_reason(column: Column) -> str:
+    return "title is required" if column.target == "title" else "the comment text is empty"
+
+
+def _nothing_to_check(column: Column, purpose: str) -> bool:
+    """Whether every cell of the column is valid, whatever it holds: text taken as it is."""
+    return column.kind in ("auto", "str") and not (_required(column, purpose) or column.values or column.default is not None)
+
+
+def _only_required(column: Column, purpose: str) -> bool:
+    """Whether the only thing to check is that every cell holds something (a title)."""
+    return column.kind in ("auto", "str") and _required(column, purpose) and not (column.values or column.default is not None)
 
 
 def _either(when_empty: str, otherwise: Callable[[Any], str]) -> Callable[[Any], str]:
@@ -976,6 +1015,35 @@ def _key_text(value: Any) -> str:
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     return str(value)
+
+
+def _lacking_key(key_texts: list[np.ndarray], rows: int) -> np.ndarray:
+    lacking = np.zeros(rows, dtype=bool)
+    for texts in key_texts:
+        lacking |= texts == ""
+    return lacking
+
+
+def _cell_hashes(cells: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each cell (of what a uid is made from)."""
+    try:
+        return pd.util.hash_array(cells, categorize=False)
+    except TypeError:  # dicts or lists in cells: hash their text
+        return pd.util.hash_array(cells.astype(str), categorize=False)
+
+
+def _column_hashes(codes: np.ndarray | None, cells: np.ndarray) -> np.ndarray:
+    """``_cell_hashes`` of a column as ``Chunk.column`` gives it: each distinct cell hashed once."""
+    hashes = _cell_hashes(cells)
+    return hashes if codes is None else hashes[codes]
+
+
+def _combined(hashes: list[np.ndarray]) -> np.ndarray:
+    """One hash per row from its columns' hashes (order matters; uint64 arithmetic wraps)."""
+    combined = hashes[0]
+    for more in hashes[1:]:
+        combined = combined * np.uint64(1_000_003) ^ more
+    return combined
 
 
 def _key_texts(cells: np.ndarray) -> np.ndarray:

@@ -30,7 +30,6 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +51,38 @@ ARROW_BLOCK_BYTES = 1 << 19  # pyarrow parses a few dozen blocks ahead: this bou
 ARROW_READ_AHEAD = 4  # blocks parsed ahead, without the GIL, while the rows before are checked
 
 
-@dataclass(frozen=True)
 class Chunk:
-    """Consecutive rows: ``start`` is the ordinal of the first, ``frame.index`` their labels."""
+    """Consecutive rows: ``start`` is the ordinal of the first, ``labels`` their labels, and
+    ``frame`` their cells (object dtype; None for an empty cell)."""
 
-    start: int
-    frame: pd.DataFrame
+    def __init__(self, start: int, frame: pd.DataFrame):
+        self.start = start
+        self._frame = frame
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self._frame
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.frame.columns)
+
+    @property
+    def labels(self) -> pd.Index:
+        return self.frame.index
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def column(self, name: str) -> tuple[np.ndarray | None, np.ndarray]:
+        """One column as (codes, values): cell i is ``values[codes[i]]``, or ``values[i]`` when
+        ``codes`` is None. A reader that knows a column's distinct cells hands each over once."""
+        return None, self.frame[name].to_numpy(dtype=object)
+
+    def missing(self, name: str) -> np.ndarray:
+        """Which cells of the column are empty (None, NaN or "")."""
+        cells = self.frame[name].to_numpy(dtype=object)
+        return pd.isna(cells) | (cells == "")
 
 
 class Table:
@@ -73,7 +98,7 @@ class Table:
         raise NotImplementedError
 
     def count_rows(self) -> int:
-        return sum(len(chunk.frame) for chunk in self.chunks())
+        return sum(len(chunk) for chunk in self.chunks())
 
 
 def open_table(
@@ -239,6 +264,81 @@ def _blank_texts(compute: Any, texts: Any) -> np.ndarray:
     return empty.to_numpy(zero_copy_only=False)
 
 
+def _records(block: Any) -> int:
+    return len(block[0]) if isinstance(block, tuple) else block.num_rows
+
+
+class _ArrowChunk(Chunk):
+    """A chunk read by pyarrow, kept as Arrow text until its cells are asked for.
+
+    Checking the rows needs only the columns with something to check (a type, a required
+    value, a key), so the others never become Python strings in that pass; ``frame`` is built
+    when the rows are mapped.
+    """
+
+    def __init__(self, start: int, table: Any, labels: pd.Index, columns: list[str], shared: list[bool]):
+        self.start = start
+        self._table = table
+        self._labels = labels
+        self._columns = columns
+        self._shared = shared  # per column: few distinct values so far (see _arrow_values)
+        self._built: pd.DataFrame | None = None
+
+    @classmethod
+    def of(cls, start: int, table: Any, labels: pd.Index, columns: list[str], shared: list[bool]) -> "_ArrowChunk | None":
+        """The chunk of ``table``'s records, blank records left out (None when all are blank)."""
+        compute = _arrow()[1]
+        blank = None
+        for column in table.columns:  # a record is blank when all its cells are: usually settled by the first
+            column_blank = _blank_texts(compute, column)
+            blank = column_blank if blank is None else blank & column_blank
+            if not blank.any():
+                break
+        if blank is not None and blank.any():
+            table, labels = table.filter(_arrow()[0].array(~blank)), labels[~blank]
+        return cls(start, table, labels, columns, shared) if table.num_rows else None
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if self._built is None:
+            values, blank = _arrow_values(_arrow()[1], self._table, self._shared)
+            values[blank] = None
+            self._built = _object_frame(values, self._columns, self._labels)
+        return self._built
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._columns)
+
+    @property
+    def labels(self) -> pd.Index:
+        return self._labels
+
+    def __len__(self) -> int:
+        return self._table.num_rows
+
+    def missing(self, name: str) -> np.ndarray:
+        if self._built is not None:
+            return super().missing(name)
+        return _blank_texts(_arrow()[1], self._table.column(self._columns.index(name)))
+
+    def column(self, name: str) -> tuple[np.ndarray | None, np.ndarray]:
+        if self._built is not None:
+            return super().column(name)
+        compute = _arrow()[1]
+        position = self._columns.index(name)
+        texts = self._table.column(position).combine_chunks()
+        if self._shared[position]:
+            encoded = compute.dictionary_encode(texts)
+            distinct = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object, copy=False)
+            distinct[_blank_texts(compute, encoded.dictionary)] = None
+            self._shared[position] = 2 * len(distinct) <= len(texts)
+            return encoded.indices.to_numpy(), distinct
+        values = texts.to_numpy(zero_copy_only=False).astype(object, copy=False)
+        values[_blank_texts(compute, texts)] = None
+        return None, values
+
+
 # -- CSV --------------------------------------------------------------------------------------
 
 
@@ -300,24 +400,32 @@ class CsvTable(Table):
     def chunks(self) -> Iterator[Chunk]:
         records = 0  # data records read so far: labels count them all, blank ones included
         ordinal = 0
+        shared = [True] * len(self.columns)  # until a chunk shows a column has many distinct values
         try:
-            for values, blank in self._blocks():
-                values[blank] = None
-                labels = pd.RangeIndex(FIRST_DATA_ROW + records, FIRST_DATA_ROW + records + len(values))
-                records += len(values)
-                kept = ~blank.all(axis=1)
-                if not kept.all():
-                    values, labels = values[kept], labels[kept]
-                if len(values):
-                    yield Chunk(ordinal, _object_frame(values, self.columns, labels))
-                    ordinal += len(values)
+            for block in self._blocks():
+                count = _records(block)
+                labels = pd.RangeIndex(FIRST_DATA_ROW + records, FIRST_DATA_ROW + records + count)
+                records += count
+                if isinstance(block, tuple):
+                    values, blank = block
+                    values[blank] = None
+                    kept = ~blank.all(axis=1)
+                    if not kept.all():
+                        values, labels = values[kept], labels[kept]
+                    chunk: Chunk | None = Chunk(ordinal, _object_frame(values, self.columns, labels)) if len(values) else None
+                else:
+                    chunk = _ArrowChunk.of(ordinal, block, labels, self.columns, shared)
+                if chunk is not None:
+                    yield chunk
+                    ordinal += len(chunk)
         except UnicodeDecodeError as exc:
             raise self._decode_error(exc) from None
         except pd.errors.ParserError as exc:
             raise self._parser_error(exc) from None
 
-    def _blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(cells, blank mask) of consecutive records: pyarrow's reader when it can, else pandas'.
+    def _blocks(self) -> Iterator[Any]:
+        """Consecutive records: pyarrow tables when it can read them, else pandas' (cells, blank
+        mask) blocks.
 
         Both count records alike (a quoted multi-line cell is one), so when pyarrow stops on
         something it does not read as pandas does (a short row, a blank line, bytes that do not
@@ -328,16 +436,16 @@ class CsvTable(Table):
         arrow = _arrow()
         if arrow is not None:
             try:
-                for values, blank in self._arrow_blocks():
-                    yield values, blank
-                    delivered += len(values)
+                for table in self._arrow_blocks():
+                    yield table
+                    delivered += table.num_rows
                 return
             # ArrowInvalid for a short row or bad UTF-8; a transcoding error is the codec's.
             except (_ArrowDisagrees, UnicodeError, arrow[0].ArrowException):
                 pass
         yield from self._pandas_blocks(skip=delivered)
 
-    def _arrow_blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _arrow_blocks(self) -> Iterator[Any]:
         pa, compute, arrow_csv = _arrow()
         reader = arrow_csv.open_csv(
             self.path,
@@ -353,7 +461,6 @@ class CsvTable(Table):
             raise _ArrowDisagrees  # it read the header otherwise than the csv module did
         pending: list[Any] = []
         held = 0
-        shared = [True] * len(self._raw_header)  # until a chunk shows a column has many distinct values
         sizes = _chunk_sizes(self.chunk_size)
         size = next(sizes)
         for batch in read_ahead(reader, ARROW_READ_AHEAD, name="fragment-bulk-csv"):
@@ -361,12 +468,12 @@ class CsvTable(Table):
             held += batch.num_rows
             while held >= size:
                 table = pa.Table.from_batches(pending)
-                yield _arrow_values(compute, table.slice(0, size), shared)
+                yield table.slice(0, size)
                 rest = table.slice(size)
                 pending, held = rest.to_batches(), rest.num_rows
                 size = next(sizes)
         if held:
-            yield _arrow_values(compute, pa.Table.from_batches(pending), shared)
+            yield pa.Table.from_batches(pending)
 
     def _pandas_blocks(self, *, skip: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The C parser's blocks, leaving out the first ``skip`` records (already handed out)."""

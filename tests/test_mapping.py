@@ -321,3 +321,68 @@ def test_the_sample_mapping_validates_every_sample_row(name, sheet):
     assert [row.label for row in rows[:6]] == [2, 3, 4, 5, 6, 7]  # row 5 holds a note over three lines
     for row in rows:
         json.dumps(row.payload, allow_nan=False)
+
+
+# -- the check pass reads the same whichever CSV reader read the file ----------------------------
+
+
+def _messy_csv(path: Path) -> Path:
+    """45 rows in chunks of 7: few and many distinct values, blank and whitespace cells, a
+    literal "None", bad cells of each type, repeated keys, and a repeated whole row."""
+    lines = ["ref,title,status,priority,due,notes"]
+    for n in range(45):
+        ref = "" if n == 30 else f"{n % 40:05d}"  # rows 40-44 repeat the keys of rows 0-4
+        title = {12: "", 13: "   "}.get(n, f"Task {n}")
+        status = {5: "DOING"}.get(n, ["TODO", "DONE", "todo"][n % 3])
+        priority = {8: "x", 9: " 7 "}.get(n, str(n % 4))
+        due = {10: "31/02/2026", 11: ""}.get(n, f"{n % 28 + 1:02d}/03/2026")
+        notes = ["", "None", "  ", "call back"][n % 4]
+        lines.append(",".join([ref, title, status, priority, due, notes]))
+    lines.append(lines[1])  # the first row again, whole
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _checked(path: Path, mapping: Mapping) -> tuple[list, list]:
+    table = open_table(path, chunk_size=7)
+    mapping.check_columns(table.columns)
+    problems, rows = [], []
+    for chunk in table.chunks():
+        problems += [(p.row, p.column, p.value, p.reason) for p in mapping.validate(chunk)]
+        rows += [(row.label, row.uid, row.payload) for row in mapping.map_chunk(chunk)]
+    return problems, rows
+
+
+@pytest.mark.parametrize("keys", [["ref"], []], ids=["keyed", "unkeyed"])
+def test_the_check_pass_is_the_same_with_either_csv_reader(tmp_path, monkeypatch, keys):
+    from fragment_bulk import readers
+
+    path = _messy_csv(tmp_path / "messy.csv")
+    mapping = Mapping.infer(["ref", "title", "status", "priority", "due", "notes"]).with_overrides(
+        maps={"due": "due_at"}, types={"priority": "int", "due": "date"}, keys=keys)
+    assert readers._arrow() is not None, "pyarrow is a test dependency"
+    with_arrow = _checked(path, mapping)
+    monkeypatch.setattr(readers, "_arrow", lambda: None)  # pandas' C parser, cells as objects
+    with_pandas = _checked(path, mapping)
+
+    assert with_arrow == with_pandas
+    problems = {(row, column): reason for row, column, _, reason in with_arrow[0]}
+    assert "title is required" in problems[(14, "title")] and "title is required" in problems[(15, "title")]
+    assert {(7, "status"), (10, "priority"), (12, "due")} <= set(problems)
+    assert (11, "priority") not in problems  # " 7 " is an int
+    repeated = [(row, reason) for (row, column), reason in problems.items() if "same uid" in reason]
+    if keys:
+        assert (32, "ref") in problems  # the empty key
+        assert sorted(row for row, _ in repeated) == [42, 43, 44, 45, 46, 47]
+    else:
+        assert repeated == [(47, repeated[0][1])] and "same uid as row 2" in repeated[0][1]
+
+
+def test_the_check_pass_leaves_unchecked_columns_as_arrow_text(tmp_path):
+    table = open_table(_messy_csv(tmp_path / "messy.csv"), chunk_size=100)
+    mapping = Mapping.infer(table.columns).with_overrides(keys=["ref"])
+    mapping.check_columns(table.columns)
+    chunk = next(table.chunks())
+    mapping.validate(chunk)
+    assert chunk._built is None  # notes, status (str here) were never made Python strings
+    assert list(chunk.frame["notes"][:4]) == [None, "None", None, "call back"]
