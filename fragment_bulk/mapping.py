@@ -351,7 +351,7 @@ class Mapping:
         if chunk.start == 0:
             self._seen.clear()
             self._duplicates.clear()
-        converted, key_texts, key_bad = self._check(chunk)
+        converted, key_texts, key_bad = self._convert(chunk, render=False)
         labels = chunk.labels
         problems = []
         for item in converted:
@@ -365,20 +365,20 @@ class Mapping:
 
     def map_chunk(self, chunk: Any) -> list[MappedRow]:
         """Each row's payload (the task body without ``uid``), uid and problems."""
-        frame = chunk.frame
-        converted, key_texts, key_bad = self._convert(frame, render=True)
+        labels = chunk.labels
+        converted, key_texts, key_bad = self._convert(chunk, render=True)
         key_problems: dict[int, list[RowProblem]] = {}
-        for position, problem in self._key_problems(frame.index, key_texts, key_bad, positions=True):
+        for position, problem in self._key_problems(labels, key_texts, key_bad, positions=True):
             key_problems.setdefault(position, []).append(problem)
         uid_values = next((item.values for item in converted if item.column.target == "uid"), None)
         namespace = self.namespace or DEFAULT_NAMESPACE
         slots = self._slots(converted)
-        bad_rows = np.zeros(len(frame), dtype=bool)
+        bad_rows = np.zeros(len(chunk), dtype=bool)
         for item in converted:
             bad_rows |= item.bad
         key_lists = [texts.tolist() for texts in key_texts]
         rows = []
-        for position, label in enumerate(frame.index):
+        for position, label in enumerate(labels):
             problems = list(key_problems.get(position, ()))
             payload = self._payload(slots, position, label, problems, row_bad=bool(bad_rows[position]))
             duplicate = self._duplicates.get(chunk.start + position)
@@ -425,33 +425,27 @@ class Mapping:
             payload["fields"] = fields
         return payload
 
-    def _convert(self, frame: pd.DataFrame, *, render: bool) -> tuple[list[_Converted], list[np.ndarray], np.ndarray]:
-        """Each mapped column converted, plus the key columns' text and which rows lack a key."""
-        converted = [
-            self._convert_cells(column, frame[column.name].to_numpy(dtype=object), render)
-            for column in self.resolve(frame.columns) if column.target != IGNORE
-        ]
-        key_texts = [_key_texts(frame[name].to_numpy(dtype=object)) for name in self.keys if name in frame.columns]
-        return converted, key_texts, _lacking_key(key_texts, len(frame))
+    def _convert(self, chunk: Any, *, render: bool) -> tuple[list[_Converted], list[np.ndarray], np.ndarray]:
+        """Each mapped column converted, plus the key columns' text and which rows lack a key.
 
-    def _check(self, chunk: Any) -> tuple[list[_Converted], list[np.ndarray], np.ndarray]:
-        """What ``_convert(render=False)`` gives, asking the chunk only for the columns with
-        something to check, and converting a column of few distinct cells once per distinct cell
-        (the problems, and which rows fail, are the same: a cell's conversion depends on it alone)."""
+        A column of few distinct cells is converted once per distinct cell, as ``chunk.column``
+        hands them over (a cell's conversion depends on it alone). Only checking (not
+        ``render``), a column with nothing to check is not even read.
+        """
         converted = []
         for column in self.resolve(chunk.columns):
             if column.target == IGNORE:
                 continue
-            if _nothing_to_check(column, self.purpose):
+            if not render and _nothing_to_check(column, self.purpose):
                 converted.append(_Converted(column, None, None, np.zeros(len(chunk), dtype=bool), str))
                 continue
-            if _only_required(column, self.purpose) and not self.formula_escape:  # then "'" could mean ""
+            if not render and _only_required(column, self.purpose) and not self.formula_escape:  # "'" could mean ""
                 reason = _missing_reason(column)
                 empty = np.full(len(chunk), None, dtype=object)
                 converted.append(_Converted(column, empty, None, chunk.missing(column.name), lambda value: reason))
                 continue
             codes, cells = chunk.column(column.name)
-            item = self._convert_cells(column, cells, render=False)
+            item = self._convert_cells(column, cells, render)
             if codes is not None:
                 item = _Converted(column, item.raw[codes], item.values[codes], item.bad[codes], item.reason)
             converted.append(item)
