@@ -328,9 +328,13 @@ def _send_all(
             checkpoint.record(acknowledged)
             bar.update(len(acknowledged))
 
+    # Batches queued beyond the workers let a worker that finishes start its next request at
+    # once, instead of waiting for this thread to journal and hand it one. Not for a writer
+    # that journals its intent: a queued batch would be marked pending without being sent.
+    queued = options.concurrency if writer.journals_intent else 2 * options.concurrency
     try:
         for batch in _batches(table, mapping, checkpoint, batch_size):
-            while len(in_flight) >= options.concurrency:
+            while len(in_flight) >= queued:
                 done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
                 collect(done)
             if failure is not None:
