@@ -268,6 +268,15 @@ def _records(block: Any) -> int:
     return len(block[0]) if isinstance(block, tuple) else block.num_rows
 
 
+def _object_chunk(start: int, values: np.ndarray, blank: np.ndarray, labels: pd.Index, columns: list[str]) -> Chunk | None:
+    """The chunk of a block of cells, blank cells None and blank records left out (None when all are)."""
+    values[blank] = None
+    kept = ~blank.all(axis=1)
+    if not kept.all():
+        values, labels = values[kept], labels[kept]
+    return Chunk(start, _object_frame(values, columns, labels)) if len(values) else None
+
+
 class _ArrowChunk(Chunk):
     """A chunk read by pyarrow, kept as Arrow text until its cells are asked for.
 
@@ -406,15 +415,8 @@ class CsvTable(Table):
                 count = _records(block)
                 labels = pd.RangeIndex(FIRST_DATA_ROW + records, FIRST_DATA_ROW + records + count)
                 records += count
-                if isinstance(block, tuple):
-                    values, blank = block
-                    values[blank] = None
-                    kept = ~blank.all(axis=1)
-                    if not kept.all():
-                        values, labels = values[kept], labels[kept]
-                    chunk: Chunk | None = Chunk(ordinal, _object_frame(values, self.columns, labels)) if len(values) else None
-                else:
-                    chunk = _ArrowChunk.of(ordinal, block, labels, self.columns, shared)
+                chunk = (_object_chunk(ordinal, *block, labels, self.columns) if isinstance(block, tuple)
+                         else _ArrowChunk.of(ordinal, block, labels, self.columns, shared))
                 if chunk is not None:
                     yield chunk
                     ordinal += len(chunk)
