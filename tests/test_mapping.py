@@ -386,3 +386,24 @@ def test_the_check_pass_leaves_unchecked_columns_as_arrow_text(tmp_path):
     mapping.validate(chunk)
     assert chunk._built is None  # notes, status (str here) were never made Python strings
     assert list(chunk.frame["notes"][:4]) == [None, "None", None, "call back"]
+
+
+def test_a_key_repeated_across_the_switch_from_pyarrow_to_pandas_is_found(tmp_path):
+    """pyarrow reads the first blocks and stops at a short row; pandas reads the rest. A key
+    seen before the switch and again after it is still one uid repeated."""
+    from fragment_bulk import readers
+
+    lines = ["ref,title,notes"] + [f"{n:06d},Task {n},{'x' * 40}" for n in range(20_000)]
+    lines[19_001] = "019000,Task 19000"  # one cell short: pyarrow stops, pandas reads it as empty
+    lines[19_501] = "000010,again"  # the key of data row 11, spreadsheet row 12
+    path = tmp_path / "switch.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    table = open_table(path)
+    mapping = Mapping.infer(table.columns).with_overrides(keys=["ref"])
+    mapping.check_columns(table.columns)
+    kinds, problems = set(), []
+    for chunk in table.chunks():
+        kinds.add(type(chunk) is readers.Chunk)
+        problems += mapping.validate(chunk)
+    assert kinds == {True, False}  # both readers gave chunks
+    assert [(p.row, p.reason.split(" (")[0]) for p in problems] == [(19_502, "same uid as row 12")]
