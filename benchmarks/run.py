@@ -318,15 +318,20 @@ def bench_memory(small: int, large: int) -> list[Row]:
 # -- B5: export (benchmarks/export_speed.py) -------------------------------------------------------
 
 
-def bench_export(tasks: int) -> list[Row]:
+def bench_export(tasks: int, repeats: int) -> list[Row]:
     """``export_speed``'s two exporters (each in its own process) on one seeded sandbox."""
     try:
         from export_speed import measure, seed
     except ImportError:
         return [Row("B5 export: see benchmarks/export_speed.py", "TODO", "-", None)]
+    found: dict[str, dict] = {}
     with sandbox_process() as url, tempfile.TemporaryDirectory() as folder:
         seed(url, tasks)
-        found = {kind: measure(kind, url, Path(folder) / f"{kind}.csv") for kind in ("bare", "ours")}
+        for _ in range(repeats):  # the best of a few runs each, alternating
+            for kind in ("bare", "ours"):
+                result = measure(kind, url, Path(folder) / f"{kind}.csv")
+                if kind not in found or result["seconds"] < found[kind]["seconds"]:
+                    found[kind] = result
     rate = {kind: result["rows"] / result["seconds"] for kind, result in found.items()}
     ratio = rate["ours"] / rate["bare"]
     return [Row(f"B5 export {tasks:,} tasks to CSV vs bare httpx paging (export_speed.py)",
@@ -376,7 +381,7 @@ def main() -> None:
         ("B2 with latency", lambda: bench_latency(10_000, 20, 200)),
         ("B3 client overhead", lambda: bench_overhead(large, repeats)),
         ("B4 memory", lambda: bench_memory(100_000, 1_000_000)),
-        ("B5 export", lambda: bench_export(20_000 if args.quick else 100_000)),
+        ("B5 export", lambda: bench_export(20_000 if args.quick else 100_000, repeats)),
         ("B5 rate-limited export", lambda: bench_export_limited(rate, 6_000)),
     ]
     rows: list[Row] = []
