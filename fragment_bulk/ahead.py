@@ -18,6 +18,7 @@ def read_ahead(items: Iterable[Item], depth: int, *, name: str = "fragment-bulk-
     ``next`` at a time, so the iterator is never entered twice at once). The producer's error
     is raised where its item would have been."""
     iterator = iter(items)
+    depth = max(1, depth)
 
     def produce() -> object:
         return next(iterator, _END)

@@ -17,6 +17,7 @@ anything else was already as the row says (an identical PUT keeps ``updated_at``
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from fragment_bulk.client import FragmentClient
 from fragment_bulk.errors import TransportError
 
 ANCHOR_KEY = "anchor_updated_at"
+_UTC_TEXT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")  # one shape of UTC timestamp text
 UNKNOWN = "outcome unknown"
 CRASHED = "it was sent before the previous run stopped and the task may exist; check before re-sending"
 
@@ -107,7 +109,7 @@ class Anchor:
         Timestamps of one server share one shape ("...:56.123456Z"), and UTC text of one shape
         sorts as the times do: compared as text, a batch's hundreds of stamps are not parsed.
         """
-        if isinstance(stamp, str) and len(stamp) == len(self.text) and stamp[-1:] == self.text[-1:] == "Z":
+        if isinstance(stamp, str) and len(stamp) == len(self.text) and _UTC_TEXT.fullmatch(stamp) and _UTC_TEXT.fullmatch(self.text):
             return stamp > self.text
         moment = parse_time(stamp)
         return None if moment is None else moment > self.moment

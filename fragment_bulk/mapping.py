@@ -439,7 +439,8 @@ class Mapping:
             if not render and _nothing_to_check(column, self.purpose):
                 converted.append(_Converted(column, None, None, np.zeros(len(chunk), dtype=bool), str))
                 continue
-            if not render and _only_required(column, self.purpose) and not self.formula_escape:  # "'" could mean ""
+            # Text-only cells: an empty one is None (a NaN from JSON Lines is "invalid", not empty).
+            if not render and _only_required(column, self.purpose) and chunk.text_only and not self.formula_escape:
                 reason = _missing_reason(column)
                 empty = np.full(len(chunk), None, dtype=object)
                 converted.append(_Converted(column, empty, None, chunk.missing(column.name), lambda value: reason))
@@ -479,12 +480,12 @@ class Mapping:
             describe = lambda position: ""  # noqa: E731 - the uid itself is the value shown
         elif self.keys:
             usable = ~key_bad
-            hashes = _combined([_cell_hashes(texts) for texts in key_texts])
+            hashes = _combined([_cell_hashes(texts) for texts in key_texts], len(chunk))
             describe = lambda position: " (key " + ", ".join(  # noqa: E731
                 f"{name!r}={texts[position]!r}" for name, texts in zip(self.keys, key_texts)) + ")"
         else:
             usable = np.ones(len(chunk), dtype=bool)
-            hashes = _combined([_column_hashes(*chunk.column(item.column.name)) for item in converted])
+            hashes = _combined([_column_hashes(*chunk.column(item.column.name)) for item in converted], len(chunk))
             describe = lambda position: " (the rows are identical; use --key to tell them apart)"  # noqa: E731
         labels = chunk.labels
         positions = np.flatnonzero(usable)
@@ -1022,8 +1023,8 @@ def _cell_hashes(cells: np.ndarray) -> np.ndarray:
     """A 64-bit hash of each cell (of what a uid is made from)."""
     try:
         return pd.util.hash_array(cells, categorize=False)
-    except TypeError:  # dicts or lists in cells: hash their text
-        return pd.util.hash_array(cells.astype(str), categorize=False)
+    except (TypeError, ValueError):  # dicts or lists in cells: hash their text
+        return pd.util.hash_array(np.array([str(cell) for cell in cells], dtype=object), categorize=False)
 
 
 def _column_hashes(codes: np.ndarray | None, cells: np.ndarray) -> np.ndarray:
@@ -1032,8 +1033,11 @@ def _column_hashes(codes: np.ndarray | None, cells: np.ndarray) -> np.ndarray:
     return hashes if codes is None else hashes[codes]
 
 
-def _combined(hashes: list[np.ndarray]) -> np.ndarray:
-    """One hash per row from its columns' hashes (order matters; uint64 arithmetic wraps)."""
+def _combined(hashes: list[np.ndarray], rows: int) -> np.ndarray:
+    """One hash per row from its columns' hashes (order matters; uint64 arithmetic wraps); with
+    no column at all, every row is the same (empty) row."""
+    if not hashes:
+        return np.zeros(rows, dtype=np.uint64)
     combined = hashes[0]
     for more in hashes[1:]:
         combined = combined * np.uint64(1_000_003) ^ more

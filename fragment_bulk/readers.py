@@ -55,6 +55,8 @@ class Chunk:
     """Consecutive rows: ``start`` is the ordinal of the first, ``labels`` their labels, and
     ``frame`` their cells (object dtype; None for an empty cell)."""
 
+    text_only = False  # whether every cell is a str or None (as read from CSV text)
+
     def __init__(self, start: int, frame: pd.DataFrame):
         self.start = start
         self._frame = frame
@@ -284,6 +286,8 @@ class _ArrowChunk(Chunk):
     value, a key), so the others never become Python strings in that pass; ``frame`` is built
     when the rows are mapped.
     """
+
+    text_only = True
 
     def __init__(self, start: int, table: Any, labels: pd.Index, columns: list[str], shared: list[bool]):
         self.start = start

@@ -377,3 +377,17 @@ def test_progress_bar_only_when_asked_or_on_a_terminal(tmp_path):
     assert quiet.returncode == shown.returncode == 0
     assert "row/s" not in quiet.stderr and "30/30" not in quiet.stderr  # stderr is a pipe here: no bar
     assert "30/30" in shown.stderr
+
+
+def test_the_anchor_compares_text_only_for_one_shape_of_utc_stamp():
+    from datetime import datetime, timezone
+
+    from fragment_bulk.importer import Anchor
+
+    anchor = Anchor("2024-01-01T10:00:00.123Z", datetime(2024, 1, 1, 10, 0, 0, 123000, tzinfo=timezone.utc))
+    assert anchor.is_before("2024-01-01T10:00:00.124Z") is True
+    assert anchor.is_before("2024-01-01T09:59:59.999Z") is False
+    assert anchor.is_before("2024-01-01 11:00:00.000Z") is True  # another shape: parsed
+    assert anchor.is_before("2024-01-01T10:00:00.5Z") is True
+    assert anchor.is_before("not a timestamp, but 24Z") is None
+    assert anchor.is_before(None) is None

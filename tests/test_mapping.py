@@ -407,3 +407,10 @@ def test_a_key_repeated_across_the_switch_from_pyarrow_to_pandas_is_found(tmp_pa
         problems += mapping.validate(chunk)
     assert kinds == {True, False}  # both readers gave chunks
     assert [(p.row, p.reason.split(" (")[0]) for p in problems] == [(19_502, "same uid as row 12")]
+
+
+def test_a_list_cell_in_a_row_without_key_is_hashed_as_text():
+    mapping = Mapping.infer(["title", "tags"])
+    problems, rows = mapped(mapping, {"title": ["a", "a", "b"], "tags": [[1, 2], [1, 2], [3]]})
+    assert [(p.row, p.reason.split(" (")[0]) for p in problems] == [(3, "same uid as row 2")]
+    assert rows[2].payload["fields"]["tags"] == [3]
