@@ -928,6 +928,9 @@ def _parse_texts(texts: np.ndarray, format: str | None, *, keep: bool) -> Conver
         parsed = parsed.astype(object)
         parsed[failed] = retried
         failed = pd.isna(parsed).to_numpy()
+    # pandas reads "-3" as the year -3, which no Python date (nor the API) can hold.
+    failed = failed | np.fromiter((not gone and not 1 <= value.year <= 9999 for value, gone in zip(parsed, failed)),
+                                  dtype=bool, count=len(texts))
     out = np.empty(len(texts), dtype=object)
     if keep:
         out[:] = [None if gone else _python_moment(value) for value, gone in zip(parsed, failed)]

@@ -414,3 +414,10 @@ def test_a_list_cell_in_a_row_without_key_is_hashed_as_text():
     problems, rows = mapped(mapping, {"title": ["a", "a", "b"], "tags": [[1, 2], [1, 2], [3]]})
     assert [(p.row, p.reason.split(" (")[0]) for p in problems] == [(3, "same uid as row 2")]
     assert rows[2].payload["fields"]["tags"] == [3]
+
+
+def test_a_date_text_pandas_reads_as_a_year_before_1_is_invalid():
+    mapping = Mapping.infer(["title", "due"]).with_overrides(maps={"due": "due_at"}, types={"due": "date"})
+    problems, rows = mapped(mapping, {"title": ["a", "b"], "due": ["-3", "2026-03-01"]})
+    assert [(p.row, p.column) for p in problems] == [(2, "due")]
+    assert rows[1].payload["due_at"].startswith("2026-03-01")
