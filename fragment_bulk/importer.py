@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from fragment_bulk.checkpoint import Checkpoint, Outcome
@@ -103,13 +104,17 @@ class Anchor:
     text: str
     moment: datetime
 
+    @cached_property
+    def _text_shaped(self) -> bool:
+        return _UTC_TEXT.fullmatch(self.text) is not None
+
     def is_before(self, stamp: Any) -> bool | None:
         """Whether the timestamp ``stamp`` is later than the anchor (None: it is no timestamp).
 
         Timestamps of one server share one shape ("...:56.123456Z"), and UTC text of one shape
         sorts as the times do: compared as text, a batch's hundreds of stamps are not parsed.
         """
-        if isinstance(stamp, str) and len(stamp) == len(self.text) and _UTC_TEXT.fullmatch(stamp) and _UTC_TEXT.fullmatch(self.text):
+        if self._text_shaped and isinstance(stamp, str) and len(stamp) == len(self.text) and _UTC_TEXT.fullmatch(stamp):
             return stamp > self.text
         moment = parse_time(stamp)
         return None if moment is None else moment > self.moment
