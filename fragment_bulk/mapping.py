@@ -1030,9 +1030,17 @@ def _cell_hashes(cells: np.ndarray) -> np.ndarray:
         return pd.util.hash_array(np.array([str(cell) for cell in cells], dtype=object), categorize=False)
 
 
+_EMPTY_CELL_HASH = np.uint64(0x9E3779B97F4A7C15)  # any constant: no text hashes to it but by chance
+
+
 def _column_hashes(codes: np.ndarray | None, cells: np.ndarray) -> np.ndarray:
-    """``_cell_hashes`` of a column as ``Chunk.column`` gives it: each distinct cell hashed once."""
+    """``_cell_hashes`` of a column as ``Chunk.column`` gives it: each distinct cell hashed once.
+
+    An empty cell gets a hash of its own: pandas hashes None as the text "None" (and NaN as
+    "nan"), which would make a row with an empty cell the duplicate of one that says "None".
+    """
     hashes = _cell_hashes(cells)
+    hashes[pd.isna(cells)] = _EMPTY_CELL_HASH
     return hashes if codes is None else hashes[codes]
 
 

@@ -416,6 +416,13 @@ def test_a_list_cell_in_a_row_without_key_is_hashed_as_text():
     assert rows[2].payload["fields"]["tags"] == [3]
 
 
+def test_an_empty_cell_is_no_duplicate_of_one_that_says_none():
+    mapping = Mapping.infer(["title", "owner"])
+    problems, rows = mapped(mapping, {"title": ["a", "a", "a", "a"], "owner": [None, "None", float("nan"), "nan"]})
+    assert [(p.row, p.reason.split(" (")[0]) for p in problems] == [(4, "same uid as row 2")]  # two empty cells
+    assert len({row.uid for row in rows}) == 3
+
+
 def test_a_date_text_pandas_reads_as_a_year_before_1_is_invalid():
     mapping = Mapping.infer(["title", "due"]).with_overrides(maps={"due": "due_at"}, types={"due": "date"})
     problems, rows = mapped(mapping, {"title": ["a", "b"], "due": ["-3", "2026-03-01"]})
