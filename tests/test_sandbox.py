@@ -206,6 +206,8 @@ def test_dates_in_both_iso_forms_are_stored_as_utc(client: httpx.Client) -> None
     b = client.post("/tasks", json={**task_body(), "due_at": "2023-07-28T05:39:51.140537+02:00"}).json()
     assert a["due_at"] == "2025-09-11T12:00:00.000000Z"
     assert b["due_at"] == "2023-07-28T03:39:51.140537Z"
+    early = client.post("/tasks", json={**task_body(), "due_at": "0099-01-01T00:00:00Z"}).json()
+    assert early["due_at"] == "0099-01-01T00:00:00.000000Z"  # fixed width, so it sorts as text
 
 
 @pytest.mark.parametrize(
@@ -221,6 +223,7 @@ def test_dates_in_both_iso_forms_are_stored_as_utc(client: httpx.Client) -> None
         ({**task_body(), "due_at": "2025-09-11T12:00:00"}, ["body", "due_at"]),
         ({**task_body(), "due_at": "next tuesday"}, ["body", "due_at"]),
         ({**task_body(), "due_at": 1757592000}, ["body", "due_at"]),
+        ({**task_body(), "due_at": "0001-01-01T00:00:00+01:00"}, ["body", "due_at"]),  # year 0 in UTC
         ({**task_body(), "archived": "yes"}, ["body", "archived"]),
         ({**task_body(), "queue_uid": "q-1"}, ["body", "queue_uid"]),
         ([task_body()], ["body"]),
