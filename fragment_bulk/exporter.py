@@ -227,10 +227,17 @@ def export_comments(
     with _spool(out) as spool:
         try:
             with open(spool, "wb") as handle:
-                for page in iter(lambda: list(islice(rows, SPOOL_ROWS if limit is None else min(SPOOL_ROWS, limit - count))), []):
+                page: list[list[Any]] = []
+                # The bar moves per comment: at the rate limit, a page of them can take minutes.
+                for row in rows if limit is None else islice(rows, limit):
+                    page.append(row)
+                    count += 1
+                    bar.update(1)
+                    if len(page) == SPOOL_ROWS:
+                        _spool_page(handle, page)
+                        page = []
+                if page:
                     _spool_page(handle, page)
-                    count += len(page)
-                    bar.update(len(page))
         finally:
             bar.close()
         guard = escape_formulas and kind in ("csv", "xlsx")

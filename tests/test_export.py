@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fragment_bulk
+from fragment_bulk import exporter
 from fragment_bulk.errors import ConfigError, ProtocolError, RequestRejected
 from fragment_bulk.exporter import Search, export_comments, export_frame, export_tasks, flatten, sidecar_mapping
 from fragment_bulk.formats import escape_formula, unescape_formula
@@ -369,6 +370,21 @@ def test_comments_of_given_tasks_to_excel_with_date_cells(tmp_path, sandbox, cli
     assert {row[0] for row in rows[1:]} == {uids[3]} and all(isinstance(row[3], datetime) for row in rows[1:])
     limited = export_comments(client, tmp_path / "c.jsonl", Search(limit=1))
     assert limited.rows == 1
+
+
+def test_the_comments_bar_moves_per_comment_and_the_limit_stops_the_requests(tmp_path, sandbox, client, monkeypatch):
+    uids = _seed(client, 3)
+    for uid in uids:
+        client.add_comment(uid, "a")
+        client.add_comment(uid, "b")
+    steps: list[int] = []
+    bar = type("Bar", (), {"update": lambda self, n: steps.append(n), "close": lambda self: None})()
+    monkeypatch.setattr(exporter, "progress_bar", lambda *args, **kwargs: bar)
+    recorder = Rewriting(sandbox.transport())
+    with make_client(sandbox, transport=recorder) as counting:
+        report = export_comments(counting, tmp_path / "c.csv", task_uids=iter(uids), search=Search(limit=3))
+    assert report.rows == 3 and steps == [1, 1, 1]  # at 60 requests/min, a page of comments takes minutes
+    assert len(recorder.queries) == 2  # the third task's comments are never asked for
 
 
 def test_a_bad_search_or_format_fails_before_any_request(tmp_path, sandbox):
