@@ -21,7 +21,11 @@ def uuid_from_key(namespace: str, values: Sequence[str]) -> str:
 
     >>> uuid_from_key("ticket", ["123"])  # md5("ticket#123"), the docs' example
     'cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c'
+
+    With several key columns, a ``#`` or ``\\`` inside a value is escaped with ``\\`` first.
     """
+    if len(values) > 1:  # escaped, so that ("x#y", "z") and ("x", "y#z") stay two keys
+        values = [value.replace("\\", "\\\\").replace("#", "\\#") for value in values]
     text = f"{namespace}#{'#'.join(values)}"
     digest = hashlib.md5(text.encode("utf-8")).hexdigest()
     # The canonical 8-4-4-4-12 form, formatted directly: uuid.UUID costs a third of a row's mapping.

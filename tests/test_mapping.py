@@ -42,6 +42,15 @@ def test_uid_from_key_is_the_docs_recipe():
     assert uuid_from_key("ticket", ["a", "b"]) == str(uuid.UUID(hex=hashlib.md5(b"ticket#a#b").hexdigest()))
 
 
+def test_two_key_columns_that_join_to_the_same_text_are_two_uids():
+    assert uuid_from_key("key", ["x#y", "z"]) != uuid_from_key("key", ["x", "y#z"])
+    assert uuid_from_key("key", ["x\\", "#z"]) != uuid_from_key("key", ["x\\#", "z"])
+    assert uuid_from_key("key", ["x#y"]) == str(uuid.UUID(hex=hashlib.md5(b"key#x#y").hexdigest()))  # one key: as is
+    mapping = Mapping.infer(["A", "B", "title"]).with_overrides(keys=["A", "B"])
+    problems, rows = mapped(mapping, {"A": ["x#y", "x"], "B": ["z", "y#z"], "title": ["first", "second"]})
+    assert problems == [] and rows[0].uid != rows[1].uid
+
+
 @pytest.mark.parametrize("text", ["CBC0CCD6FBC907B3F9F9B8A8EEB7FF2C", "{cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c}",
                                   " cbc0ccd6-FBC9-07b3-f9f9-b8a8eeb7ff2c "])
 def test_normalize_uid_accepts_any_32_hex_form(text):
