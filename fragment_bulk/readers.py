@@ -396,13 +396,18 @@ class CsvTable(Table):
     def _read_header(self) -> list[str]:
         try:
             with self._open_text() as handle:
-                header = next(csv.reader(handle, delimiter=self.delimiter), None)
+                records = csv.reader(handle, delimiter=self.delimiter)
+                header, first = next(records, None), next(records, None)
         except UnicodeDecodeError as exc:
             raise self._decode_error(exc) from None
         except csv.Error as exc:
             raise InputError(f"{self.source_name}: row 1 (the header) cannot be read: {exc}") from None
         if not header or not any(cell.strip() for cell in header):
             raise InputError(f"{self.source_name}: the header (row 1) is empty")
+        if first is not None and len(first) > len(header):
+            # Checked here because pandas would take the extra cells of the first data row for an
+            # index, and then drop the extra cells of every row with a mere warning.
+            raise self._ragged_row(FIRST_DATA_ROW, len(first), len(header))
         self._raw_header = [cell.lstrip("\ufeff") for cell in header]  # as pyarrow names the columns
         return clean_header(header, self.source_name)
 
@@ -513,16 +518,19 @@ class CsvTable(Table):
                     values = values.copy()
                 yield values, _blank_cells(values)
 
+    def _ragged_row(self, row: int, cells: int, expected: int) -> InputError:
+        return InputError(
+            f"{self.source_name}: row {row} has {cells} cells but the header has {expected}"
+            f" (is the delimiter {self.delimiter!r} right, or a quote unclosed?)",
+            row=row,
+        )
+
     def _parser_error(self, exc: Exception) -> InputError:
         # The C parser counts records (header included), so its "line" is the spreadsheet row.
         match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if match:
             expected, row, saw = (int(group) for group in match.groups())
-            return InputError(
-                f"{self.source_name}: row {row} has {saw} cells but the header has {expected}"
-                f" (is the delimiter {self.delimiter!r} right, or a quote unclosed?)",
-                row=row,
-            )
+            return self._ragged_row(row, saw, expected)
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         return InputError(f"{self.source_name}: cannot be parsed as CSV: {detail}")
 

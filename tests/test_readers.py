@@ -97,6 +97,9 @@ def test_fewer_cells_are_none_more_cells_name_the_row(tmp_path):
     ragged = open_table(write(tmp_path, "r.csv", b'a,b,c,d\n1,2,3,4\n"x\ny",2,3,4\n1,2,3,4,5\n'), chunk_size=1)
     with pytest.raises(InputError, match=r"r\.csv: row 4 has 5 cells but the header has 4"):
         rows_of(ragged)
+    # pandas would read a longer first data row as an index, then drop every row's extra cells
+    with pytest.raises(InputError, match=r"f\.csv: row 2 has 3 cells but the header has 2"):
+        open_table(write(tmp_path, "f.csv", b"title,n\nfirst,1,EXTRA1\nsecond,2,EXTRA2\n"))
 
 
 @pytest.mark.parametrize(
