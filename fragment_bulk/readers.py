@@ -397,7 +397,8 @@ class CsvTable(Table):
         try:
             with self._open_text() as handle:
                 records = csv.reader(handle, delimiter=self.delimiter)
-                header, first = next(records, None), next(records, None)
+                header = next(records, None)
+                first = _next_record(records)
         except UnicodeDecodeError as exc:
             raise self._decode_error(exc) from None
         except csv.Error as exc:
@@ -533,6 +534,15 @@ class CsvTable(Table):
             return self._ragged_row(row, saw, expected)
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         return InputError(f"{self.source_name}: cannot be parsed as CSV: {detail}")
+
+
+def _next_record(records: Iterator[list[str]]) -> list[str] | None:
+    """The next record, or None: a record the csv module cannot read (a cell beyond its size
+    limit) is left to the readers, which take any size."""
+    try:
+        return next(records, None)
+    except csv.Error:
+        return None
 
 
 def detect_encoding(sample: bytes, *, complete: bool) -> str:
