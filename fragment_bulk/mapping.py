@@ -584,11 +584,17 @@ def parse_assignment(text: str, what: str) -> tuple[str, str]:
 
 
 def normalise_name(header: str) -> str:
-    """``"Due Date "`` -> ``"due_date"``; ``"Pays réel"`` -> ``"pays_reel"``."""
-    text = unicodedata.normalize("NFKD", str(header).strip().casefold())
-    text = "".join(char for char in text if not unicodedata.combining(char))
+    """``"Due Date "`` -> ``"due_date"``; ``"Pays réel"`` -> ``"pays_reel"``; ``"Страна"`` -> ``"страна"``.
+
+    Accents come off Latin letters only: in other scripts they make other letters (й is not и).
+    """
+    kept: list[str] = []
+    for char in unicodedata.normalize("NFKD", str(header).strip().casefold()):
+        if not (unicodedata.combining(char) and kept and kept[-1].isascii()):
+            kept.append(char)
+    text = unicodedata.normalize("NFC", "".join(kept))
     text = re.sub(r"[\s\-.]+", "_", text)
-    text = re.sub(r"[^0-9a-z_]", "", text)
+    text = re.sub(r"\W", "", text)
     return re.sub(r"_+", "_", text).strip("_")
 
 
@@ -608,7 +614,8 @@ def _infer_target(name: str, taken: set[str]) -> str:
 def _custom_target(name: str, taken: set[str]) -> str:
     base = "fields." + (normalise_name(name) or "column")
     target, number = base, 2
-    while target in taken:
+    # fields.title *is* the title: a second "Title" column must not take the first one's place.
+    while target in taken or target.removeprefix("fields.") in STANDARD:
         target, number = f"{base}_{number}", number + 1
     return target
 

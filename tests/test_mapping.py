@@ -84,6 +84,23 @@ def test_infer_maps_by_name_and_never_guesses_a_title():
         untitled.check_columns(["Subject", "name"])
 
 
+def test_a_second_title_or_url_column_gets_a_field_of_its_own():
+    names = ["Title", "title", "URL", " url ", "fields.title"]
+    mapping = Mapping.infer(names)
+    targets = {name: column.target for name, column in mapping.columns.items()}
+    assert targets == {"Title": "title", "title": "fields.title_2", "URL": "url", " url ": "fields.url_2",
+                       "fields.title": "fields.title_3"}
+    mapping.check_columns(names)  # and the mapping holds together: no two columns on one target
+    _, rows = mapped(mapping, {name: [name.strip() + " value"] for name in names})
+    assert rows[0].payload["fields"]["title"] == "Title value" and rows[0].payload["fields"]["title_2"] == "title value"
+
+
+def test_headers_in_other_scripts_keep_their_letters():
+    mapping = Mapping.infer(["title", "Страна", "Край", "城市", "Pays réel"])
+    assert [column.target for column in mapping.columns.values()] == [
+        "title", "fields.страна", "fields.край", "fields.城市", "fields.pays_reel"]
+
+
 def test_yaml_round_trip_keeps_the_fingerprint(tmp_path):
     mapping = Mapping.load(SAMPLES / "tasks.mapping.yml").with_overrides(types={"Notes": "json"}, empty="null")
     mapping.dump(tmp_path / "m.yml")
@@ -120,11 +137,11 @@ def test_overrides_map_ignore_type_key_and_empty():
         keys=["Ref"], empty="null",
     )
     targets = {name: column.target for name, column in mapping.columns.items()}
-    assert targets == {"title": "fields.title", "Ticket Title": "title", "Pays": "fields.country",
+    assert targets == {"title": "fields.title_2", "Ticket Title": "title", "Pays": "fields.country",
                        "Priority": "fields.priority", "Ref": "ignore"}
     assert mapping.columns["Priority"].type == "int" and mapping.keys == ("Ref",) and mapping.empty == "null"
     problems, rows = mapped(mapping, {"title": ["x"], "Ticket Title": ["T"], "Pays": ["FR"], "Priority": ["2"], "Ref": ["9"]})
-    assert problems == [] and rows[0].payload == {"fields": {"title": "T", "country": "FR", "priority": 2}}
+    assert problems == [] and rows[0].payload == {"fields": {"title": "T", "title_2": "x", "country": "FR", "priority": 2}}
     assert rows[0].uid == uuid_from_key("key", ["9"])
 
 
