@@ -112,8 +112,8 @@ class Column:
             return "bool"
         if self.target in ("status", "assignee_email"):
             return self.target
-        if self.target == COMMENT:
-            return "str"
+        if self.target in (COMMENT, *STANDARD):
+            return "str"  # the API takes only text there: an Excel number 2024 goes as "2024"
         return self.type or "auto"
 
     def to_yaml_value(self) -> Any:
@@ -648,7 +648,7 @@ def _allowed_types(target: str) -> tuple[str | None, ...]:
         return (None, "date", "datetime")
     if target == "archived":
         return (None, "bool")
-    if target in ("uid", "status", "assignee_email", *UID_NATIVES):
+    if target in ("uid", "status", "assignee_email", *UID_NATIVES, *STANDARD):
         return (None, "str")
     return (None, *TYPES)
 

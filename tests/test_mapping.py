@@ -95,6 +95,13 @@ def test_a_second_title_or_url_column_gets_a_field_of_its_own():
     assert rows[0].payload["fields"]["title"] == "Title value" and rows[0].payload["fields"]["title_2"] == "title value"
 
 
+def test_title_and_url_go_as_text_whatever_the_cell_holds():
+    mapping = Mapping.infer(["title", "url"])
+    _, rows = mapped(mapping, {"title": [2024, True, 12.5], "url": [12345, "http://x", None]})
+    assert [row.payload["fields"] for row in rows] == [
+        {"title": "2024", "url": "12345"}, {"title": "true", "url": "http://x"}, {"title": "12.5"}]
+
+
 def test_headers_in_other_scripts_keep_their_letters():
     mapping = Mapping.infer(["title", "Страна", "Край", "城市", "Pays réel"])
     assert [column.target for column in mapping.columns.values()] == [
@@ -118,6 +125,7 @@ def test_yaml_round_trip_keeps_the_fingerprint(tmp_path):
         ("columns: {A: titel}\n", "unknown target 'titel'"),
         ("columns: {A: {target: fields.n, type: integer}}\n", "unknown type 'integer'"),
         ("columns: {A: {target: due_at, type: int}}\n", "due_at, which takes date, datetime"),
+        ("columns: {A: {target: url, type: int}}\n", "url, which takes str, not int"),
         ("columns: {A: {target: due_at, timezone: Mars/Olympus}}\n", "unknown time zone"),
         ("empty: nothing\n", "empty must be one of omit, null"),
         ("columns: [A]\n", "'columns' must map"),
