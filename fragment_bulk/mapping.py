@@ -307,16 +307,20 @@ class Mapping:
                 resolved[name] = Column(name, target)
         return [resolved[name] for name in names]
 
-    def check_columns(self, columns: Iterable[str]) -> None:
-        """InputError unless the input has every column the mapping needs, and a title (import)."""
-        columns = list(columns)
-        listing = ", ".join(columns)
+    def needed_columns(self) -> list[str]:
+        """The input columns this mapping reads: the keys, and the mapped columns it must have."""
         needed = list(self.keys)
         if self.purpose == "import":
             needed += [name for name, column in self.columns.items() if column.target != IGNORE]
         else:
             needed += [name for name, column in self.columns.items() if column.target in ("uid", COMMENT)]
-        for name in needed:
+        return needed
+
+    def check_columns(self, columns: Iterable[str]) -> None:
+        """InputError unless the input has every column the mapping needs, and a title (import)."""
+        columns = list(columns)
+        listing = ", ".join(columns)
+        for name in self.needed_columns():
             if name not in columns:
                 hint = " (choose it with --text-column)" if name in self.columns and self.columns[name].target == COMMENT else ""
                 raise InputError(f"column {name!r} is not in the input{hint}; its columns are: {listing}", column=name)

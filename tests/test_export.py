@@ -139,6 +139,15 @@ def test_round_trip_untouched_changes_nothing(tmp_path, sandbox, client):
     assert sandbox.tasks() == before
 
 
+def test_a_json_lines_round_trip_with_a_column_empty_in_every_task(tmp_path, sandbox, client):
+    _seed(client, 5, fields=lambda n: {"title": f"t{n}"})  # no task has a url
+    export_tasks(client, tmp_path / "rt.jsonl")
+    mapped = yaml.safe_load((tmp_path / "rt.mapping.yml").read_text())["columns"]
+    assert "url" in mapped and all('"url"' not in line for line in (tmp_path / "rt.jsonl").open())
+    report = fragment_bulk.import_file(tmp_path / "rt.jsonl", client=client, checkpoint=None, results=None)
+    assert report.counts.get("unchanged") == 5 and report.counts.get("updated", 0) == 0
+
+
 def test_round_trip_with_one_edit_changes_exactly_that(tmp_path, sandbox, client):
     _seed(client, 50)
     before = {task["uid"]: task for task in sandbox.tasks()}
