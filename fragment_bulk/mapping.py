@@ -440,7 +440,8 @@ class Mapping:
         for column in self.resolve(chunk.columns):
             if column.target == IGNORE:
                 continue
-            if not render and _nothing_to_check(column, self.purpose):
+            # Text cannot be NaN or Infinity: only other cells (DataFrames, Excel) need a look.
+            if not render and _nothing_to_check(column, self.purpose) and (chunk.text_only or column.kind == "str"):
                 converted.append(_Converted(column, None, None, np.zeros(len(chunk), dtype=bool), str))
                 continue
             # Text-only cells: an empty one is None (a NaN from JSON Lines is "invalid", not empty).
@@ -715,7 +716,7 @@ _BAD = object()  # a converter's "this cell is not valid"
 
 def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str) -> _Converted:
     """Value map, default, then the column's kind; None for empty cells, ``bad`` for invalid ones."""
-    if not render and _nothing_to_check(column, purpose):
+    if not render and _nothing_to_check(column, purpose) and column.kind == "str":
         return _Converted(column, raw, raw, np.zeros(len(raw), dtype=bool), str)
     required = _required(column, purpose)
     cells = raw
@@ -733,7 +734,7 @@ def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str)
         bad[empty] = True  # the readers made blank cells None
         reason = _either(_missing_reason(column), reason)
     present = np.flatnonzero(~empty)
-    if not len(present) or not render and column.kind in ("auto", "str") and not column.values:
+    if not len(present) or not render and column.kind == "str" and not column.values:
         return _Converted(column, raw, values, bad, reason)  # nothing else can be wrong with it
     given = cells[present]
     if column.values:
@@ -815,9 +816,13 @@ def _fine(values: np.ndarray) -> Converted:
 
 
 def _as_is(cells: np.ndarray, column: Column, render: bool) -> Converted:
-    if not render or pd.api.types.infer_dtype(cells, skipna=False) in ("string", "integer", "floating", "boolean", "mixed-integer-float"):
+    """Cells sent as they are; NaN and Infinity are invalid (JSON has no such numbers)."""
+    kind = pd.api.types.infer_dtype(cells, skipna=False)
+    if kind in ("string", "integer", "boolean"):
         return _fine(cells.copy())
-    return _fine(_apply(lambda cell, _: _jsonable(cell), cells, column)[0])
+    if kind in ("floating", "mixed-integer-float"):
+        return cells.copy(), ~np.isfinite(cells.astype(float))
+    return _apply(lambda cell, _: _finite_json(_jsonable(cell)), cells, column)
 
 
 def _to_str(cells: np.ndarray, column: Column, render: bool) -> Converted:
@@ -878,11 +883,26 @@ def _to_bool(cell: Any, column: Column) -> Any:
 
 def _to_json(cell: Any, column: Column) -> Any:
     if not isinstance(cell, str):
-        return _jsonable(cell)
+        return _finite_json(_jsonable(cell))
     try:
-        return json.loads(cell, parse_constant=lambda name: _BAD)
+        return json.loads(cell, parse_constant=_refuse_constant)
     except ValueError:
         return _BAD
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_json(value: Any) -> Any:
+    """``value``, or ``_BAD`` when it holds NaN or Infinity at any depth (they are not JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _BAD
+    if isinstance(value, dict):
+        return value if all(_finite_json(item) is not _BAD for item in value.values()) else _BAD
+    if isinstance(value, list):
+        return value if all(_finite_json(item) is not _BAD for item in value) else _BAD
+    return value
 
 
 def _to_status(cell: Any, column: Column) -> Any:
@@ -992,8 +1012,6 @@ def _jsonable(value: Any) -> Any:
     """A value the JSON encoder takes as it is meant: dates as ISO text, numpy as Python."""
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
     if value is None or isinstance(value, (str, int, float, bool, dict, list)):
         return value
     if isinstance(value, datetime):
@@ -1097,7 +1115,8 @@ _REASONS: dict[str, Callable[[Any], str]] = {
     "int": lambda value: "not a whole number",
     "float": lambda value: "not a number",
     "bool": lambda value: "not a yes/no value (true/false, yes/no, y/n, 1/0)",
-    "json": lambda value: "not valid JSON",
+    "json": lambda value: "not valid JSON (NaN and Infinity are not JSON either)",
+    "auto": lambda value: "not a finite number (NaN and Infinity cannot be sent as JSON)",
     "status": lambda value: f"status {value!r} is not one of {', '.join(STATUSES)} (add a value map?)",
     "assignee_email": lambda value: "not an email address",
     "uid": lambda value: "not a uid (32 hexadecimal digits)",

@@ -171,22 +171,25 @@ def test_fault_storm_loses_and_duplicates_nothing(tmp_path, retry_after):
     assert stats["faults"]["lost"] > 0 and stats["faults"]["5xx"] > 0 and stats["by_status"].get(429, 0) > 0
 
 
-def _json_titles(path, count: int, bad: int) -> None:
+REFUSED = "the server refuses this one"
+
+
+def _titles(path, count: int, bad: int) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["ref", "title"])
         for n in range(count):
-            writer.writerow([f"{n:04d}", "123" if n == bad else json.dumps(f"Task {n}")])
+            writer.writerow([f"{n:04d}", REFUSED if n == bad else f"Task {n}"])
 
 
 @pytest.mark.parametrize("strip_index", [False, True], ids=["422 names the item", "422 names nothing"])
 def test_a_bad_row_never_blocks_its_batch(tmp_path, strip_index):
     source = tmp_path / "rows.csv"
-    _json_titles(source, 100, bad=37)  # title 123 (a number) passes our checks, the server refuses it
+    _titles(source, 100, bad=37)  # valid to us; on the way, its title turns into 123, which the server refuses
     with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
-        transport = _WithoutIndex(sb.transport()) if strip_index else None
+        transport = _Refusing(sb.transport(), strip_index=strip_index)
         with make_client(sb, transport=transport) as client:
-            report = fragment_bulk.import_file(source, keys=["ref"], types={"title": "json"}, client=client,
+            report = fragment_bulk.import_file(source, keys=["ref"], client=client,
                                                checkpoint=None, results=tmp_path / "r.csv")
         assert sb.task_count() == 99
     assert report.exit_code == 1
@@ -197,15 +200,23 @@ def test_a_bad_row_never_blocks_its_batch(tmp_path, strip_index):
     assert reason in failed["_error"].iloc[0] and "rejected by the server" in failed["_error"].iloc[0]
 
 
-class _WithoutIndex(httpx.BaseTransport):
-    """A server whose 422s do not say which item is bad (the client must bisect)."""
+class _Refusing(httpx.BaseTransport):
+    """Turns the ``REFUSED`` title into a number, which the sandbox refuses with a 422; with
+    ``strip_index``, a server whose 422s do not say which item is bad (the client must bisect)."""
 
-    def __init__(self, inner: httpx.BaseTransport):
-        self.inner = inner
+    def __init__(self, inner: httpx.BaseTransport, *, strip_index: bool):
+        self.inner, self.strip_index = inner, strip_index
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            body = json.loads(request.content)
+            for item in body["items"]:
+                if item["fields"]["title"] == REFUSED:
+                    item["fields"]["title"] = 123
+            headers = {name: value for name, value in request.headers.items() if name != "content-length"}
+            request = httpx.Request(request.method, request.url, headers=headers, json=body)
         response = self.inner.handle_request(request)
-        if response.status_code != 422:
+        if response.status_code != 422 or not self.strip_index:
             return response
         response.read()
         return httpx.Response(422, json={"detail": [{"loc": ["body"], "msg": "invalid item", "type": "value_error"}]})

@@ -102,6 +102,19 @@ def test_title_and_url_go_as_text_whatever_the_cell_holds():
         {"title": "2024", "url": "12345"}, {"title": "true", "url": "http://x"}, {"title": "12.5"}]
 
 
+def test_nan_and_infinity_anywhere_in_a_cell_are_invalid_rows_not_a_crash_while_sending():
+    mapping = Mapping.infer(["title", "x", "meta", "data"]).with_overrides(types={"data": "json"})
+    problems, rows = mapped(mapping, {
+        "title": ["a", "b", "c", "d"],
+        "x": [1.5, float("inf"), float("nan"), 2.0],  # NaN alone is an empty cell
+        "meta": [{"k": [1]}, None, {"k": [float("nan")]}, None],
+        "data": ["[1]", None, None, "[1, NaN]"],
+    })
+    assert [(p.row, p.column, p.reason.split(" (")[0]) for p in problems] == [
+        (3, "x", "not a finite number"), (4, "meta", "not a finite number"), (5, "data", "not valid JSON")]
+    assert rows[0].payload["fields"] == {"title": "a", "x": 1.5, "meta": {"k": [1]}, "data": [1]}
+
+
 def test_headers_in_other_scripts_keep_their_letters():
     mapping = Mapping.infer(["title", "Страна", "Край", "城市", "Pays réel"])
     assert [column.target for column in mapping.columns.values()] == [
