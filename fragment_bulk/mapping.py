@@ -939,7 +939,8 @@ def _moments(cells: np.ndarray, texts: np.ndarray, column: Column, render: bool)
     failed = np.zeros(len(cells), dtype=bool)
     if texts.any():
         out[texts], failed[texts] = _parse_texts(cells[texts], column.format, keep=render)
-    if render or not texts.all():
+    # Checking only, parsed text is rendered when it is at the edge of the calendar (see _parse_texts).
+    if render or not texts.all() or any(value is not True for value in out[~failed]):
         zone = ZoneInfo(column.timezone or "UTC")
         out[~failed] = [_render_moment(value, column.kind, zone) for value in out[~failed]]
         failed |= np.fromiter((value is _BAD for value in out), dtype=bool, count=len(out))
@@ -965,8 +966,8 @@ def _parse_texts(texts: np.ndarray, format: str | None, *, keep: bool) -> Conver
     out = np.empty(len(texts), dtype=object)
     if keep:
         out[:] = [None if gone else _python_moment(value) for value, gone in zip(parsed, failed)]
-    else:
-        out[:] = True
+    else:  # in the years 1 and 9999 the move to UTC may leave the calendar: kept, to be tried
+        out[:] = [True if gone or 1 < value.year < 9999 else _python_moment(value) for value, gone in zip(parsed, failed)]
     return out, failed
 
 
@@ -1000,7 +1001,10 @@ def _render_moment(value: Any, kind: str, zone: ZoneInfo) -> Any:
         value = datetime.combine(day, time())
     if value.tzinfo is None or value.utcoffset() is None:
         value = value.replace(tzinfo=zone)
-    return _utc_text(value)
+    try:
+        return _utc_text(value)
+    except OverflowError:  # 9999-12-31 23:00 in New York is in the year 10000 in UTC
+        return _BAD
 
 
 def _utc_text(moment: datetime) -> str:
@@ -1126,5 +1130,8 @@ _REASONS: dict[str, Callable[[Any], str]] = {
 def _date_reason(column: Column) -> Callable[[Any], str]:
     noun = "date" if column.kind in ("date", "due_date") else "date-time"
     if column.format:
-        return lambda value: f"not a {noun} in the format {column.format}"
-    return lambda value: f"not an ISO 8601 {noun} (give a format in the mapping?)"
+        unreadable = f"not a {noun} in the format {column.format}"
+    else:
+        unreadable = f"not an ISO 8601 {noun} (give a format in the mapping?)"
+    beyond = "out of range: in UTC it falls outside the years 1 to 9999"
+    return lambda value: unreadable if isinstance(value, str) and _parse_one(value, column.format) is None else beyond

@@ -470,6 +470,17 @@ def test_an_empty_cell_is_no_duplicate_of_one_that_says_none():
     assert len({row.uid for row in rows}) == 3
 
 
+@pytest.mark.parametrize(("zone", "row"), [("America/New_York", 2), ("Asia/Tokyo", 4)])
+def test_a_moment_that_leaves_the_calendar_in_utc_is_invalid(zone, row):
+    mapping = Mapping.from_dict({"columns": {"title": "title", "ends": {"target": "fields.ends", "type": "datetime",
+                                                                         "timezone": zone}}})
+    cells = ["9999-12-31 23:59:59", "2026-01-01 10:00", "0001-01-01 00:30"]
+    problems, rows = mapped(mapping, {"title": ["x", "y", "z"], "ends": cells})
+    assert [(p.row, p.reason) for p in problems] == [(row, "out of range: in UTC it falls outside the years 1 to 9999")]
+    assert rows[1].payload["fields"]["ends"].startswith("2026-01-01T")
+    assert rows[row - 2].problems  # the map pass agrees: never sent, never a crash
+
+
 def test_a_date_text_pandas_reads_as_a_year_before_1_is_invalid():
     mapping = Mapping.infer(["title", "due"]).with_overrides(maps={"due": "due_at"}, types={"due": "date"})
     problems, rows = mapped(mapping, {"title": ["a", "b"], "due": ["-3", "2026-03-01"]})
