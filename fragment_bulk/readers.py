@@ -727,11 +727,13 @@ def _json_value(value: Any) -> Any:
 
 
 class FrameTable(Table):
-    """An in-memory DataFrame; rows are labelled by its index."""
+    """An in-memory DataFrame; rows are labelled by its index, or by position (from 0) when the
+    index repeats a label (after ``pd.concat``): a problem must name one row only."""
 
     def __init__(self, frame: pd.DataFrame, *, chunk_size: int):
         self.frame = frame
         self.chunk_size = chunk_size
+        self.labels = frame.index if frame.index.is_unique else pd.RangeIndex(len(frame))
         self.source_name = "the DataFrame"
         self.columns = clean_header([str(column) for column in frame.columns], self.source_name)
 
@@ -750,7 +752,8 @@ class FrameTable(Table):
         for start in range(0, len(self.frame), self.chunk_size):
             part = self.frame.iloc[start:start + self.chunk_size]
             columns = {name: native_values(part.iloc[:, position]) for position, name in enumerate(self.columns)}
-            yield Chunk(start, pd.DataFrame(columns, index=part.index, dtype=object))
+            labels = self.labels[start:start + self.chunk_size]
+            yield Chunk(start, pd.DataFrame(columns, index=labels, dtype=object))
 
     def count_rows(self) -> int:
         return len(self.frame)

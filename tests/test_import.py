@@ -317,6 +317,18 @@ def test_dataframe_with_every_kind_of_missing_value(sandbox, client):
     assert "note" not in tasks["c"]["fields"]
 
 
+def test_a_dataframe_whose_index_repeats_labels_gets_each_error_on_its_own_row(sandbox, client):
+    first = pd.DataFrame({"ID": ["1", "2"], "title": ["a", "b"], "n": ["5", "x"]})
+    second = pd.DataFrame({"ID": ["3", "4"], "title": ["c", None], "n": ["7", "8"]})
+    frame = pd.concat([first, second])  # index 0, 1, 0, 1
+    report = fragment_bulk.import_dataframe(frame, keys=["ID"], types={"n": "int"}, skip_invalid=True, client=client)
+    results = report.results.set_index("ID")
+    assert list(report.results["_row"]) == [0, 1, 2, 3]  # positions, since the labels repeat
+    assert list(results["_status"]) == ["created", "failed", "created", "failed"]
+    assert "not a whole number" in results.loc["2", "_error"] and "title" not in results.loc["2", "_error"]
+    assert "title is required" in results.loc["4", "_error"]
+
+
 def test_null_policy_sends_null_not_nan(sandbox, client):
     fragment_bulk.import_dataframe(messy_frame(), keys=["title"], empty="null", client=client)
     task = next(task for task in sandbox.tasks() if task["fields"]["title"] == "b")
