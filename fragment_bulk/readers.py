@@ -600,7 +600,7 @@ class ExcelTable(Table):
         self.chunk_size = chunk_size
         workbook = self._open()
         try:
-            self.sheet_name = self._choose_sheet(workbook.sheetnames, sheet)
+            self.sheet_name = self._choose_sheet(workbook, sheet)
             self.source_name = f"{path.name} (sheet {self.sheet_name!r})"
             rows = workbook[self.sheet_name].iter_rows(values_only=True)
             self.header_row, self.columns = self._header(rows)
@@ -615,17 +615,22 @@ class ExcelTable(Table):
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
             raise InputError(f"{self.path.name}: cannot be read as an Excel workbook: {exc}") from None
 
-    def _choose_sheet(self, names: list[str], sheet: str | int | None) -> str:
+    def _choose_sheet(self, workbook: Any, sheet: str | int | None) -> str:
+        names = workbook.sheetnames
+        tables = [name for name in names if hasattr(workbook[name], "iter_rows")]  # not chart sheets
         if sheet is None:
-            return names[0]
+            if not tables:
+                raise InputError(f"{self.path.name}: the workbook has no sheet of rows, only charts")
+            return tables[0]
         if isinstance(sheet, str) and sheet.strip().isdigit() and sheet not in names:
             sheet = int(sheet)
         if isinstance(sheet, int) and 0 <= sheet < len(names):
-            return names[sheet]
-        if isinstance(sheet, str) and sheet in names:
+            sheet = names[sheet]
+        if isinstance(sheet, str) and sheet in tables:
             return sheet
-        listed = ", ".join(names)
-        raise InputError(f"{self.path.name}: there is no sheet {sheet!r}; its sheets are: {listed}")
+        listed = ", ".join(tables) or "none"
+        kind = "a chart, not a sheet of rows" if sheet in names else "not in the workbook"
+        raise InputError(f"{self.path.name}: sheet {sheet!r} is {kind}; its sheets of rows are: {listed}")
 
     def _header(self, rows: Iterator[tuple]) -> tuple[int, list[str]]:
         for number, row in enumerate(rows, 1):

@@ -6,6 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import openpyxl
+from openpyxl.chart import BarChart, Reference
 import pandas as pd
 import pytest
 
@@ -175,8 +176,23 @@ def test_excel_sheet_by_name_or_index(workbook, sheet):
 
 
 def test_unknown_sheet_lists_the_sheets(workbook):
-    with pytest.raises(InputError, match=r"no sheet 'Nope'; its sheets are: Tasks, Archive"):
+    with pytest.raises(InputError, match=r"sheet 'Nope' is not in the workbook; its sheets of rows are: Tasks, Archive"):
         open_table(workbook, sheet="Nope")
+
+
+def test_a_chart_sheet_is_passed_over_or_refused_by_name(tmp_path):
+    book = openpyxl.Workbook()
+    book.active.title = "Data"
+    book.active.append(["title"])
+    book.active.append(["a"])
+    chart = BarChart()
+    chart.add_data(Reference(book.active, min_col=1, min_row=1, max_row=2))
+    book.create_chartsheet("Chart", 0).add_chart(chart)  # first in the workbook
+    book.save(tmp_path / "c.xlsx")
+    assert rows_of(open_table(tmp_path / "c.xlsx")) == [(2, {"title": "a"})]
+    for sheet in ("Chart", 0):
+        with pytest.raises(InputError, match=r"sheet 'Chart' is a chart, not a sheet of rows; its sheets of rows are: Data"):
+            open_table(tmp_path / "c.xlsx", sheet=sheet)
 
 
 # -- JSON Lines -------------------------------------------------------------------------------
