@@ -149,6 +149,9 @@ def _run_file(
         checkpoint = path.with_name(f"{path.name}{suffix}{CHECKPOINT_SUFFIX}")
     if results == _DEFAULT:
         results = path.with_name(f"{path.stem}{suffix}{RESULTS_SUFFIX}")
+    for name, written in (("results", results), ("checkpoint", checkpoint)):
+        if written is not None and Path(written).resolve() == path.resolve():
+            raise ConfigError(f"the {name} file would overwrite the input {path.name}; choose another --{name}")
     sidecar = _sidecar(path, options.get("mapping"), options.get("log")) if command == "import" else None
     return _run(command, table, writer, checkpoint=checkpoint, results=results, keep_results_in_memory=False,
                 sidecar=sidecar, **options)

@@ -234,6 +234,9 @@ BAD_INPUTS = {
     "empty file": (b"", [], "empty"),
     "header only": (b"title,country\n", [], "no data rows"),
     "duplicate headers": (b"title,country,country\na,FR,DE\n", [], "country"),
+    "first row longer than the header": (b"title,n\na,1,x\nb,2,y\n", [], "row 2 has 3 cells but the header has 2"),
+    "results over the input": (b"title\na\n", ["--results", "input.csv"], "would overwrite the input input.csv"),
+    "not a finite number": (b'title,data\na,"[1, NaN]"\n', ["--type", "data=json"], "row 2, column 'data'"),
 }
 
 
@@ -245,6 +248,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, case):
     result = run_cli("import", str(source), *flags, "--sandbox-db", str(tmp_path / "sb.sqlite"), "--rate", "off", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert expected in error_line(result.stderr) or expected in result.stderr
+    assert source.read_bytes() == content
     with Sandbox(SandboxConfig(db_path=tmp_path / "sb.sqlite")) as sb:
         assert sb.task_count() == 0
 
