@@ -215,7 +215,9 @@ def _failed_lines(report: Any, shown: int = 5) -> list[str]:
     if not failed or report.results_path is None:
         return []
     rows = report.failed.head(shown)
-    lines = [f"  row {row['_row']}: {row['_error']}" for _, row in rows.iterrows()]
+    # A row found invalid here has an error that names its row already; the server's do not.
+    lines = [f"  {row['_error']}" if row["_error"].startswith(f"row {row['_row']}") else f"  row {row['_row']}: {row['_error']}"
+             for _, row in rows.iterrows()]
     if failed > shown:
         lines.append(f"  ... and {failed - shown:,} more failed row(s) in {report.results_path}")
     return lines

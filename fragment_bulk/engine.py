@@ -37,6 +37,7 @@ from fragment_bulk.checkpoint import PENDING, Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
 from fragment_bulk.errors import (
     FragmentBulkError,
+    InputError,
     InterruptedImport,
     RequestRejected,
     RowProblem,
@@ -208,7 +209,7 @@ def run_bulk(
     mapping.check_columns(table.columns)
     invalid, problems, total = _validate(table, mapping)
     if total == 0:
-        raise ValidationError([RowProblem(row="-", column=None, value=None, reason="the input has no data rows")])
+        raise InputError(f"{table.source_name}: the input has no data rows, only a header")
     if invalid and not options.skip_invalid:
         results_path = _write_results(
             table, options.results, lambda start, stop: {o: invalid[o] for o in range(start, stop) if o in invalid},
