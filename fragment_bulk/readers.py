@@ -555,6 +555,12 @@ def detect_encoding(sample: bytes, *, complete: bool) -> str:
         return "utf-8-sig"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    # UTF-16 without a BOM: text of mostly ASCII has a zero byte in every other place.
+    pairs = len(sample) // 2
+    if pairs >= 2 and b"\x00" not in sample[:pairs * 2:2] and sample[1:pairs * 2:2].count(0) > pairs * 0.9:
+        return "utf-16-le"
+    if pairs >= 2 and b"\x00" not in sample[1:pairs * 2:2] and sample[:pairs * 2:2].count(0) > pairs * 0.9:
+        return "utf-16-be"
     try:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=complete)
         return "utf-8"
