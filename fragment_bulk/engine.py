@@ -375,6 +375,7 @@ def _batches(table: Any, mapping: Any, checkpoint: Checkpoint, batch_size: _Batc
     batch: list[Any] = []
     for start, count, rows in read_ahead(_mapped_chunks(table, mapping), MAPPED_AHEAD, name="fragment-bulk-map"):
         done = checkpoint.done_between(start, start + count)
+        _record_late_problems(checkpoint, start, count, [row for row in rows if row.problems])
         for row in rows:
             if row.problems or row.ordinal in done:
                 continue
@@ -384,6 +385,16 @@ def _batches(table: Any, mapping: Any, checkpoint: Checkpoint, batch_size: _Batc
                 batch = []
     if batch:
         yield batch
+
+
+def _record_late_problems(checkpoint: Checkpoint, start: int, count: int, rows: list[Any]) -> None:
+    """Rows found invalid only once mapped (the check pass recorded the others as failed): a row
+    whose payload repeats an earlier row's when no key tells them apart."""
+    if not rows:
+        return
+    known = checkpoint.outcomes_between(start, start + count)
+    late = [row for row in rows if row.ordinal not in known]
+    checkpoint.record(Outcome(row.ordinal, "failed", None, "; ".join(map(str, row.problems))) for row in late)
 
 
 def _deliver(writer: Writer, client: FragmentClient, rows: list[Any], batch_size: _BatchSize) -> list[Outcome]:

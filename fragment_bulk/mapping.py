@@ -160,6 +160,7 @@ class Mapping:
     formula_escape: bool = False  # text cells carry the export's formula guard: undo it on read
     _seen: _HashIndex = field(default_factory=lambda: _HashIndex(), init=False, repr=False, compare=False)
     _duplicates: dict[int, RowProblem] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _mapped_uids: _HashIndex = field(default_factory=lambda: _HashIndex(), init=False, repr=False, compare=False)
 
     # -- building ------------------------------------------------------------------------------
 
@@ -370,6 +371,8 @@ class Mapping:
     def map_chunk(self, chunk: Any) -> list[MappedRow]:
         """Each row's payload (the task body without ``uid``), uid and problems."""
         labels = chunk.labels
+        if chunk.start == 0:
+            self._mapped_uids.clear()
         converted, key_texts, key_bad = self._convert(chunk, render=True)
         key_problems: dict[int, list[RowProblem]] = {}
         for position, problem in self._key_problems(labels, key_texts, key_bad, positions=True):
@@ -395,7 +398,26 @@ class Mapping:
             else:
                 uid = uuid_from_payload(payload)
             rows.append(MappedRow(chunk.start + position, label, uid, payload, problems))
+        if uid_values is None and not self.keys and self.purpose != "comment":
+            self._find_converted_duplicates(rows)
         return rows
+
+    def _find_converted_duplicates(self, rows: list[MappedRow]) -> None:
+        """Rows without a key whose cells differ but whose payloads do not ("05" and "5" typed
+        int): one uid, so one task. The check pass compares cells; this pass compares payloads."""
+        sendable = [row for row in rows if not row.problems]
+        if not sendable:
+            return
+        hashes = _cell_hashes(np.array([row.uid for row in sendable], dtype=object))
+        earlier, earlier_labels, repeated = self._mapped_uids.record(hashes, pd.Index([row.label for row in sendable]))
+        if not (repeated.any() or earlier.any()):
+            return
+        first_of = dict(zip(reversed(hashes.tolist()), reversed([row.label for row in sendable])))
+        for index in np.flatnonzero(repeated | earlier).tolist():
+            row = sendable[index]
+            first = earlier_labels[index] if earlier[index] else first_of[hashes[index]]
+            row.problems.append(RowProblem(row.label, None, None, f"same uid as row {first} (the same task once its"
+                                                                  " cells are converted; use --key to tell them apart)"))
 
     def _slots(self, converted: list[_Converted]) -> list[_Slot]:
         """Where each converted column goes (see ``_Slot``), worked out once a chunk, not once a cell."""

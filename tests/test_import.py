@@ -321,6 +321,18 @@ def test_dataframe_with_every_kind_of_missing_value(sandbox, client):
     assert "note" not in tasks["c"]["fields"]
 
 
+def test_rows_without_key_that_differ_only_until_converted_are_one_task_and_say_so(tmp_path, sandbox, client):
+    source = tmp_path / "rows.csv"
+    source.write_text("title,n,status\na,5,TODO\na,05,todo\nb,1,DONE\na,5,todo\n")
+    report = fragment_bulk.import_file(source, types={"n": "int"}, client=client, checkpoint=tmp_path / "c", results=tmp_path / "r.csv")
+    assert sandbox.task_count() == 2 and report.exit_code == 1
+    statuses = list(report.failed["_row"]), list(report.results["_status"])
+    assert statuses == (["3", "5"], ["created", "failed", "created", "failed"])
+    assert "same uid as row 2" in report.failed["_error"].iloc[0]
+    again = fragment_bulk.import_file(source, types={"n": "int"}, client=client, checkpoint=tmp_path / "c2", results=None)
+    assert (again.counts.get("unchanged"), again.counts.get("failed")) == (2, 2)
+
+
 def test_a_dataframe_whose_index_repeats_labels_gets_each_error_on_its_own_row(sandbox, client):
     first = pd.DataFrame({"ID": ["1", "2"], "title": ["a", "b"], "n": ["5", "x"]})
     second = pd.DataFrame({"ID": ["3", "4"], "title": ["c", None], "n": ["7", "8"]})
