@@ -12,6 +12,8 @@ any error message.
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +25,7 @@ from fragment_bulk.config import USER_AGENT, Settings
 from fragment_bulk.errors import (
     ApiError,
     AuthError,
+    ConnectionFailed,
     NotFoundError,
     ProtocolError,
     RateLimited,
@@ -70,6 +73,7 @@ class FragmentClient:
         self.retry = retry or RetryPolicy(
             max_attempts=self.settings.max_attempts, budget=self.settings.retry_budget
         )
+        self._answered = False  # any response yet: until then a refused connection is a wrong URL, not a blip
         self._http = httpx.Client(
             base_url=self.settings.base_url,
             transport=transport,
@@ -122,11 +126,19 @@ class FragmentClient:
         self.throttle.acquire()
         try:
             response = self._http.request(method, path, json=json, params=params)
+        except httpx.LocalProtocolError as exc:
+            # Our own request is malformed: sending it again cannot help, and the message could
+            # quote a header, the token's included.
+            raise ProtocolError(f"{method} {path}: the request cannot be sent ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
+            if _unreachable(exc) or isinstance(exc, httpx.ConnectError) and not self._answered:
+                raise ConnectionFailed(f"{method} {path} to {self.settings.base_url}: {describe_transport_error(exc)};"
+                                       " is the server up, and the base URL right?") from exc
             raise TransportError(
                 f"{method} {path}: {describe_transport_error(exc)}",
                 may_have_committed=not isinstance(exc, _NOT_SENT),
             ) from exc
+        self._answered = True
         if response.status_code >= 400:
             raise translate_error(response, method, path)
         self.throttle.succeeded()
@@ -289,6 +301,18 @@ def translate_error(response: httpx.Response, method: str, path: str) -> ApiErro
     if status >= 500:
         return ServerError(**kwargs)
     return ApiError(**kwargs)
+
+
+def _unreachable(exc: httpx.HTTPError) -> bool:
+    """A host name that does not resolve, or a TLS handshake that fails: no retry will fix it."""
+    if not isinstance(exc, httpx.ConnectError):
+        return False
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, (socket.gaierror, ssl.SSLError)):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def describe_transport_error(exc: httpx.HTTPError) -> str:

@@ -57,6 +57,12 @@ class Settings:
 
     def checked(self) -> "Settings":
         """Refuse settings that cannot work, with a message naming the setting."""
+        if self.token is not None and self.token != self.token.strip():
+            # Copied from a file or a web page with its line break: the token is what is inside.
+            return replace(self, token=self.token.strip() or None).checked()
+        if self.token is not None and not all("!" <= char <= "~" for char in self.token):
+            raise ConfigError("the API token has a space, a control or a non-ASCII character inside it;"
+                              " check the variable that holds it (its value is never shown)")
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"base URL {self.base_url!r} is not an http(s) URL")
@@ -79,7 +85,8 @@ class Settings:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost") or host == "sandbox.local":
+    # *.localhost is reserved for loopback (RFC 6761); a .local name is any host of the network (mDNS).
+    if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback

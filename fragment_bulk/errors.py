@@ -96,8 +96,13 @@ class TransportError(FragmentBulkError):
         super().__init__(message)
 
 
+class ConnectionFailed(FragmentBulkError):
+    """The server cannot be reached at all (its name does not resolve, TLS fails): not retried."""
+
+
 class ProtocolError(FragmentBulkError):
-    """The server's answer does not follow the API contract (not JSON, a cursor that loops)."""
+    """The server's answer does not follow the API contract (not JSON, a cursor that loops), or
+    the request cannot be formed."""
 
 
 class ApiError(FragmentBulkError):

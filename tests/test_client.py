@@ -13,6 +13,7 @@ from fragment_bulk.config import Settings, parse_rate
 from fragment_bulk.errors import (
     AuthError,
     ConfigError,
+    ConnectionFailed,
     NotFoundError,
     ProtocolError,
     RateLimited,
@@ -89,6 +90,30 @@ def test_token_never_in_logs_even_at_debug(sandbox, caplog):
             c.get_task(str(uuid.uuid4()))
     text = "\n".join(record.getMessage() for record in caplog.records) + str(missing.value)
     assert sandbox.config.token not in text
+
+
+def test_a_token_copied_with_its_line_break_works_and_a_broken_one_is_refused_unseen(sandbox):
+    token = sandbox.config.token
+    with FragmentClient(Settings(token=f"{token}\r\n", base_url=sandbox.base_url, rate_per_min=None),
+                        transport=sandbox.transport()) as c:
+        assert c.whoami()  # the line break of a token read from a file is not part of it
+    with pytest.raises(ConfigError, match="never shown") as refused:
+        Settings(token="tok-SECRET\r123", base_url=sandbox.base_url).checked()
+    assert "SECRET" not in str(refused.value)
+
+
+def test_an_unreachable_server_fails_at_once_naming_the_url():
+    attempts = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        attempts.append(request)
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    settings = Settings(token="t", base_url="http://127.0.0.1:9/api/v1", rate_per_min=None)
+    with FragmentClient(settings, transport=httpx.MockTransport(refuse)) as c:
+        with pytest.raises(ConnectionFailed, match="127.0.0.1:9/api/v1: cannot connect.*is the server up"):
+            c.whoami()
+    assert len(attempts) == 1  # not two minutes of retries before saying so
 
 
 def test_user_agent_names_the_tool():

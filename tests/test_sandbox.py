@@ -92,12 +92,12 @@ def test_bad_or_missing_token_is_401(sandbox: Sandbox, headers: dict[str, str]) 
             response = http.get(path)
             assert response.status_code == 401
             assert isinstance(response.json()["detail"], str)
-        assert http.get("http://sandbox.local/_sandbox/stats").status_code == 401
+        assert http.get("http://sandbox.localhost/_sandbox/stats").status_code == 401
 
 
 def test_unknown_route_and_method(client: httpx.Client) -> None:
     assert client.get("/nothing/here").status_code == 404
-    assert client.get("http://sandbox.local/other").status_code == 404
+    assert client.get("http://sandbox.localhost/other").status_code == 404
     # "batch" is a route of its own, never taken for a uid
     assert client.get("/tasks/batch").status_code == 405
     assert client.delete("/tasks/batch").status_code == 405
@@ -489,7 +489,7 @@ def test_rate_limit_429_and_retry_after_modes(mode: str, header: str | None) -> 
         assert sb.task_count() == 0  # a limited request never writes
         assert sb.stats()["by_status"] == {200: 10, 429: 1}
         # inspection paths are never limited
-        assert http.get("http://sandbox.local/_sandbox/stats").status_code == 200
+        assert http.get("http://sandbox.localhost/_sandbox/stats").status_code == 200
 
 
 def test_rate_limit_refills_and_batches_cost_one() -> None:

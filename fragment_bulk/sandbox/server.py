@@ -204,7 +204,7 @@ class Sandbox:
     ...     httpx.get(server.url + "/accounts/me", headers={"Authorization": "Bearer sandbox-token"})
     """
 
-    base_url = f"http://sandbox.local{API_PREFIX}"
+    base_url = f"http://sandbox.localhost{API_PREFIX}"  # reserved for loopback (RFC 6761): never a network host
     base_path_url = base_url  # the name docs/design.md uses
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
