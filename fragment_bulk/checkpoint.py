@@ -14,6 +14,7 @@ file or mapping would skip rows that are no longer the rows that were sent, so i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -22,6 +23,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from fragment_bulk.errors import CheckpointError
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 SCHEMA_VERSION = "1"
 SUCCESS_STATUSES = ("created", "updated", "unchanged")
@@ -42,10 +48,11 @@ class Outcome(NamedTuple):
 class Checkpoint:
     """The journal of one import job. Use :meth:`open`; write only from one thread."""
 
-    def __init__(self, path: Path | str, connection: sqlite3.Connection, *, resumed: bool):
+    def __init__(self, path: Path | str, connection: sqlite3.Connection, *, resumed: bool, lock: "_Lock | None" = None):
         self.path = path
         self._db = connection
         self.resumed = resumed
+        self._lock = lock
 
     @classmethod
     def open(
@@ -55,6 +62,7 @@ class Checkpoint:
         job: dict[str, str],
         restart: bool = False,
         power_safe: bool = True,
+        rerun_when_complete: bool = True,
     ) -> "Checkpoint":
         """Open the checkpoint for ``job`` (fingerprints and options), resuming when it matches.
 
@@ -64,32 +72,41 @@ class Checkpoint:
 
         - no file, or ``restart``: a new job;
         - a finished job with nothing left to retry: a new job (running the same import again
-          is a fresh, idempotent run, not a no-op);
+          is a fresh, idempotent run, not a no-op), unless not ``rerun_when_complete`` (comments:
+          running the same file again would post every comment twice) and it is the same job;
         - an unfinished job (or one with failed rows) for the same input and mapping: resume;
         - an unfinished job for another input or mapping: :class:`CheckpointError`.
+
+        A checkpoint in use by another run is refused: two runs would send the same rows.
         """
         if path is None:
             return cls(":memory:", _connect(":memory:", power_safe), resumed=False)._start(job)
         path = Path(path)
-        if path.exists() and not restart:
-            existing = cls(path, _connect(path, power_safe), resumed=True)
-            previous = existing.job()
-            if not previous.get("input"):
-                existing.close()  # killed before its job was recorded: nothing to resume
-            elif previous.get("state") == "complete" and existing.count("failed") == 0:
-                existing.close()
-            else:
+        lock = _Lock.take(path)
+        try:
+            if path.exists() and not restart:
+                existing = cls(path, _connect(path, power_safe), resumed=True, lock=lock)
+                previous = existing.job()
                 mismatch = [key for key in ("input", "mapping", "mode") if previous.get(key) != job.get(key)]
-                if mismatch:
-                    existing.close()
+                finished = previous.get("state") == "complete" and existing.count("failed") == 0
+                if not previous.get("input"):
+                    existing._db.close()  # killed before its job was recorded: nothing to resume
+                elif finished and (rerun_when_complete or mismatch):
+                    existing._db.close()
+                elif mismatch:
+                    existing._db.close()
                     raise CheckpointError(
                         f"the checkpoint {path} belongs to an unfinished import of a different "
                         f"{' and '.join(mismatch)}; run with --restart to start over, or choose "
                         "another file with --checkpoint"
                     )
-                return existing
-        _remove(path)
-        return cls(path, _connect(path, power_safe), resumed=False)._start(job)
+                else:
+                    return existing
+            _remove(path)
+            return cls(path, _connect(path, power_safe), resumed=False, lock=lock)._start(job)
+        except BaseException:
+            lock.release()
+            raise
 
     def _start(self, job: dict[str, str]) -> "Checkpoint":
         with self._db:
@@ -165,6 +182,45 @@ class Checkpoint:
 
     def close(self) -> None:
         self._db.close()
+        if self._lock is not None:
+            self._lock.release()
+
+
+class _Lock:
+    """An exclusive lock beside a checkpoint (``<checkpoint>.lock``), held while a run uses it."""
+
+    def __init__(self, path: Path, handle: int | None):
+        self.path = path
+        self._handle = handle
+
+    @classmethod
+    def take(cls, checkpoint: Path) -> "_Lock":
+        path = checkpoint.with_name(checkpoint.name + ".lock")
+        if fcntl is None:  # Windows: no advisory locks here; runs are not guarded
+            return cls(path, None)
+        while True:
+            handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(handle)
+                raise CheckpointError(f"the checkpoint {checkpoint} is in use by another run; wait for it to end,"
+                                      " or choose another file with --checkpoint") from None
+            try:
+                if os.fstat(handle).st_ino == os.stat(path).st_ino:
+                    return cls(path, handle)
+            except FileNotFoundError:
+                pass
+            os.close(handle)  # locked a file its holder removed meanwhile: take the new one
+
+    def release(self) -> None:
+        if self._handle is not None:
+            # Removed while still held, so that a run that opened it meanwhile sees another
+            # file (see take) and never two runs hold "the" lock.
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path)
+            os.close(self._handle)
+            self._handle = None
 
 
 def _connect(path: Path | str, power_safe: bool = True) -> sqlite3.Connection:

@@ -225,13 +225,17 @@ def run_bulk(
         job = {"input": table.fingerprint(), "mapping": mapping.fingerprint(), "mode": writer.name}
         # Re-sending an idempotent write is harmless, so only non-idempotent jobs pay for an
         # fsync per commit (see Checkpoint.open).
-        checkpoint = Checkpoint.open(options.checkpoint, job=job, restart=options.restart, power_safe=writer.journals_intent)
+        checkpoint = Checkpoint.open(options.checkpoint, job=job, restart=options.restart, power_safe=writer.journals_intent,
+                                     rerun_when_complete=not writer.journals_intent)
     try:
         already_done = checkpoint.count("created") + checkpoint.count("updated") + checkpoint.count("unchanged") if checkpoint else 0
         to_send = total - len(invalid) - already_done
         rate = client.settings.rate_per_min if client is not None else options.planned_rate
         plan = Plan(total, len(invalid), already_done, to_send, math.ceil(to_send / batch_size.size), rate)
-        if checkpoint is not None and checkpoint.resumed:
+        if checkpoint is not None and checkpoint.resumed and checkpoint.job().get("state") == "complete":
+            options.log(f"{options.checkpoint} records this job as finished: nothing is sent again"
+                        " (--restart sends every row again)")
+        elif checkpoint is not None and checkpoint.resumed:
             options.log(f"resuming from {options.checkpoint}: {already_done:,} rows already acknowledged")
         options.log(f"plan: {plan.describe()}")
         if options.dry_run:

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import fragment_bulk
+from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.errors import CheckpointError, ValidationError
 from fragment_bulk.retry import RetryPolicy
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
@@ -270,6 +271,21 @@ def test_a_changed_file_is_refused_on_resume_unless_restart(tmp_path, sandbox, c
         fragment_bulk.import_file(source, keys=["ref"], client=client)
     again = fragment_bulk.import_file(source, keys=["ref"], client=client, restart=True)
     assert again.exit_code == 0 and sandbox.task_count() == 21
+
+
+def test_a_checkpoint_in_use_is_refused_even_with_restart(tmp_path):
+    path = tmp_path / "rows.csv.fragment-checkpoint"
+    job = {"input": "i", "mapping": "m", "mode": "upsert"}
+    first = Checkpoint.open(path, job=job)
+    for restart in (False, True):  # two runs would send the same rows (twice, for comments)
+        with pytest.raises(CheckpointError, match="in use by another run"):
+            Checkpoint.open(path, job=job, restart=restart)
+    first.record([Outcome(0, "created", "u")])
+    first.close()
+    again = Checkpoint.open(path, job=job)
+    assert again.resumed and again.count("created") == 1
+    again.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # the lock file goes with the run
 
 
 def test_invalid_rows_stop_everything_unless_skipped(tmp_path, sandbox, client):

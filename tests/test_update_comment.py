@@ -153,3 +153,15 @@ def test_comments_by_key(tmp_path, sandbox, client):
     uid = report.results["_uid"].iloc[0]
     task = next(task for task in sandbox.tasks() if task["fields"]["title"] == "two")
     assert [c["uid"] for c in sandbox.comments(task["uid"])] == [uid]
+
+
+def test_the_same_comment_file_run_again_posts_nothing_until_restart(tmp_path, sandbox, client):
+    uids = _seed(client, 2)
+    source = tmp_path / "c.csv"
+    pd.DataFrame({"uid": uids, "text": ["call back", "done?"]}).to_csv(source, index=False)
+    for _ in range(2):
+        report = fragment_bulk.comment_file(source, client=client)
+        assert report.exit_code == 0
+    assert [len(sandbox.comments(uid)) for uid in uids] == [1, 1]  # a finished job is not a fresh one
+    fragment_bulk.comment_file(source, client=client, restart=True)
+    assert [len(sandbox.comments(uid)) for uid in uids] == [2, 2]
