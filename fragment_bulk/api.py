@@ -36,7 +36,6 @@ from fragment_bulk.updater import UpdateWriter
 
 CHECKPOINT_SUFFIX = ".fragment-checkpoint"
 RESULTS_SUFFIX = ".fragment-results.csv"
-SIDECAR_SUFFIX = ".mapping.yml"
 IMPORT_MODES = ("upsert", "create")
 
 _DEFAULT = "default"  # "put the file in its usual place"; None means "no file"
@@ -253,12 +252,15 @@ def _mapping(
 
 
 def _sidecar(path: Path, mapping: Any, log: Callable[[str], None] | None) -> Path | None:
-    """``tasks.mapping.yml`` beside ``tasks.csv`` (what ``export`` writes), when no mapping is given."""
-    candidate = path.with_name(path.stem + SIDECAR_SUFFIX)
-    if mapping is not None or not candidate.exists():
+    """The mapping beside the input, when none is given: ``tasks.csv.mapping.yml`` (what ``export``
+    writes), else ``tasks.mapping.yml`` (one written by hand for the file, whatever its format)."""
+    if mapping is not None:
         return None
-    (log or (lambda message: None))(f"using the mapping {candidate} found beside the input")
-    return candidate
+    for candidate in (exporter.sidecar_of(path), path.with_name(path.stem + exporter.SIDECAR_SUFFIX)):
+        if candidate.exists():
+            (log or (lambda message: None))(f"using the mapping {candidate} found beside the input")
+            return candidate
+    return None
 
 
 def _run(

@@ -317,8 +317,8 @@ def export_command(output: Path, filters: tuple[str, ...], columns: str | None, 
                    no_escape_formulas: bool, quiet: bool, progress: bool | None, **params: Any) -> None:
     """Export the tasks matching the filters to OUTPUT (.csv, .xlsx, .jsonl or .parquet).
 
-    Beside a task export, OUTPUT's stem + .mapping.yml records the columns' types, so that the
-    file imports back (edited or not) as updates keyed by uid.
+    Beside a task export, OUTPUT + .mapping.yml (out.csv.mapping.yml) records the columns' types,
+    so that the file imports back (edited or not) as updates keyed by uid.
     """
     connection = _connection(params)
     status = params.pop("status")

@@ -15,7 +15,8 @@ Native filters (``status``, ``updated_at_after``, ``created_at_after``) are name
 contract *assumes*; a server that ignored one would answer with more tasks than asked, so every
 task is checked against them here too, and the ones outside are dropped and counted.
 
-Beside a task export, ``<stem>.mapping.yml`` records how each column imports back: by ``uid``,
+Beside a task export, ``<name>.mapping.yml`` (``tasks.csv.mapping.yml``: one per file, so a CSV
+and a JSON Lines export of one name keep their own) records how each column imports back: by ``uid``,
 read-only dates ignored, each custom field with the type its values had (a field of integers
 comes back as integers, ``"00123"`` stays text, a field of mixed values is written as JSON text
 and read back as JSON). So an untouched export re-imports as "unchanged", and an edited cell
@@ -162,7 +163,7 @@ def export_tasks(
         types = [seen.type_of(index) for index in picks]
         guard = escape_formulas and kind in ("csv", "xlsx")
         write_rows(kind, out, names, types, _spooled_rows(spool, picks), excel_csv=excel_csv, guard=guard)
-    sidecar = out.with_name(out.stem + SIDECAR_SUFFIX)
+    sidecar = sidecar_of(out)
     mapping = sidecar_mapping(names, dict(zip(names, types)), escaped=guard, format=kind)
     sidecar.write_text(yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return ExportReport(out, seen.rows, names, time.monotonic() - started, seen.pages, sidecar, seen.dropped)
@@ -266,6 +267,11 @@ def flatten(task: Mapping[str, Any]) -> dict[str, Any]:
             key = f"fields.{key}"
         row[key] = value
     return row
+
+
+def sidecar_of(path: Path) -> Path:
+    """Where the mapping of an exported file goes, and where an import of it looks first."""
+    return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
 def sidecar_mapping(columns: list[str], types: Mapping[str, str], *, escaped: bool, format: str = "csv") -> dict[str, Any]:  # noqa: A002

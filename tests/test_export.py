@@ -117,7 +117,7 @@ def test_every_format_reads_back_the_same_values(tmp_path, sandbox, client):
 def test_the_sidecar_records_each_columns_type(tmp_path, sandbox, client):
     _seed(client, 40)
     export_tasks(client, tmp_path / "t.csv")
-    mapping = yaml.safe_load((tmp_path / "t.mapping.yml").read_text())
+    mapping = yaml.safe_load((tmp_path / "t.csv.mapping.yml").read_text())
     columns = mapping["columns"]
     assert columns["uid"] == "uid" and columns["created_at"] == "ignore"
     assert columns["priority"] == {"target": "fields.priority", "type": "int"}
@@ -131,8 +131,10 @@ def test_the_sidecar_records_each_columns_type(tmp_path, sandbox, client):
 def test_round_trip_untouched_changes_nothing(tmp_path, sandbox, client):
     _seed(client, 250)
     before = sandbox.tasks()
-    for name in ("rt.csv", "rt.xlsx", "rt.jsonl"):
+    names = ("rt.csv", "rt.xlsx", "rt.jsonl")
+    for name in names:
         export_tasks(client, tmp_path / name)
+    for name in names:  # each export of the one name "rt" keeps its own mapping
         report = fragment_bulk.import_file(tmp_path / name, client=client, checkpoint=None, results=None)
         assert report.counts.get("unchanged") == 250, name
         assert report.counts.get("created", 0) == report.counts.get("updated", 0) == 0, name
@@ -142,7 +144,7 @@ def test_round_trip_untouched_changes_nothing(tmp_path, sandbox, client):
 def test_a_json_lines_round_trip_with_a_column_empty_in_every_task(tmp_path, sandbox, client):
     _seed(client, 5, fields=lambda n: {"title": f"t{n}"})  # no task has a url
     export_tasks(client, tmp_path / "rt.jsonl")
-    mapped = yaml.safe_load((tmp_path / "rt.mapping.yml").read_text())["columns"]
+    mapped = yaml.safe_load((tmp_path / "rt.jsonl.mapping.yml").read_text())["columns"]
     assert "url" in mapped and all('"url"' not in line for line in (tmp_path / "rt.jsonl").open())
     report = fragment_bulk.import_file(tmp_path / "rt.jsonl", client=client, checkpoint=None, results=None)
     assert report.counts.get("unchanged") == 5 and report.counts.get("updated", 0) == 0
@@ -347,7 +349,7 @@ def test_a_column_of_mixed_types_is_json_text_and_round_trips(tmp_path, sandbox,
     cells = pd.read_csv(tmp_path / "m.csv", dtype=str, keep_default_na=False)
     assert list(cells["mixed"]) == ["5", '"x"', "2.5", '{"a": 1}', "true", '"-5"', "-5", '""', '[1, "=2"]']
     assert list(cells["negative"]) == [str(-n) for n in range(len(MIXED))]  # numbers are never escaped
-    mapping = yaml.safe_load((tmp_path / "m.mapping.yml").read_text())
+    mapping = yaml.safe_load((tmp_path / "m.csv.mapping.yml").read_text())
     assert mapping["columns"]["mixed"] == {"target": "fields.mixed", "type": "json"}
     assert mapping["columns"]["negative"] == {"target": "fields.negative", "type": "int"}
     report = fragment_bulk.import_file(tmp_path / "m.csv", client=client, checkpoint=None, results=None)
