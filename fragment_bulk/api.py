@@ -15,6 +15,7 @@ the report (``report.results``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping as MappingType
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,8 @@ def _run_file(
     for name, written in (("results", results), ("checkpoint", checkpoint)):
         if written is not None and Path(written).resolve() == path.resolve():
             raise ConfigError(f"the {name} file would overwrite the input {path.name}; choose another --{name}")
+        if written is not None:
+            _check_writable(Path(written), name)  # before anything is sent, not after
     sidecar = _sidecar(path, options.get("mapping"), options.get("log")) if command == "import" else None
     return _run(command, table, writer, checkpoint=checkpoint, results=results, keep_results_in_memory=False,
                 sidecar=sidecar, **options)
@@ -186,12 +189,13 @@ def export_file(
     """Export the tasks matching the filters (or, with ``comments``, their comments) to a file.
 
     The format comes from the extension (csv, xlsx, jsonl, parquet) or ``format``. Beside a task
-    export, ``<stem>.mapping.yml`` records each column's type, so the file imports back as
+    export, ``<file>.mapping.yml`` records each column's type, so the file imports back as
     updates keyed by ``uid`` with its types intact.
     """
     search = Search(filters=filters, status=status, updated_after=updated_after, created_after=created_after,
                     order_by=order_by, limit=limit)
     written = dict(columns=columns, format=format, excel_csv=excel_csv, escape_formulas=escape_formulas, progress=progress)
+    _check_writable(Path(path), "output")  # before paging through every task, not after
     with connect(client=client, settings=settings, sandbox=sandbox, rate=rate, log=log) as connected:
         export = exporter.export_comments if comments else exporter.export_tasks
         return export(connected, Path(path), search, **written)
@@ -249,6 +253,18 @@ def _mapping(
     if purpose == "comment":
         return chosen.for_comments(text_column)
     return chosen
+
+
+def _check_writable(path: Path, name: str) -> None:
+    """ConfigError unless ``path`` can be written as a regular file (its folder made if need be)."""
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"the {name} {path} exists and is not a regular file; choose another --{name}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot make the folder of the {name} {path}: {exc.strerror}") from None
+    if not os.access(path.parent, os.W_OK):
+        raise ConfigError(f"cannot write the {name} {path}: its folder is read-only")
 
 
 def _sidecar(path: Path, mapping: Any, log: Callable[[str], None] | None) -> Path | None:

@@ -398,6 +398,16 @@ def test_the_comments_bar_moves_per_comment_and_the_limit_stops_the_requests(tmp
     assert len(recorder.queries) == 2  # the third task's comments are never asked for
 
 
+def test_the_output_folder_is_made_or_refused_before_any_request(tmp_path, sandbox, client):
+    _seed(client, 3)
+    report = fragment_bulk.export_file(tmp_path / "new" / "sub" / "x.csv", client=client, progress=False)
+    assert report.rows == 3 and (tmp_path / "new" / "sub" / "x.csv.mapping.yml").exists()
+    before = sandbox.stats()["requests"]
+    with pytest.raises(ConfigError, match="cannot make the folder of the output"):
+        fragment_bulk.export_file("/proc/none/x.csv", client=client, progress=False)
+    assert sandbox.stats()["requests"] == before
+
+
 def test_a_bad_search_or_format_fails_before_any_request(tmp_path, sandbox):
     recorder = Rewriting(sandbox.transport())
     with make_client(sandbox, transport=recorder) as client:

@@ -237,6 +237,8 @@ BAD_INPUTS = {
     "duplicate headers": (b"title,country,country\na,FR,DE\n", [], "country"),
     "first row longer than the header": (b"title,n\na,1,x\nb,2,y\n", [], "row 2 has 3 cells but the header has 2"),
     "results over the input": (b"title\na\n", ["--results", "input.csv"], "would overwrite the input input.csv"),
+    "results not a regular file": (b"title\na\n", ["--results", "/dev/null"], "is not a regular file"),
+    "results in a folder that cannot be made": (b"title\na\n", ["--results", "/proc/none/r.csv"], "cannot make the folder"),
     "not a finite number": (b'title,data\na,"[1, NaN]"\n', ["--type", "data=json"], "row 2, column 'data'"),
 }
 
