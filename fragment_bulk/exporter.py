@@ -310,6 +310,7 @@ def infer_type(kinds: set[str]) -> str:
 
 
 _KIND_OF_TYPE = {str: "str", int: "int", float: "float", bool: "bool"}  # anything else: "json"
+_EXACT_INT = 2**53  # beyond, an Excel cell (a double) is no longer exact, and beyond 2**63 a Parquet int64
 
 
 class _Seen:
@@ -336,7 +337,10 @@ class _Seen:
                 values.append(None)
             if value is not None:
                 values[position] = value
-                kinds[position].add(_KIND_OF_TYPE.get(type(value), "json"))
+                kind = _KIND_OF_TYPE.get(type(value), "json")
+                if kind == "int" and not -_EXACT_INT <= value <= _EXACT_INT:
+                    kind = "json"  # written as its digits: an Excel or Parquet number would round it
+                kinds[position].add(kind)
         return values
 
     def type_of(self, position: int) -> str:

@@ -339,6 +339,19 @@ def test_a_column_first_seen_on_a_late_page_pads_the_earlier_rows(tmp_path, sand
 
 
 # No null: an empty cell means "leave out" on import, so a field stored as null comes back absent.
+@pytest.mark.parametrize("name", ["big.csv", "big.xlsx", "big.jsonl", "big.parquet"])
+def test_integers_beyond_a_double_or_int64_round_trip_exactly(tmp_path, sandbox, client, name):
+    numbers = [10_000_000_000_000_001, 18_446_744_073_709_551_615, -(2**70), 7]
+    _seed(client, len(numbers), fields=lambda n: {"title": f"t{n}", "order_id": numbers[n]})
+    before = sandbox.tasks()
+    export_tasks(client, tmp_path / name)  # no rounding to a double, no overflow of int64
+    if name.endswith(".parquet"):
+        assert sorted(pq.read_table(tmp_path / name).column("order_id").to_pylist()) == sorted(map(str, numbers))
+        return  # no Parquet import
+    report = fragment_bulk.import_file(tmp_path / name, client=client, checkpoint=None, results=None)
+    assert report.counts.get("unchanged") == len(numbers) and sandbox.tasks() == before
+
+
 MIXED = [5, "x", 2.5, {"a": 1}, True, "-5", -5, "", [1, "=2"]]
 
 
