@@ -216,7 +216,7 @@ def export_comments(
     picks = _choose(list(COMMENT_COLUMNS), columns)
     if task_uids is None:
         every_task = replace(search, limit=None)
-        task_uids = (task["uid"] for _, kept in _task_pages(client, every_task, page_size) for task in kept)
+        task_uids = (task["uid"] for _, kept, _ in _task_pages(client, every_task, page_size) for task in kept)
     rows = (
         [uid, comment.get("uid"), comment.get("text"), comment.get("created_at")]
         for uid in task_uids
@@ -355,14 +355,14 @@ def _collect(client: FragmentClient, search: Search, spool: Path, *, progress: b
     bar = None
     try:
         with open(spool, "wb") as handle:
-            for page, kept in _prefetched(_task_pages(client, search, page_size)):
+            for page, kept, outside in _prefetched(_task_pages(client, search, page_size)):
                 if bar is None:
                     total = page.total_count
                     if search.limit is not None and total is not None:
                         total = min(total, search.limit)
                     bar = progress_bar(total, unit="task", description="export", enabled=progress)
                 seen.pages += 1
-                seen.dropped += len(page.items) - len(kept)
+                seen.dropped += outside
                 _spool_page(handle, [seen.encode(flatten(task)) for task in kept])
                 seen.rows += len(kept)
                 bar.update(len(kept))
@@ -372,10 +372,11 @@ def _collect(client: FragmentClient, search: Search, spool: Path, *, progress: b
     return seen
 
 
-def _task_pages(client: FragmentClient, search: Search, page_size: int | None) -> Iterator[tuple[Page, list[dict[str, Any]]]]:
+def _task_pages(client: FragmentClient, search: Search, page_size: int | None) -> Iterator[tuple[Page, list[dict[str, Any]], int]]:
     """Every page of the search with the tasks in it that pass the native filters, until
-    ``search.limit`` tasks passed. The page is the largest the server takes: a 422 naming
-    ``limit`` on the first page halves it and tries again."""
+    ``search.limit`` tasks passed, and how many of it did not pass (the server ignored a filter).
+    The page is the largest the server takes: a 422 naming ``limit`` on the first page halves
+    it and tries again."""
     size = page_size or MAX_PAGE_SIZE
     if search.limit is not None:
         if search.limit == 0:
@@ -389,10 +390,11 @@ def _task_pages(client: FragmentClient, search: Search, page_size: int | None) -
             for page in client.iter_pages("/tasks", query, page_size=size):
                 pages += 1
                 kept = [task for task in page.items if search.matches(task)] if filtering else page.items
+                outside = len(page.items) - len(kept)
                 if search.limit is not None:
                     kept = kept[: search.limit - kept_total]
                 kept_total += len(kept)
-                yield page, kept
+                yield page, kept, outside
                 if search.limit is not None and kept_total >= search.limit:
                     return
             return

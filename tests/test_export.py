@@ -84,6 +84,7 @@ def test_limit_stops_early_and_columns_choose_and_order(tmp_path, sandbox, clien
     report = export_tasks(client, tmp_path / "some.csv", Search(limit=120), columns=["title", "priority", "uid"])
     frame = pd.read_csv(tmp_path / "some.csv", dtype=str)
     assert report.rows == len(frame) == 120 and list(frame.columns) == ["title", "priority", "uid"]
+    assert report.dropped == 0 and "filter" not in report.summary_line()  # cut by the limit, not dropped
     with pytest.raises(fragment_bulk.ConfigError, match="nope"):
         export_tasks(client, tmp_path / "x.csv", columns=["nope"])
 
