@@ -59,7 +59,8 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except InterruptedImport as exc:
             _fail(str(exc), EXIT_INTERRUPTED)
         except KeyboardInterrupt:
-            _fail("interrupted before anything was sent", EXIT_INTERRUPTED)
+            # A second Ctrl-C while the first one's results were being saved lands here too.
+            _fail("interrupted; run the same command again (an import resumes from its checkpoint)", EXIT_INTERRUPTED)
         except ValidationError as exc:
             for problem in exc.problems:
                 _say(f"  {problem}")

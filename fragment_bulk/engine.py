@@ -132,7 +132,9 @@ class RunReport:
 
     @property
     def rows_per_min(self) -> float:
-        return self.succeeded / self.elapsed * 60 if self.elapsed > 0 else 0.0
+        """Rows acknowledged by this run (not by the runs it resumed) per minute."""
+        this_run = self.succeeded - (self.plan.already_done if self.plan else 0)
+        return this_run / self.elapsed * 60 if self.elapsed > 0 else 0.0
 
     @property
     def exit_code(self) -> int:
