@@ -465,11 +465,14 @@ def _write_results(
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".partial")
-    first = True
-    for frame in _results_chunks(table, outcomes_between, default):
-        frame.to_csv(temporary, mode="w" if first else "a", header=first, index=False, lineterminator="\r\n")
-        first = False
-    temporary.replace(path)
+    try:
+        first = True
+        for frame in _results_chunks(table, outcomes_between, default):
+            frame.to_csv(temporary, mode="w" if first else "a", header=first, index=False, lineterminator="\r\n")
+            first = False
+        temporary.replace(path)
+    finally:  # a second Ctrl-C while writing: no half file left behind (the checkpoint has it all)
+        temporary.unlink(missing_ok=True)
     return path
 
 
