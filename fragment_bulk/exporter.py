@@ -60,6 +60,11 @@ _RESERVED = frozenset(NATIVE_COLUMNS + OPTIONAL_NATIVES)
 PREFETCH_PAGES = 4
 
 
+# The query parameters of GET /tasks that are not custom fields (the contract's native filters and paging).
+_QUERY_WORDS = frozenset({"status", "assignee_uid", "queue_uid", "archived", "created_at_after", "updated_at_after",
+                          "order_by", "cursor", "limit"})
+
+
 @dataclass(frozen=True)
 class Search:
     """Which tasks: custom-field ``filters`` (as the API's ``?country=FR``), native filters, a limit.
@@ -88,6 +93,12 @@ class Search:
         """Refuse a search that cannot work, before the first request."""
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 0):
             raise ConfigError(f"limit must be a whole number >= 0, not {self.limit!r}")
+        for name in self.filters or {}:
+            if name in _QUERY_WORDS:
+                # The API reads ?status=... as its own filter: a custom field of that name
+                # cannot be filtered on, and would be answered with a 422 or the wrong tasks.
+                raise ConfigError(f"filter {name!r}: the API takes {name} as its own parameter, not a custom field"
+                                  f"{' (use --status)' if name == 'status' else ''}")
         self._moment("updated_after")
         self._moment("created_after")
         return self

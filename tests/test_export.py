@@ -429,4 +429,6 @@ def test_a_bad_search_or_format_fails_before_any_request(tmp_path, sandbox):
             export_tasks(client, tmp_path / "x.txt")
         with pytest.raises(ConfigError, match="limit"):
             export_tasks(client, tmp_path / "x.csv", Search(limit=-1))
+        with pytest.raises(ConfigError, match="use --status"):
+            export_tasks(client, tmp_path / "x.csv", Search(filters={"status": "mine"}))
     assert recorder.queries == []
