@@ -1156,4 +1156,8 @@ def _date_reason(column: Column) -> Callable[[Any], str]:
     else:
         unreadable = f"not an ISO 8601 {noun} (give a format in the mapping?)"
     beyond = "out of range: in UTC it falls outside the years 1 to 9999"
-    return lambda value: unreadable if isinstance(value, str) and _parse_one(value, column.format) is None else beyond
+    def reason(value: Any) -> str:
+        readable = _parse_one(value, column.format) is not None if isinstance(value, str) else isinstance(value, date)
+        return beyond if readable else unreadable
+
+    return reason
