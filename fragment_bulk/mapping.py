@@ -694,6 +694,14 @@ def _checked(column: Column, where: str) -> Column:
             raise InputError(f"{where}: column {column.name!r}: unknown time zone {column.timezone!r}", column=column.name) from None
     if column.values is not None and not isinstance(column.values, dict):
         raise InputError(f"{where}: column {column.name!r}: 'values' must map cell values to values", column=column.name)
+    if column.default is not None:
+        # A bad default would otherwise show up as a bad cell on every empty row.
+        cells = np.array([column.default], dtype=object)
+        _, failed = _CONVERTERS[column.kind](_apply_values(cells, column.values) if column.values else cells, column, True)
+        if failed[0]:
+            reason = _date_reason(column) if column.kind in ("date", "datetime", "due_date") else _REASONS.get(column.kind)
+            what = reason(column.default) if reason else "invalid"
+            raise InputError(f"{where}: column {column.name!r}: default {column.default!r}: {what}", column=column.name)
     return column
 
 

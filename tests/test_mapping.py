@@ -139,6 +139,7 @@ def test_yaml_round_trip_keeps_the_fingerprint(tmp_path):
         ("columns: {A: {target: fields.n, type: integer}}\n", "unknown type 'integer'"),
         ("columns: {A: {target: due_at, type: int}}\n", "due_at, which takes date, datetime"),
         ("columns: {A: {target: url, type: int}}\n", "url, which takes str, not int"),
+        ("columns: {A: {target: fields.p, type: int, default: abc}}\n", "column 'A': default 'abc': not a whole number"),
         ("columns: {A: {target: due_at, timezone: Mars/Olympus}}\n", "unknown time zone"),
         ("empty: nothing\n", "empty must be one of omit, null"),
         ("columns: [A]\n", "'columns' must map"),
