@@ -346,7 +346,6 @@ def map_command(source: Path, output: Path | None, **params: Any) -> None:
     given = args.pop("mapping")
     base = Mapping.load(given) if given else Mapping.infer(table.columns)
     mapping = base.with_overrides(**args)
-    table.expect_columns(mapping.needed_columns())
     mapping.check_columns(table.columns)
     if output is None:
         click.echo(mapping.to_yaml(), nl=False)

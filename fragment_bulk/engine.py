@@ -207,7 +207,6 @@ def run_bulk(
 ) -> RunReport:
     """Run one bulk job end to end (see the module docstring)."""
     started = time.monotonic()
-    table.expect_columns(mapping.needed_columns())
     mapping.check_columns(table.columns)
     invalid, problems, total = _validate(table, mapping)
     if total == 0:

@@ -15,7 +15,8 @@ How values land in each format:
   no time zones) and to the millisecond (Excel's precision). A ``datetime`` finer than that
   stays ISO text, so that importing the file back leaves it exactly as it was; a ``timestamp``
   (``created_at`` and the like, never imported) is rounded down to the millisecond instead.
-- **jsonl**: one object a row with the JSON values as they are; empty cells left out.
+- **jsonl**: one object a row with the JSON values as they are; an empty cell is null, so that
+  every line has every column (an import of the file finds the columns its mapping names).
 - **parquet**: a schema fixed from the types: int64, float64, bool, timestamp[us, UTC], and
   strings (``json`` columns as JSON text).
 
@@ -175,7 +176,7 @@ def _write_csv(path: Path, names: list[str], types: list[str], rows: Iterator[li
 def _write_jsonl(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guard: bool) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         for row in rows:
-            record = {name: value for name, value in zip(names, row) if value is not None}
+            record = dict(zip(names, row))
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 

@@ -29,7 +29,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,10 +101,6 @@ class Table:
 
     def count_rows(self) -> int:
         return sum(len(chunk) for chunk in self.chunks())
-
-    def expect_columns(self, names: Iterable[str]) -> None:
-        """Columns a mapping reads. A file with a header has them or not, as ``check_columns``
-        then says; JSON Lines overrides this."""
 
 
 def open_table(
@@ -717,11 +713,6 @@ class JsonLinesTable(Table):
 
     def fingerprint(self) -> str:
         return file_fingerprint(self.path)
-
-    def expect_columns(self, names: Iterable[str]) -> None:
-        """JSON Lines has no header, and leaves empty values out: a key that no line holds is a
-        column of empty cells (an exported url column that every task left empty)."""
-        self.columns += [name for name in names if name not in self.columns]
 
     def chunks(self) -> Iterator[Chunk]:
         rows = ((number, [_json_value(record.get(column)) for column in self.columns]) for number, record in self._records())
