@@ -12,8 +12,6 @@ any error message.
 
 from __future__ import annotations
 
-import socket
-import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,7 +129,9 @@ class FragmentClient:
             # quote a header, the token's included.
             raise ProtocolError(f"{method} {path}: the request cannot be sent ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
-            if _unreachable(exc) or isinstance(exc, httpx.ConnectError) and not self._answered:
+            # Before any answer, a failed connection (refused, unknown host, TLS) is a wrong URL or
+            # a server that is down: say so now. Once the server has answered, it is a blip: retried.
+            if isinstance(exc, httpx.ConnectError) and not self._answered:
                 raise ConnectionFailed(f"{method} {path} to {self.settings.base_url}: {describe_transport_error(exc)};"
                                        " is the server up, and the base URL right?") from exc
             raise TransportError(
@@ -301,18 +301,6 @@ def translate_error(response: httpx.Response, method: str, path: str) -> ApiErro
     if status >= 500:
         return ServerError(**kwargs)
     return ApiError(**kwargs)
-
-
-def _unreachable(exc: httpx.HTTPError) -> bool:
-    """A host name that does not resolve, or a TLS handshake that fails: no retry will fix it."""
-    if not isinstance(exc, httpx.ConnectError):
-        return False
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, (socket.gaierror, ssl.SSLError)):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
 
 
 def describe_transport_error(exc: httpx.HTTPError) -> str:

@@ -850,9 +850,19 @@ def _as_is(cells: np.ndarray, column: Column, render: bool) -> Converted:
     kind = pd.api.types.infer_dtype(cells, skipna=False)
     if kind in ("string", "integer", "boolean"):
         return _fine(cells.copy())
-    if kind in ("floating", "mixed-integer-float"):
+    if kind == "floating":
         return cells.copy(), ~np.isfinite(cells.astype(float))
-    return _apply(lambda cell, _: _finite_json(_jsonable(cell)), cells, column)
+    if kind in _NO_FLOATS:
+        failed = np.zeros(len(cells), dtype=bool)
+    else:  # mixed: only a float, or a float inside a list or dict, can be NaN or Infinity
+        failed = np.fromiter((_finite_json(cell) is _BAD for cell in cells), dtype=bool, count=len(cells))
+    if not render:
+        return cells.copy(), failed
+    return _apply(lambda cell, _: _jsonable(cell), cells, column)[0], failed
+
+
+# infer_dtype kinds whose cells hold no float at all
+_NO_FLOATS = frozenset({"datetime64", "datetime", "date", "time", "timedelta64", "timedelta", "period", "bytes", "empty"})
 
 
 def _to_str(cells: np.ndarray, column: Column, render: bool) -> Converted:
@@ -915,7 +925,7 @@ def _to_json(cell: Any, column: Column) -> Any:
     if not isinstance(cell, str):
         return _finite_json(_jsonable(cell))
     try:
-        return json.loads(cell, parse_constant=_refuse_constant)
+        return _finite_json(json.loads(cell, parse_constant=_refuse_constant))  # 1e400 reads as Infinity
     except ValueError:
         return _BAD
 
@@ -930,7 +940,7 @@ def _finite_json(value: Any) -> Any:
         return value if math.isfinite(value) else _BAD
     if isinstance(value, dict):
         return value if all(_finite_json(item) is not _BAD for item in value.values()) else _BAD
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return value if all(_finite_json(item) is not _BAD for item in value) else _BAD
     return value
 
@@ -967,10 +977,11 @@ def _moments(cells: np.ndarray, texts: np.ndarray, column: Column, render: bool)
     """``cells`` converted: the ``texts`` ones parsed, then each rendered (or checked) as ISO text."""
     out = cells.copy()
     failed = np.zeros(len(cells), dtype=bool)
+    at_edge = False
     if texts.any():
-        out[texts], failed[texts] = _parse_texts(cells[texts], column.format, keep=render)
+        out[texts], failed[texts], at_edge = _parse_texts(cells[texts], column.format, keep=render)
     # Checking only, parsed text is rendered when it is at the edge of the calendar (see _parse_texts).
-    if render or not texts.all() or any(value is not True for value in out[~failed]):
+    if render or not texts.all() or at_edge:
         zone = ZoneInfo(column.timezone or "UTC")
         out[~failed] = [_render_moment(value, column.kind, zone) for value in out[~failed]]
         failed |= np.fromiter((value is _BAD for value in out), dtype=bool, count=len(out))
@@ -978,8 +989,10 @@ def _moments(cells: np.ndarray, texts: np.ndarray, column: Column, render: bool)
     return out, failed
 
 
-def _parse_texts(texts: np.ndarray, format: str | None, *, keep: bool) -> Converted:
-    """Python datetimes (or just True when not ``keep``), and which texts did not parse."""
+def _parse_texts(texts: np.ndarray, format: str | None, *, keep: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Python datetimes (or just True when not ``keep``), which texts did not parse, and whether
+    any is in the year 1 or 9999, where the move to UTC may leave the calendar (then those are
+    datetimes even when not ``keep``, to be tried)."""
     try:
         parsed = pd.to_datetime(pd.Series(texts, dtype=object), format=format or "ISO8601", errors="coerce")
     except (ValueError, TypeError):  # mixed time zones: one by one
@@ -990,15 +1003,21 @@ def _parse_texts(texts: np.ndarray, format: str | None, *, keep: bool) -> Conver
         parsed = parsed.astype(object)
         parsed[failed] = retried
         failed = pd.isna(parsed).to_numpy()
+    failed = failed.copy()  # pandas may hand out a read-only view
+    if pd.api.types.is_datetime64_any_dtype(parsed.dtype):
+        years = parsed.dt.year.to_numpy(dtype=float, na_value=0.0)
+    else:
+        years = np.fromiter((0 if gone else value.year for value, gone in zip(parsed, failed)), dtype=float, count=len(texts))
     # pandas reads "-3" as the year -3, which no Python date (nor the API) can hold.
-    failed = failed | np.fromiter((not gone and not 1 <= value.year <= 9999 for value, gone in zip(parsed, failed)),
-                                  dtype=bool, count=len(texts))
+    failed |= ~failed & ((years < 1) | (years > 9999))
+    edge = ~failed & ((years == 1) | (years == 9999))
     out = np.empty(len(texts), dtype=object)
     if keep:
         out[:] = [None if gone else _python_moment(value) for value, gone in zip(parsed, failed)]
-    else:  # in the years 1 and 9999 the move to UTC may leave the calendar: kept, to be tried
-        out[:] = [True if gone or 1 < value.year < 9999 else _python_moment(value) for value, gone in zip(parsed, failed)]
-    return out, failed
+    else:
+        out[:] = True
+        out[edge] = [_python_moment(value) for value in parsed[edge]]
+    return out, failed, bool(edge.any())
 
 
 def _parse_one(text: str, format: str | None) -> Any:

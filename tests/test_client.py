@@ -116,6 +116,23 @@ def test_an_unreachable_server_fails_at_once_naming_the_url():
     assert len(attempts) == 1  # not two minutes of retries before saying so
 
 
+def test_once_the_server_has_answered_a_failed_connection_is_retried():
+    calls = []
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 2:  # a blip (a DNS hiccup, a restart) after the first answer
+            raise httpx.ConnectError("[Errno -3] Temporary failure in name resolution")
+        return httpx.Response(200, json={"uid": "u", "name": "n", "email": "e"})
+
+    settings = Settings(token="t", base_url="http://127.0.0.1:9/api/v1", rate_per_min=None)
+    with FragmentClient(settings, transport=httpx.MockTransport(flaky),
+                        retry=RetryPolicy(max_attempts=3, budget=5, floor=0.01, sleep=lambda seconds: None)) as c:
+        c.whoami()
+        assert c.whoami()["uid"] == "u"
+    assert len(calls) == 3
+
+
 def test_user_agent_names_the_tool():
     seen = {}
 

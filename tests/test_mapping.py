@@ -108,11 +108,16 @@ def test_nan_and_infinity_anywhere_in_a_cell_are_invalid_rows_not_a_crash_while_
         "title": ["a", "b", "c", "d"],
         "x": [1.5, float("inf"), float("nan"), 2.0],  # NaN alone is an empty cell
         "meta": [{"k": [1]}, None, {"k": [float("nan")]}, None],
-        "data": ["[1]", None, None, "[1, NaN]"],
+        "data": ["[1]", "1e400", None, "[1, NaN]"],  # 1e400 is valid JSON, and reads as Infinity
     })
-    assert [(p.row, p.column, p.reason.split(" (")[0]) for p in problems] == [
-        (3, "x", "not a finite number"), (4, "meta", "not a finite number"), (5, "data", "not valid JSON")]
+    assert sorted((p.row, p.column, p.reason.split(" (")[0]) for p in problems) == [
+        (3, "data", "not valid JSON"), (3, "x", "not a finite number"), (4, "meta", "not a finite number"),
+        (5, "data", "not valid JSON")]
     assert rows[0].payload["fields"] == {"title": "a", "x": 1.5, "meta": {"k": [1]}, "data": [1]}
+    # a tuple inside a cell, and a huge integer beside a float (no float can hold it): no crash
+    problems, rows = mapped(Mapping.infer(["title", "m", "n"]), {
+        "title": ["a", "b"], "m": [{"k": (float("nan"),)}, {"k": (1,)}], "n": [1.5, 10**400]})
+    assert [(p.row, p.column) for p in problems] == [(2, "m")] and rows[1].payload["fields"]["n"] == 10**400
 
 
 def test_headers_in_other_scripts_keep_their_letters():
