@@ -152,8 +152,7 @@ def _run_file(
     for name, written in (("results", results), ("checkpoint", checkpoint)):
         if written is not None and Path(written).resolve() == path.resolve():
             raise ConfigError(f"the {name} file would overwrite the input {path.name}; choose another --{name}")
-        if written is not None:
-            _check_writable(Path(written), name)  # before anything is sent, not after
+    _check_outputs(checkpoint, results)
     sidecar = _sidecar(path, options.get("mapping"), options.get("log")) if command == "import" else None
     return _run(command, table, writer, checkpoint=checkpoint, results=results, keep_results_in_memory=False,
                 sidecar=sidecar, **options)
@@ -161,6 +160,7 @@ def _run_file(
 
 def _run_frame(command: str, frame: pd.DataFrame, writer: Any, *, checkpoint: Any = None, results: Any = None,
                **options: Any) -> RunReport:
+    _check_outputs(checkpoint, results)
     return _run(command, open_table(frame), writer, checkpoint=checkpoint, results=results,
                 keep_results_in_memory=True, **options)
 
@@ -253,6 +253,15 @@ def _mapping(
     if purpose == "comment":
         return chosen.for_comments(text_column)
     return chosen
+
+
+def _check_outputs(checkpoint: Any, results: Any) -> None:
+    """The checkpoint and results files can be written, and are two files (before anything is sent)."""
+    if checkpoint is not None and results is not None and Path(checkpoint).resolve() == Path(results).resolve():
+        raise ConfigError("the results file would overwrite the checkpoint; choose another --results")
+    for name, written in (("results", results), ("checkpoint", checkpoint)):
+        if written is not None:
+            _check_writable(Path(written), name)
 
 
 def _check_writable(path: Path, name: str) -> None:

@@ -199,7 +199,10 @@ class _Lock:
         if fcntl is None:  # Windows: no advisory locks here; runs are not guarded
             return cls(path, None)
         while True:
-            handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise CheckpointError(f"cannot use {checkpoint} as a checkpoint: {exc.strerror}") from None
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -537,12 +537,16 @@ class CsvTable(Table):
 
 
 def _next_record(records: Iterator[list[str]]) -> list[str] | None:
-    """The next record, or None: a record the csv module cannot read (a cell beyond its size
-    limit) is left to the readers, which take any size."""
+    """The next record, whatever the size of its cells (the readers take any size; the csv
+    module's limit is lifted while it reads this one), or None when it cannot be read."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)  # a C long everywhere
     try:
         return next(records, None)
     except csv.Error:
         return None
+    finally:
+        csv.field_size_limit(limit)
 
 
 def detect_encoding(sample: bytes, *, complete: bool) -> str:

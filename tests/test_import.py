@@ -239,6 +239,8 @@ BAD_INPUTS = {
     "results over the input": (b"title\na\n", ["--results", "input.csv"], "would overwrite the input input.csv"),
     "results not a regular file": (b"title\na\n", ["--results", "/dev/null"], "is not a regular file"),
     "results in a folder that cannot be made": (b"title\na\n", ["--results", "/proc/none/r.csv"], "cannot make the folder"),
+    "results over the checkpoint": (b"title\na\n", ["--results", "c.db", "--checkpoint", "c.db"], "would overwrite the checkpoint"),
+    "checkpoint in a folder that cannot be made": (b"title\na\n", ["--checkpoint", "/proc/none/c.db"], "cannot make the folder"),
     "not a finite number": (b'title,data\na,"[1, NaN]"\n', ["--type", "data=json"], "row 2, column 'data'"),
 }
 
@@ -288,6 +290,8 @@ def test_a_checkpoint_in_use_is_refused_even_with_restart(tmp_path):
     assert again.resumed and again.count("created") == 1
     again.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # the lock file goes with the run
+    with pytest.raises(CheckpointError, match="cannot use .* as a checkpoint"):
+        Checkpoint.open(tmp_path / "no such folder" / "c", job=job)
 
 
 def test_invalid_rows_stop_everything_unless_skipped(tmp_path, sandbox, client):
