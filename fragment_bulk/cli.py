@@ -346,7 +346,9 @@ def map_command(source: Path, output: Path | None, **params: Any) -> None:
     given = args.pop("mapping")
     base = Mapping.load(given) if given else Mapping.infer(table.columns)
     mapping = base.with_overrides(**args)
-    mapping.check_columns(table.columns)
+    mapping.check_columns(table.columns, require_title=False)  # the mapping printed says what is missing
+    if not any(column.target == "title" for column in mapping.resolve(table.columns)):
+        _say('note: no column is mapped to title yet: edit the mapping, or add --map "COLUMN=title"')
     if output is None:
         click.echo(mapping.to_yaml(), nl=False)
     else:

@@ -317,8 +317,9 @@ class Mapping:
             needed += [name for name, column in self.columns.items() if column.target in ("uid", COMMENT)]
         return needed
 
-    def check_columns(self, columns: Iterable[str]) -> None:
-        """InputError unless the input has every column the mapping needs, and a title (import)."""
+    def check_columns(self, columns: Iterable[str], *, require_title: bool = True) -> None:
+        """InputError unless the input has every column the mapping needs, and (for an import,
+        unless not ``require_title``: a mapping still being written) a title."""
         columns = list(columns)
         listing = ", ".join(columns)
         for name in self.needed_columns():
@@ -334,7 +335,7 @@ class Mapping:
                     column=column.name,
                 )
             holders[column.target] = column.name
-        if self.purpose == "import" and "title" not in holders:
+        if self.purpose == "import" and "title" not in holders and require_title:
             raise InputError(
                 f'no column is mapped to title; map one with --map "COLUMN=title" (columns: {listing})'
             )

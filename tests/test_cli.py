@@ -69,6 +69,10 @@ def test_map_prints_an_editable_mapping(tmp_path):
     written = run_cli("map", str(SAMPLES / "tasks.csv"), "--map", "Subject=title", "-o", str(out))
     assert written.returncode == 0 and yaml.safe_load(out.read_text())["columns"]
 
+    untitled = run_cli("map", str(SAMPLES / "tasks.csv"))  # the README tour's first step: no title yet
+    assert untitled.returncode == 0 and "no column is mapped to title" in untitled.stderr
+    assert "Subject: title" in untitled.stdout and yaml.safe_load(untitled.stdout)["columns"]
+
 
 def test_failed_rows_mean_exit_1_and_json_summary(tmp_path):
     source = tmp_path / "rows.csv"
