@@ -153,7 +153,8 @@ def _run_file(
         if written is not None and Path(written).resolve() == path.resolve():
             raise ConfigError(f"the {name} file would overwrite the input {path.name}; choose another --{name}")
     _check_outputs(checkpoint, results)
-    sidecar = _sidecar(path, options.get("mapping"), options.get("log")) if command == "import" else None
+    # An update of an exported file reads it with the types its export recorded, as an import does.
+    sidecar = _sidecar(path, options.get("mapping"), options.get("log")) if command in ("import", "update") else None
     return _run(command, table, writer, checkpoint=checkpoint, results=results, keep_results_in_memory=False,
                 sidecar=sidecar, **options)
 
@@ -249,7 +250,7 @@ def _mapping(
     chosen = base.with_overrides(maps=dict(maps or {}), ignore=list(ignore), types=dict(types or {}),
                                  keys=list(keys), empty=empty)
     if purpose == "update":
-        return chosen.for_update()
+        return chosen.for_update(empty)
     if purpose == "comment":
         return chosen.for_comments(text_column)
     return chosen

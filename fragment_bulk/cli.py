@@ -29,6 +29,7 @@ from fragment_bulk.config import Settings, parse_rate
 from fragment_bulk.connection import DEFAULT_SANDBOX_DB, connect
 from fragment_bulk.errors import (
     AuthError,
+    ConfigError,
     FragmentBulkError,
     InterruptedImport,
     ValidationError,
@@ -109,9 +110,13 @@ def _connection(params: dict[str, Any]) -> dict[str, Any]:
         parse_rate(rate)  # fail on a malformed rate before reading any input
     settings = None
     if not sandbox:
-        settings = Settings.from_env(
-            token=os.environ.get(token_env) or None, base_url=base_url, allow_insecure_http=insecure or None
-        )
+        token = os.environ.get(token_env) or None
+        if token is None:
+            # Never fall back to $FRAGMENT_TOKEN when another variable was named: a typo in its
+            # name must not write with another account's token.
+            raise ConfigError(f"no API token: ${token_env} is not set"
+                              + ("" if token_env != "FRAGMENT_TOKEN" else " (or pass --token-env NAME)"))
+        settings = Settings.from_env(token=token, base_url=base_url, allow_insecure_http=insecure or None)
     return {"sandbox": sandbox or None, "settings": settings, "rate": rate}
 
 
@@ -297,6 +302,19 @@ def comment_command(source: Path, text_column: str, **params: Any) -> None:
     _report(api.comment_file(source, text_column=text_column, **args), as_json)
 
 
+def _filters(texts: tuple[str, ...]) -> dict[str, str]:
+    """``--filter KEY=VALUE``s: split at the first ``=`` (a URL value has more), the value as typed."""
+    filters: dict[str, str] = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--filter expects KEY=VALUE (e.g. country=FR), got {text!r}")
+        if key.strip() in filters:
+            raise ConfigError(f"--filter {key.strip()!r} is given twice; the API takes one value a key")
+        filters[key.strip()] = value
+    return filters
+
+
 @main.command("export")
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE", help="Custom-field filter, as the API's ?country=FR (repeatable).")
@@ -324,7 +342,7 @@ def export_command(output: Path, filters: tuple[str, ...], columns: str | None, 
     connection = _connection(params)
     status = params.pop("status")
     report = api.export_file(
-        output, filters=dict(parse_assignment(text, "--filter") for text in filters),
+        output, filters=_filters(filters),
         status=status.upper() if status else None,
         columns=[name.strip() for name in columns.split(",")] if columns else None,
         format=file_format, escape_formulas=not no_escape_formulas, progress=False if quiet else progress,

@@ -246,9 +246,11 @@ class Mapping:
             changed.empty = _choice(empty, EMPTY_POLICIES, "--empty", "the command line")
         return changed
 
-    def for_update(self) -> Mapping:
-        """For ``update``: no title needed, empty cells change nothing, the uid must be given."""
-        return replace(self, purpose="update", empty="omit")
+    def for_update(self, empty: str | None = None) -> Mapping:
+        """For ``update``: no title needed, the uid must be given, and empty cells change nothing
+        unless ``empty="null"`` is asked for here (a mapping file's ``empty``, written for
+        imports, does not carry over: it would null every field an update file leaves empty)."""
+        return replace(self, purpose="update", empty=empty or "omit")
 
     def for_comments(self, text_column: str | None) -> Mapping:
         """For ``comment``: the text column and the uid (column or keys); the rest ignored."""
@@ -422,7 +424,7 @@ class Mapping:
 
     def _slots(self, converted: list[_Converted]) -> list[_Slot]:
         """Where each converted column goes (see ``_Slot``), worked out once a chunk, not once a cell."""
-        send_null = self.empty == "null" and self.purpose == "import"
+        send_null = self.empty == "null" and self.purpose in ("import", "update")
         slots = []
         for item in converted:
             target = item.column.target

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import yaml
 
 import fragment_bulk
@@ -33,6 +34,27 @@ def test_whoami_and_a_refused_token():
 def test_no_token_is_a_config_error():
     result = run_cli("whoami")
     assert result.returncode == 2 and "FRAGMENT_TOKEN" in error_line(result.stderr)
+
+
+def test_a_token_variable_named_but_unset_never_falls_back_to_fragment_token():
+    env = cli_env("http://127.0.0.1:9/api/v1")  # FRAGMENT_TOKEN is set
+    result = subprocess.run([sys.executable, "-m", "fragment_bulk", "whoami", "--token-env", "STAGING_TOKEN"],
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 2 and error_line(result.stderr) == "error: no API token: $STAGING_TOKEN is not set"
+
+
+def test_a_filter_value_keeps_its_equals_signs_and_spaces(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("id,title,link,pad\n1,T1,https://x.test/?id=7, x \n2,T2,other,y\n", encoding="utf-8")
+    db = str(tmp_path / "sb.sqlite")
+    assert run_cli("import", str(source), "--key", "id", "--sandbox-db", db, "--rate", "off", "-q").returncode == 0
+    for flag in ("link=https://x.test/?id=7", "pad= x "):
+        out = tmp_path / "f.csv"
+        result = run_cli("export", str(out), "--filter", flag, "--sandbox-db", db, "--rate", "off", "-q")
+        assert result.returncode == 0, result.stderr
+        assert list(pd.read_csv(out, dtype=str)["title"]) == ["T1"], flag
+    twice = run_cli("export", str(tmp_path / "g.csv"), "--filter", "a=1", "--filter", "a=2", "--sandbox-db", db)
+    assert twice.returncode == 2 and "given twice" in error_line(twice.stderr)
 
 
 def test_plain_http_to_a_remote_host_is_refused():

@@ -165,3 +165,27 @@ def test_the_same_comment_file_run_again_posts_nothing_until_restart(tmp_path, s
     assert [len(sandbox.comments(uid)) for uid in uids] == [1, 1]  # a finished job is not a fresh one
     fragment_bulk.comment_file(source, client=client, restart=True)
     assert [len(sandbox.comments(uid)) for uid in uids] == [2, 2]
+
+
+def test_updating_an_edited_export_changes_only_the_edited_cell(tmp_path, sandbox, client):
+    uid = _seed(client, 1)[0]
+    client.update_tasks([{"uid": uid, "fields": {"score": 1.5, "flag": True, "tags": ["a"], "formula": "=1+1"}}])
+    before = sandbox.task(uid)
+    fragment_bulk.export_file(tmp_path / "tasks.csv", client=client, progress=False)
+    frame = pd.read_csv(tmp_path / "tasks.csv", dtype=str, keep_default_na=False)
+    frame.loc[0, "status"] = "DONE"
+    frame.to_csv(tmp_path / "tasks.csv", index=False)
+    report = fragment_bulk.update_file(tmp_path / "tasks.csv", client=client)  # uses tasks.csv.mapping.yml
+    after = sandbox.task(uid)
+    assert report.counts.get("updated") == 1 and after["status"] == "DONE"
+    assert after["fields"] == before["fields"]  # n, score, flag, tags still typed; no "'" kept on =1+1
+
+
+def test_update_with_empty_null_sets_the_field_to_null_and_without_leaves_it(tmp_path, sandbox, client):
+    uid = _seed(client, 1)[0]
+    source = tmp_path / "u.csv"
+    _write_csv(source, ["uid", "n"], [[uid, ""]])
+    fragment_bulk.update_file(source, client=client, checkpoint=None)
+    assert sandbox.task(uid)["fields"]["n"] == 0
+    fragment_bulk.update_file(source, client=client, checkpoint=None, empty="null")
+    assert sandbox.task(uid)["fields"]["n"] is None
