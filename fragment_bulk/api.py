@@ -197,6 +197,10 @@ def export_file(
                     order_by=order_by, limit=limit)
     written = dict(columns=columns, format=format, excel_csv=excel_csv, escape_formulas=escape_formulas, progress=progress)
     _check_writable(Path(path), "output")  # before paging through every task, not after
+    repeated = sorted({name for name in columns or [] if list(columns).count(name) > 1})
+    if repeated:
+        raise ConfigError(f"column {repeated[0]!r} is asked for twice: a file with two columns of one name"
+                          " does not import back")
     with connect(client=client, settings=settings, sandbox=sandbox, rate=rate, log=log) as connected:
         export = exporter.export_comments if comments else exporter.export_tasks
         return export(connected, Path(path), search, **written)
