@@ -44,8 +44,10 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int, *, as_json: bool = False) -> None:
     _say(f"error: {message}")
+    if as_json:  # a script reading stdout gets an answer whatever happened
+        click.echo(json.dumps({"error": message, "exit_code": code}))
     sys.exit(code)
 
 
@@ -55,29 +57,30 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = click.get_current_context().find_root().params.get("debug", False)
+        fail = functools.partial(_fail, as_json=bool(kwargs.get("as_json")))
         try:
             return command(*args, **kwargs)
         except InterruptedImport as exc:
-            _fail(str(exc), EXIT_INTERRUPTED)
+            fail(str(exc), EXIT_INTERRUPTED)
         except KeyboardInterrupt:
             # A second Ctrl-C while the first one's results were being saved lands here too.
-            _fail("interrupted; run the same command again (an import resumes from its checkpoint)", EXIT_INTERRUPTED)
+            fail("interrupted; run the same command again (an import resumes from its checkpoint)", EXIT_INTERRUPTED)
         except ValidationError as exc:
             for problem in exc.problems:
                 _say(f"  {problem}")
             where = getattr(exc, "results_path", None)
             more = f"; every row's status is in {where}" if where else ""
-            _fail(f"{exc.invalid_rows:,} invalid row(s), nothing was sent (fix them, or use --skip-invalid){more}", EXIT_NOTHING_SENT)
+            fail(f"{exc.invalid_rows:,} invalid row(s), nothing was sent (fix them, or use --skip-invalid){more}", EXIT_NOTHING_SENT)
         except FragmentBulkError as exc:
             if debug:
                 raise
             report = getattr(exc, "report", None)
             sent_some = report is not None and report.succeeded > 0
-            _fail(str(exc), EXIT_FAILED_ROWS if sent_some else EXIT_NOTHING_SENT)
+            fail(str(exc), EXIT_FAILED_ROWS if sent_some else EXIT_NOTHING_SENT)
         except (ValueError, OSError) as exc:
             if debug:
                 raise
-            _fail(str(exc), EXIT_NOTHING_SENT)
+            fail(str(exc), EXIT_NOTHING_SENT)
 
     return wrapper
 

@@ -106,6 +106,10 @@ def test_failed_rows_mean_exit_1_and_json_summary(tmp_path):
     assert summary["counts"]["created"] == 1 and summary["counts"]["failed"] == 1 and summary["exit_code"] == 1
     assert "Traceback" not in result.stderr
 
+    refused = run_cli("import", str(source), "--json", "--sandbox-db", str(tmp_path / "sb.sqlite"), "--restart", cwd=tmp_path)
+    assert refused.returncode == 2 and json.loads(refused.stdout) == {"error": error_line(refused.stderr)[len("error: "):],
+                                                                      "exit_code": 2}
+
 
 def test_usage_errors_exit_2(tmp_path):
     result = run_cli("import", str(tmp_path / "missing.csv"))
