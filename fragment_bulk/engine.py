@@ -483,7 +483,7 @@ def _cell_text(value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
+        return json.dumps(value, ensure_ascii=False, default=str)  # a date inside a dict cell
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value

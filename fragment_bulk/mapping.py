@@ -1066,9 +1066,15 @@ def _utc_text(moment: datetime) -> str:
 
 def _jsonable(value: Any) -> Any:
     """A value the JSON encoder takes as it is meant: dates as ISO text, numpy as Python."""
+    if value is pd.NA or value is pd.NaT:
+        return None
     if isinstance(value, np.generic):
         value = value.item()
-    if value is None or isinstance(value, (str, int, float, bool, dict, list)):
+    if isinstance(value, dict):  # what is inside is made ready too: a date in a dict is its ISO text
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
         return value
     if isinstance(value, datetime):
         if value.tzinfo is not None and value.utcoffset() is not None:
@@ -1078,8 +1084,6 @@ def _jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Decimal):
         return float(value)
-    if isinstance(value, tuple):
-        return list(value)
     return str(value)
 
 

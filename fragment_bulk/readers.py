@@ -768,25 +768,47 @@ class FrameTable(Table):
 def native_values(series: pd.Series) -> np.ndarray:
     """A column as an object array of Python values, every kind of missing value as None."""
     missing = series.isna().to_numpy()
-    if series.dtype.kind == "M":  # datetime64, naive or with a time zone
-        return np.array([None if gone else stamp.to_pydatetime() for stamp, gone in zip(series, missing)], dtype=object)
+    if isinstance(series.dtype, pd.DatetimeTZDtype) or isinstance(series.dtype, np.dtype) and series.dtype.kind == "M":
+        return _cells([None if gone else stamp.to_pydatetime() for stamp, gone in zip(series, missing)])
     if isinstance(series.dtype, pd.CategoricalDtype):
         codes = series.cat.codes.to_numpy()
         values = native_values(pd.Series(series.cat.categories))[codes]
         values[codes < 0] = None
         return values
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind == "f" and series.dtype.itemsize < 8:
+        # float32: the number it prints as (0.1), not the float64 nearest its bits (0.10000000149...)
+        return _cells([None if gone else float(str(number)) for number, gone in zip(series.to_numpy(), missing)])
     values = series.to_numpy(dtype=object)
     if isinstance(series.dtype, np.dtype) and series.dtype.kind in "biuf":
         values[missing] = None  # numpy already made Python int / float / bool
         return values
-    return np.array([None if gone else _python_value(value) for value, gone in zip(values, missing)], dtype=object)
+    return _cells([None if gone else _python_value(value) for value, gone in zip(values, missing)])
+
+
+def _cells(values: list[Any]) -> np.ndarray:
+    """One cell per value, even when every value is a list of one length (``np.array`` would
+    make a 2-D array of them)."""
+    return np.fromiter(values, dtype=object, count=len(values))
 
 
 def _python_value(value: Any) -> Any:
+    """A cell as plain Python: numpy scalars and arrays, Timestamps (a list read from Parquet is
+    an array), at any depth; a float32 as the number it prints as (0.1, not 0.10000000149...)."""
     if isinstance(value, str):
         return value if value.strip() else None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
+    if isinstance(value, np.floating) and value.dtype.itemsize < 8:
+        return float(str(value))  # as float32 columns (see native_values)
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, (np.ndarray, list, tuple)):
+        return [None if _is_missing(item) else _python_value(item) for item in value]
+    if isinstance(value, dict):
+        return {key: None if _is_missing(item) else _python_value(item) for key, item in value.items()}
     return value
+
+
+def _is_missing(value: Any) -> bool:
+    """pd.NA, NaT, None (a NaN float stays: it is refused later, with its row and column)."""
+    return value is None or value is pd.NA or value is pd.NaT

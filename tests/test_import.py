@@ -8,10 +8,11 @@ import json
 import random
 import signal
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -365,6 +366,24 @@ def test_a_dataframe_whose_index_repeats_labels_gets_each_error_on_its_own_row(s
     assert list(results["_status"]) == ["created", "failed", "created", "failed"]
     assert "not a whole number" in results.loc["2", "_error"] and "title" not in results.loc["2", "_error"]
     assert "title is required" in results.loc["4", "_error"]
+
+
+def test_a_dataframe_of_lists_arrays_nested_dates_and_float32_imports_and_round_trips(sandbox, client):
+    frame = pd.DataFrame({
+        "title": ["a", "b"],
+        "tags": [["x", "y"], ["z", "w"]],  # lists of one length: np.array would make them a 2-D array
+        "arr": [np.array([1, 2]), np.array([3, 4])],  # what read_parquet gives for a list column
+        "meta": [{"when": pd.Timestamp("2024-01-01 10:00", tz="UTC"), "n": np.int64(3), "gone": pd.NA}, None],
+        "f": np.array([0.1, 0.25], dtype=np.float32),
+        "d": pd.array([date(2024, 1, 2), None], dtype="date32[pyarrow]"),
+    })
+    report = fragment_bulk.import_dataframe(frame, client=client)
+    assert report.exit_code == 0 and report.counts["created"] == 2
+    fields = {task["fields"]["title"]: task["fields"] for task in sandbox.tasks()}
+    assert fields["a"] == {"title": "a", "tags": ["x", "y"], "arr": [1, 2], "f": 0.1, "d": "2024-01-02",
+                           "meta": {"when": "2024-01-01T10:00:00Z", "n": 3, "gone": None}}
+    again = fragment_bulk.import_dataframe(fragment_bulk.export_dataframe(client=client), client=client)
+    assert again.counts.get("unchanged") == 2 and again.exit_code == 0
 
 
 def test_null_policy_sends_null_not_nan(sandbox, client):
