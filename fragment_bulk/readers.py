@@ -749,6 +749,12 @@ class FrameTable(Table):
         try:
             hashed = pd.util.hash_pandas_object(self.frame, index=True).to_numpy()
             digest.update(hashed.tobytes())
+            # pandas hashes True as "True" and 1 as "1" in an object column: the types tell them apart.
+            for position, dtype in enumerate(self.frame.dtypes):
+                if dtype == object:
+                    kinds = np.fromiter((type(cell).__name__ for cell in self.frame.iloc[:, position]), dtype=object,
+                                        count=len(self.frame))
+                    digest.update(pd.util.hash_array(kinds, categorize=True).tobytes())
         except TypeError:  # unhashable cells (dicts, lists): hash their text instead
             for row in self.frame.itertuples():
                 digest.update(repr(row).encode())

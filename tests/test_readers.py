@@ -242,6 +242,9 @@ def test_dataframe_values_become_python_natives():
     assert rows[2][1]["tier"] is None and rows[2][1]["note"] is None
     assert table.fingerprint() == open_table(frame.copy()).fingerprint()
     assert table.fingerprint() != open_table(frame.assign(score=0.0)).fingerprint()
+    flags = pd.Series([True, 1, "x"], index=frame.index, dtype=object)
+    as_text = pd.Series(["True", "1", "x"], index=frame.index, dtype=object)  # pandas hashes these alike
+    assert open_table(frame.assign(v=flags)).fingerprint() != open_table(frame.assign(v=as_text)).fingerprint()
 
 
 def test_dataframe_duplicate_column_names_are_refused():
