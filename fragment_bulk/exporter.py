@@ -272,9 +272,11 @@ def flatten(task: Mapping[str, Any]) -> dict[str, Any]:
         if value is not None:
             row[name] = value
     for key, value in custom.items():
-        if key in _RESERVED:
-            if key in TEXT_COLUMNS:
-                continue
+        if key in TEXT_COLUMNS:
+            continue
+        # A field named like a native column, or like the prefix itself ("fields.status", which
+        # would meet the field "status" in one column), is written under the prefix.
+        if key in _RESERVED or key.startswith("fields."):
             key = f"fields.{key}"
         row[key] = value
     return row

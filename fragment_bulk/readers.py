@@ -120,6 +120,8 @@ def open_table(
     suffix = path.suffix.lower()
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    if sheet is not None and suffix not in EXCEL_SUFFIXES:
+        raise InputError(f"{path.name}: --sheet is for Excel workbooks; this file has no sheets")
     if suffix in CSV_SUFFIXES:
         return CsvTable(path, encoding=encoding, delimiter=delimiter, chunk_size=chunk_size)
     if suffix in EXCEL_SUFFIXES:

@@ -154,6 +154,16 @@ def test_a_json_lines_round_trip_with_a_column_empty_in_every_task(tmp_path, san
     assert report.counts.get("unchanged") == 5 and report.counts.get("updated", 0) == 0
 
 
+def test_a_field_named_like_the_prefix_keeps_a_column_of_its_own(tmp_path, sandbox, client):
+    _seed(client, 2, fields=lambda n: {"title": f"t{n}", "status": "custom", "fields.status": "dotted"})
+    before = sandbox.tasks()
+    export_tasks(client, tmp_path / "p.csv")
+    header = pd.read_csv(tmp_path / "p.csv", dtype=str).columns
+    assert {"status", "fields.status", "fields.fields.status"} <= set(header)
+    report = fragment_bulk.import_file(tmp_path / "p.csv", client=client, checkpoint=None, results=None)
+    assert report.counts.get("unchanged") == 2 and sandbox.tasks() == before
+
+
 def test_round_trip_with_one_edit_changes_exactly_that(tmp_path, sandbox, client):
     _seed(client, 50)
     before = {task["uid"]: task for task in sandbox.tasks()}

@@ -176,6 +176,11 @@ def test_excel_sheet_by_name_or_index(workbook, sheet):
     assert rows_of(open_table(workbook, sheet=sheet)) == [(2, {"title": "old"})]
 
 
+def test_a_sheet_asked_of_a_csv_is_refused(tmp_path):
+    with pytest.raises(InputError, match="--sheet is for Excel workbooks"):
+        open_table(write(tmp_path, "c.csv", b"title\na\n"), sheet="Tasks")
+
+
 def test_unknown_sheet_lists_the_sheets(workbook):
     with pytest.raises(InputError, match=r"sheet 'Nope' is not in the workbook; its sheets of rows are: Tasks, Archive"):
         open_table(workbook, sheet="Nope")
