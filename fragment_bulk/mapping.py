@@ -1079,7 +1079,9 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is not None and value.utcoffset() is not None:
             return _utc_text(value)
-        return value.date().isoformat() if value.time() == time() else value.isoformat()
+        # Naive: a date at midnight (an Excel date cell), else a moment read as UTC, as typed
+        # date-times are by default: the API wants a time zone.
+        return value.date().isoformat() if value.time() == time() else _utc_text(value.replace(tzinfo=timezone.utc))
     if isinstance(value, (date, time)):
         return value.isoformat()
     if isinstance(value, Decimal):

@@ -232,7 +232,7 @@ def test_others_infer_or_ignore():
         ({"target": "fields.j", "type": "json"}, ["{a: 1}", "NaN"], None, "not valid JSON"),
         ({"target": "fields.s", "type": "str"}, ["00123", 12, 1.0], ["00123", "12", "1"], None),
         ("fields.auto", ["00123", 12, 1.5, datetime(2026, 3, 1), datetime(2026, 3, 1, 9, 30)],
-         ["00123", 12, 1.5, "2026-03-01", "2026-03-01T09:30:00"], None),
+         ["00123", 12, 1.5, "2026-03-01", "2026-03-01T09:30:00Z"], None),
         ("status", ["todo", " Started ", "DONE"], ["TODO", "STARTED", "DONE"], None),
         ("status", ["Pending"], None, "status 'Pending' is not one of TODO, STARTED, DONE (add a value map?)"),
         ("assignee_uid", ["CBC0CCD6FBC907B3F9F9B8A8EEB7FF2C"], ["cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c"], None),
