@@ -334,4 +334,8 @@ def _run(
         return run_bulk(command, table, chosen, None, writer, options)
     with connect(client=client, settings=settings, sandbox=sandbox, rate=rate, log=log,
                  concurrency=options.concurrency, batch_size=options.batch_size) as connected:
-        return run_bulk(command, table, chosen, connected, writer, options)
+        report = run_bulk(command, table, chosen, connected, writer, options)
+    if chosen.keys and report.counts.get("failed") and command in ("update", "comment"):
+        log(f"note: the uids were made from {', '.join(chosen.keys)} in the namespace {chosen.namespace or 'key'!r};"
+            " if the tasks were imported with a mapping that sets another namespace, pass that --mapping too")
+    return report

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import fragment_bulk
+from fragment_bulk.mapping import Mapping
 from fragment_bulk.retry import RetryPolicy
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
@@ -189,3 +190,13 @@ def test_update_with_empty_null_sets_the_field_to_null_and_without_leaves_it(tmp
     assert sandbox.task(uid)["fields"]["n"] == 0
     fragment_bulk.update_file(source, client=client, checkpoint=None, empty="null")
     assert sandbox.task(uid)["fields"]["n"] is None
+
+
+def test_an_update_by_key_that_finds_nothing_says_which_namespace_it_used(sandbox, client):
+    imported = Mapping.from_dict({"key": ["Ticket"], "namespace": "ticket", "columns": {"Ticket": "fields.ticket", "title": "title"}})
+    fragment_bulk.import_dataframe(pd.DataFrame({"Ticket": ["001"], "title": ["one"]}), mapping=imported, client=client)
+    said: list[str] = []
+    report = fragment_bulk.update_dataframe(pd.DataFrame({"Ticket": ["001"], "status": ["DONE"]}), keys=["Ticket"],
+                                            client=client, log=said.append)
+    assert report.counts.get("failed") == 1 and "not found" in report.failed["_error"].iloc[0]
+    assert any("namespace 'key'" in line and "--mapping" in line for line in said)
