@@ -248,9 +248,11 @@ class Mapping:
 
     def for_update(self, empty: str | None = None) -> Mapping:
         """For ``update``: no title needed, the uid must be given, and empty cells change nothing
-        unless ``empty="null"`` is asked for here (a mapping file's ``empty``, written for
-        imports, does not carry over: it would null every field an update file leaves empty)."""
-        return replace(self, purpose="update", empty=empty or "omit")
+        unless ``empty="null"`` is asked for here. A mapping file's ``empty`` and its defaults,
+        written for imports, do not carry over: they would null, or set to the default, every
+        field that an update file leaves empty."""
+        columns = {name: replace(column, default=None) for name, column in self.columns.items()}
+        return replace(self, columns=columns, purpose="update", empty=empty or "omit")
 
     def for_comments(self, text_column: str | None) -> Mapping:
         """For ``comment``: the text column and the uid (column or keys); the rest ignored."""

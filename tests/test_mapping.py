@@ -344,6 +344,9 @@ def test_update_needs_a_uid_and_no_title():
     with pytest.raises(InputError, match="a uid column, or --key"):
         Mapping.infer(["status"]).for_update().check_columns(["status"])
     loaded = Mapping.load(SAMPLES / "tasks.mapping.yml").for_update()
+    for_import = Mapping.from_dict({"empty": "null", "columns": {"uid": "uid", "P": {"target": "fields.p", "type": "int", "default": 3}}})
+    _, rows = mapped(for_import.for_update(), {"uid": ["cbc0ccd6fbc907b3f9f9b8a8eeb7ff2c"], "P": [None]})
+    assert rows[0].payload == {}  # neither the import's default 3 nor its null lands on the task
     loaded.check_columns(["Ticket ID", "Status"])  # other mapped columns may be absent
 
 
