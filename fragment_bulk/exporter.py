@@ -502,7 +502,10 @@ def _spooled_rows(spool: Path, picks: list[int]) -> Iterator[list[Any]]:
             for values in rows:
                 if len(values) < width:
                     values.extend([None] * (width - len(values)))
-                yield values if everything else [values[index] for index in picks]
+                if not everything:
+                    yield [values[index] for index in picks]
+                else:  # the first columns: a row that also has later ones is cut to them
+                    yield values if len(values) == width else values[:width]
 
 
 def _frame(rows: list[list[Any]], names: list[str]) -> pd.DataFrame:

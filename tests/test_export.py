@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 import uuid
@@ -88,6 +89,9 @@ def test_limit_stops_early_and_columns_choose_and_order(tmp_path, sandbox, clien
     frame = pd.read_csv(tmp_path / "some.csv", dtype=str)
     assert report.rows == len(frame) == 120 and list(frame.columns) == ["title", "priority", "uid"]
     assert report.dropped == 0 and "filter" not in report.summary_line()  # cut by the limit, not dropped
+    export_tasks(client, tmp_path / "first.csv", columns=["uid", "status"])  # the first columns, in order
+    with open(tmp_path / "first.csv", newline="", encoding="utf-8") as handle:
+        assert {len(row) for row in csv.reader(handle)} == {2}
     with pytest.raises(fragment_bulk.ConfigError, match="nope"):
         export_tasks(client, tmp_path / "x.csv", columns=["nope"])
 
