@@ -153,8 +153,11 @@ def _run_file(
         if written is not None and Path(written).resolve() == path.resolve():
             raise ConfigError(f"the {name} file would overwrite the input {path.name}; choose another --{name}")
     _check_outputs(checkpoint, results)
-    # An update of an exported file reads it with the types its export recorded, as an import does.
-    sidecar = _sidecar(path, options.get("mapping"), options.get("log")) if command in ("import", "update") else None
+    # An update of an exported file reads it with the types its export recorded; a hand-written
+    # <stem>.mapping.yml beside it was written for the import, and its key is not the update's.
+    sidecar = (_sidecar(path, options.get("mapping"), options.get("log")) if command == "import"
+               else _sidecar(path, options.get("mapping"), options.get("log"), exported_only=True) if command == "update"
+               else None)
     return _run(command, table, writer, checkpoint=checkpoint, results=results, keep_results_in_memory=False,
                 sidecar=sidecar, **options)
 
@@ -281,12 +284,13 @@ def _check_writable(path: Path, name: str) -> None:
         raise ConfigError(f"cannot write the {name} {path}: its folder is read-only")
 
 
-def _sidecar(path: Path, mapping: Any, log: Callable[[str], None] | None) -> Path | None:
+def _sidecar(path: Path, mapping: Any, log: Callable[[str], None] | None, *, exported_only: bool = False) -> Path | None:
     """The mapping beside the input, when none is given: ``tasks.csv.mapping.yml`` (what ``export``
     writes), else ``tasks.mapping.yml`` (one written by hand for the file, whatever its format)."""
     if mapping is not None:
         return None
-    for candidate in (exporter.sidecar_of(path), path.with_name(path.stem + exporter.SIDECAR_SUFFIX)):
+    hand_written = [] if exported_only else [path.with_name(path.stem + exporter.SIDECAR_SUFFIX)]
+    for candidate in (exporter.sidecar_of(path), *hand_written):
         if candidate.exists():
             (log or (lambda message: None))(f"using the mapping {candidate} found beside the input")
             return candidate
@@ -335,7 +339,9 @@ def _run(
     with connect(client=client, settings=settings, sandbox=sandbox, rate=rate, log=log,
                  concurrency=options.concurrency, batch_size=options.batch_size) as connected:
         report = run_bulk(command, table, chosen, connected, writer, options)
-    if chosen.keys and report.counts.get("failed") and command in ("update", "comment"):
+    unknown = command in ("update", "comment") and chosen.keys and report.counts.get("failed") and (
+        report.failed["_error"].str.contains("not found").any())
+    if unknown:
         log(f"note: the uids were made from {', '.join(chosen.keys)} in the namespace {chosen.namespace or 'key'!r};"
             " if the tasks were imported with a mapping that sets another namespace, pass that --mapping too")
     return report

@@ -114,11 +114,11 @@ def _connection(params: dict[str, Any]) -> dict[str, Any]:
     settings = None
     if not sandbox:
         token = os.environ.get(token_env) or None
-        if token is None:
+        if token is None and token_env != "FRAGMENT_TOKEN":
             # Never fall back to $FRAGMENT_TOKEN when another variable was named: a typo in its
-            # name must not write with another account's token.
-            raise ConfigError(f"no API token: ${token_env} is not set"
-                              + ("" if token_env != "FRAGMENT_TOKEN" else " (or pass --token-env NAME)"))
+            # name must not write with another account's token. (No token at all is refused
+            # when a request is made: a dry run needs none.)
+            raise ConfigError(f"no API token: ${token_env} is not set")
         settings = Settings.from_env(token=token, base_url=base_url, allow_insecure_http=insecure or None)
     return {"sandbox": sandbox or None, "settings": settings, "rate": rate}
 

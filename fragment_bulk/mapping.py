@@ -209,7 +209,8 @@ class Mapping:
             {str(name): _column_from_yaml(str(name), spec, source) for name, spec in columns.items()},
             keys=tuple(str(key) for key in keys),
             namespace=None if namespace is None else str(namespace),
-            empty=_choice(data.get("empty", "omit"), EMPTY_POLICIES, "empty", source),
+            empty=_choice("null" if "empty" in data and data["empty"] is None else data.get("empty", "omit"),  # YAML reads null as None
+                          EMPTY_POLICIES, "empty", source),
             others=_choice(data.get("others", "infer"), OTHERS, "others", source),
             formula_escape=_flag(data.get("formula_escape", False), "formula_escape", source),
         )
@@ -1081,9 +1082,9 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is not None and value.utcoffset() is not None:
             return _utc_text(value)
-        # Naive: a date at midnight (an Excel date cell), else a moment read as UTC, as typed
-        # date-times are by default: the API wants a time zone.
-        return value.date().isoformat() if value.time() == time() else _utc_text(value.replace(tzinfo=timezone.utc))
+        # Naive, untyped: as written (a typed column is read in its time zone). Sent this way since
+        # the first version: rows without a key take their uid from it.
+        return value.date().isoformat() if value.time() == time() else value.isoformat()
     if isinstance(value, (date, time)):
         return value.isoformat()
     if isinstance(value, Decimal):

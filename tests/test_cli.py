@@ -57,6 +57,11 @@ def test_a_filter_value_keeps_its_equals_signs_and_spaces(tmp_path):
     assert twice.returncode == 2 and "given twice" in error_line(twice.stderr)
 
 
+def test_a_dry_run_needs_no_token():
+    result = run_cli("import", str(SAMPLES / "tasks.csv"), "--dry-run")  # no FRAGMENT_* variable at all
+    assert result.returncode == 0 and "nothing was sent" in result.stdout, result.stderr
+
+
 def test_plain_http_to_a_remote_host_is_refused():
     env = cli_env("http://example.com/api/v1")
     result = subprocess.run([sys.executable, "-m", "fragment_bulk", "whoami"], env=env, capture_output=True, text=True)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+import yaml
 
 from fragment_bulk.errors import InputError
 from fragment_bulk.identity import normalize_uid, uuid_from_key, uuid_from_payload
@@ -126,6 +127,10 @@ def test_headers_in_other_scripts_keep_their_letters():
         "title", "fields.страна", "fields.край", "fields.城市", "fields.pays_reel"]
 
 
+def test_empty_null_written_unquoted_in_yaml_is_the_null_policy():
+    assert Mapping.from_dict(yaml.safe_load("empty: null\ncolumns: {A: title}\n")).empty == "null"
+
+
 def test_yaml_round_trip_keeps_the_fingerprint(tmp_path):
     mapping = Mapping.load(SAMPLES / "tasks.mapping.yml").with_overrides(types={"Notes": "json"}, empty="null")
     mapping.dump(tmp_path / "m.yml")
@@ -232,7 +237,7 @@ def test_others_infer_or_ignore():
         ({"target": "fields.j", "type": "json"}, ["{a: 1}", "NaN"], None, "not valid JSON"),
         ({"target": "fields.s", "type": "str"}, ["00123", 12, 1.0], ["00123", "12", "1"], None),
         ("fields.auto", ["00123", 12, 1.5, datetime(2026, 3, 1), datetime(2026, 3, 1, 9, 30)],
-         ["00123", 12, 1.5, "2026-03-01", "2026-03-01T09:30:00Z"], None),
+         ["00123", 12, 1.5, "2026-03-01", "2026-03-01T09:30:00"], None),
         ("status", ["todo", " Started ", "DONE"], ["TODO", "STARTED", "DONE"], None),
         ("status", ["Pending"], None, "status 'Pending' is not one of TODO, STARTED, DONE (add a value map?)"),
         ("assignee_uid", ["CBC0CCD6FBC907B3F9F9B8A8EEB7FF2C"], ["cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c"], None),

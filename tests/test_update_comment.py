@@ -17,7 +17,7 @@ from fragment_bulk.retry import RetryPolicy
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
 from conftest import make_client
-from helpers import error_line, kill_then_finish, run_cli
+from helpers import SAMPLES, error_line, kill_then_finish, run_cli
 
 
 def _seed(client, count: int) -> list[str]:
@@ -200,3 +200,13 @@ def test_an_update_by_key_that_finds_nothing_says_which_namespace_it_used(sandbo
                                             client=client, log=said.append)
     assert report.counts.get("failed") == 1 and "not found" in report.failed["_error"].iloc[0]
     assert any("namespace 'key'" in line and "--mapping" in line for line in said)
+
+
+def test_update_leaves_a_hand_written_import_mapping_beside_it_alone(tmp_path, sandbox, client):
+    uids = _seed(client, 2)
+    (tmp_path / "tasks.mapping.yml").write_text(
+        (SAMPLES / "tasks.mapping.yml").read_text(encoding="utf-8"), encoding="utf-8")  # key: Ticket ID, for the import
+    source = tmp_path / "tasks.csv"
+    _write_csv(source, ["uid", "status"], [[uids[0], "DONE"], [uids[1], ""]])
+    report = fragment_bulk.update_file(source, client=client, checkpoint=None)
+    assert report.exit_code == 0 and sandbox.task(uids[0])["status"] == "DONE"
