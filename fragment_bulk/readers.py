@@ -784,8 +784,12 @@ def native_values(series: pd.Series) -> np.ndarray:
         values[codes < 0] = None
         return values
     if isinstance(series.dtype, np.dtype) and series.dtype.kind == "f" and series.dtype.itemsize < 8:
-        # float32: the number it prints as (0.1), not the float64 nearest its bits (0.10000000149...)
-        return _cells([None if gone else float(str(number)) for number, gone in zip(series.to_numpy(), missing)])
+        # float32: the number it prints as (0.1), not the float64 nearest its bits (0.10000000149...),
+        # worked out once per distinct value
+        uniques, inverse = np.unique(series.to_numpy(), return_inverse=True)
+        values = np.fromiter((float(str(number)) for number in uniques), dtype=object, count=len(uniques))[inverse]
+        values[missing] = None
+        return values
     values = series.to_numpy(dtype=object)
     if isinstance(series.dtype, np.dtype) and series.dtype.kind in "biuf":
         values[missing] = None  # numpy already made Python int / float / bool
@@ -810,11 +814,18 @@ def _python_value(value: Any) -> Any:
         return float(str(value))  # as float32 columns (see native_values)
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufUS":
+        return value.tolist()  # numbers or text: numpy makes them Python at once, at any depth
     if isinstance(value, (np.ndarray, list, tuple)):
+        if type(value) is list and all(type(item) in _PLAIN for item in value):
+            return value  # the usual list cell: nothing in it to convert
         return [None if _is_missing(item) else _python_value(item) for item in value]
     if isinstance(value, dict):
         return {key: None if _is_missing(item) else _python_value(item) for key, item in value.items()}
     return value
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def _is_missing(value: Any) -> bool:
