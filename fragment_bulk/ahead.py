@@ -23,12 +23,13 @@ def read_ahead(items: Iterable[Item], depth: int, *, name: str = "fragment-bulk-
     def produce() -> object:
         return next(iterator, _END)
 
-    with ThreadPoolExecutor(1, thread_name_prefix=name) as pool:
-        ahead = deque(pool.submit(produce) for _ in range(depth))
-        try:
-            while (item := ahead.popleft().result()) is not _END:
-                ahead.append(pool.submit(produce))
-                yield item  # type: ignore[misc]
-        finally:
-            for future in ahead:
-                future.cancel()
+    pool = ThreadPoolExecutor(1, thread_name_prefix=name)
+    ahead = deque(pool.submit(produce) for _ in range(depth))
+    try:
+        while (item := ahead.popleft().result()) is not _END:
+            ahead.append(pool.submit(produce))
+            yield item  # type: ignore[misc]
+    finally:
+        # Not waiting for an item still being made: a caller that stops early (Ctrl-C) goes on
+        # at once, and a second Ctrl-C cannot land in this wait. The item is dropped when done.
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -10,6 +12,7 @@ from openpyxl.chart import BarChart, Reference
 import pandas as pd
 import pytest
 
+from fragment_bulk.ahead import read_ahead
 from fragment_bulk.errors import InputError
 from fragment_bulk.readers import open_table
 
@@ -255,3 +258,29 @@ def test_dataframe_values_become_python_natives():
 def test_dataframe_duplicate_column_names_are_refused():
     with pytest.raises(InputError, match="appears twice"):
         open_table(pd.DataFrame([[1, 2]], columns=["a", "a"]))
+
+
+# -- reading ahead ----------------------------------------------------------------------------
+
+
+def test_read_ahead_keeps_order_and_does_not_wait_for_the_item_being_made():
+    assert list(read_ahead(iter(range(50)), 3)) == list(range(50))
+    started, release, seen_released = threading.Event(), threading.Event(), []
+
+    def items():
+        yield 1
+        started.set()
+        release.wait(10)  # the second item takes as long as the test lets it
+        seen_released.append(release.is_set())
+        yield 2
+
+    ahead = read_ahead(items(), 1)
+    assert next(ahead) == 1
+    assert started.wait(10)
+    ahead.close()  # Ctrl-C: returns while the second item is still being made...
+    release.set()  # ...so the item is only let finish afterwards
+    for _ in range(200):
+        if seen_released:
+            break
+        time.sleep(0.05)
+    assert seen_released == [True]
