@@ -16,6 +16,7 @@ the report (``report.results``).
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping as MappingType
 from pathlib import Path
 from typing import Any
@@ -149,15 +150,12 @@ def _run_file(
         checkpoint = path.with_name(f"{path.name}{suffix}{CHECKPOINT_SUFFIX}")
     if results == _DEFAULT:
         results = path.with_name(f"{path.stem}{suffix}{RESULTS_SUFFIX}")
-    for name, written in (("results", results), ("checkpoint", checkpoint)):
-        if written is not None and Path(written).resolve() == path.resolve():
-            raise ConfigError(f"the {name} file would overwrite the input {path.name}; choose another --{name}")
-    _check_outputs(checkpoint, results)
+    _check_outputs(checkpoint, results, source=path)
     # An update of an exported file reads it with the types its export recorded; a hand-written
     # <stem>.mapping.yml beside it was written for the import, and its key is not the update's.
-    sidecar = (_sidecar(path, options.get("mapping"), options.get("log")) if command == "import"
-               else _sidecar(path, options.get("mapping"), options.get("log"), exported_only=True) if command == "update"
-               else None)
+    sidecar = None
+    if command in ("import", "update"):
+        sidecar = _sidecar(path, options.get("mapping"), options.get("log"), exported_only=command == "update")
     return _run(command, table, writer, checkpoint=checkpoint, results=results, keep_results_in_memory=False,
                 sidecar=sidecar, **options)
 
@@ -200,7 +198,7 @@ def export_file(
                     order_by=order_by, limit=limit)
     written = dict(columns=columns, format=format, excel_csv=excel_csv, escape_formulas=escape_formulas, progress=progress)
     _check_writable(Path(path), "output")  # before paging through every task, not after
-    repeated = sorted({name for name in columns or [] if list(columns).count(name) > 1})
+    repeated = sorted(name for name, times in Counter(columns or []).items() if times > 1)
     if repeated:
         raise ConfigError(f"column {repeated[0]!r} is asked for twice: a file with two columns of one name"
                           " does not import back")
@@ -263,13 +261,17 @@ def _mapping(
     return chosen
 
 
-def _check_outputs(checkpoint: Any, results: Any) -> None:
-    """The checkpoint and results files can be written, and are two files (before anything is sent)."""
+def _check_outputs(checkpoint: Any, results: Any, *, source: Path | None = None) -> None:
+    """The checkpoint and results files can be written, and neither is the other or the input
+    ``source`` (checked before anything is sent)."""
     if checkpoint is not None and results is not None and Path(checkpoint).resolve() == Path(results).resolve():
         raise ConfigError("the results file would overwrite the checkpoint; choose another --results")
     for name, written in (("results", results), ("checkpoint", checkpoint)):
-        if written is not None:
-            _check_writable(Path(written), name)
+        if written is None:
+            continue
+        if source is not None and Path(written).resolve() == source.resolve():
+            raise ConfigError(f"the {name} file would overwrite the input {source.name}; choose another --{name}")
+        _check_writable(Path(written), name)
 
 
 def _check_writable(path: Path, name: str) -> None:

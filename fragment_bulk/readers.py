@@ -559,10 +559,10 @@ def detect_encoding(sample: bytes, *, complete: bool) -> str:
         return "utf-16"
     # UTF-16 without a BOM: text of mostly ASCII has a zero byte in every other place.
     pairs = len(sample) // 2
-    if pairs >= 2 and b"\x00" not in sample[:pairs * 2:2] and sample[1:pairs * 2:2].count(0) > pairs * 0.9:
-        return "utf-16-le"
-    if pairs >= 2 and b"\x00" not in sample[1:pairs * 2:2] and sample[:pairs * 2:2].count(0) > pairs * 0.9:
-        return "utf-16-be"
+    for encoding, zeros_at in (("utf-16-le", 1), ("utf-16-be", 0)):
+        text, zeros = sample[1 - zeros_at:pairs * 2:2], sample[zeros_at:pairs * 2:2]
+        if pairs >= 2 and 0 not in text and zeros.count(0) > pairs * 0.9:
+            return encoding
     try:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=complete)
         return "utf-8"
