@@ -53,6 +53,7 @@ from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
+from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -852,23 +853,21 @@ def _fine(values: np.ndarray) -> Converted:
 
 
 def _as_is(cells: np.ndarray, column: Column, render: bool) -> Converted:
-    """Cells sent as they are; NaN and Infinity are invalid (JSON has no such numbers)."""
+    """Cells sent as they are; NaN, Infinity and what JSON has no value for are invalid."""
     kind = pd.api.types.infer_dtype(cells, skipna=False)
     if kind in ("string", "integer", "boolean"):
         return _fine(cells.copy())
     if kind == "floating":
         return cells.copy(), ~np.isfinite(cells.astype(float))
-    if kind in _NO_FLOATS:
-        failed = np.zeros(len(cells), dtype=bool)
-    else:  # mixed: only a float, or a float inside a list or dict, can be NaN or Infinity
-        failed = np.fromiter((_finite_json(cell) is _BAD for cell in cells), dtype=bool, count=len(cells))
-    if not render:
-        return cells.copy(), failed
-    return _apply(lambda cell, _: _jsonable(cell), cells, column)[0], failed
+    if kind in _DATES:
+        return (_apply(lambda cell, _: _json_ready(cell), cells, column)[0] if render else cells.copy(),
+                np.zeros(len(cells), dtype=bool))
+    # Mixed, or cells JSON has no kind for: each is made ready or found invalid (NaN deep in a list, bytes).
+    return _each(lambda cell, _: _json_ready(cell))(cells, column, render)
 
 
-# infer_dtype kinds whose cells hold no float at all
-_NO_FLOATS = frozenset({"datetime64", "datetime", "date", "time", "timedelta64", "timedelta", "period", "bytes", "empty"})
+# infer_dtype kinds whose every cell is a date, a time or a date-time: all are sent as ISO text
+_DATES = frozenset({"datetime64", "datetime", "date", "time", "empty"})
 
 
 def _to_str(cells: np.ndarray, column: Column, render: bool) -> Converted:
@@ -929,26 +928,15 @@ def _to_bool(cell: Any, column: Column) -> Any:
 
 def _to_json(cell: Any, column: Column) -> Any:
     if not isinstance(cell, str):
-        return _finite_json(_jsonable(cell))
+        return _json_ready(cell)
     try:
-        return _finite_json(json.loads(cell, parse_constant=_refuse_constant))  # 1e400 reads as Infinity
+        return _json_ready(json.loads(cell, parse_constant=_refuse_constant))  # 1e400 reads as Infinity
     except ValueError:
         return _BAD
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-def _finite_json(value: Any) -> Any:
-    """``value``, or ``_BAD`` when it holds NaN or Infinity at any depth (they are not JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else _BAD
-    if isinstance(value, dict):
-        return value if all(_finite_json(item) is not _BAD for item in value.values()) else _BAD
-    if isinstance(value, (list, tuple)):
-        return value if all(_finite_json(item) is not _BAD for item in value) else _BAD
-    return value
 
 
 def _to_status(cell: Any, column: Column) -> Any:
@@ -1067,18 +1055,26 @@ def _utc_text(moment: datetime) -> str:
     return text + "Z"
 
 
-def _jsonable(value: Any) -> Any:
-    """A value the JSON encoder takes as it is meant: dates as ISO text, numpy as Python."""
-    if value is pd.NA or value is pd.NaT:
+def _json_ready(value: Any) -> Any:
+    """``value`` as the JSON encoder takes it as meant (dates as ISO text, numpy as Python), or
+    ``_BAD`` when it is or holds something JSON has no value for: NaN, Infinity, bytes, a set...
+    (``str(value)`` would send ``"b'...'"``, or an address that changes on every run)."""
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
-    if isinstance(value, np.generic):
+    if isinstance(value, np.datetime64):
+        value = None if np.isnat(value) else pd.Timestamp(value)  # .item() of nanoseconds is an int
+    elif isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, dict):  # what is inside is made ready too: a date in a dict is its ISO text
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
+    if isinstance(value, (str, bool, int)) or value is None:
         return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _BAD
+    if isinstance(value, dict):  # what is inside is made ready too: a date in a dict is its ISO text
+        items = {key: _json_ready(item) for key, item in value.items()}
+        return _BAD if any(item is _BAD for item in items.values()) else items
+    if isinstance(value, (list, tuple)):
+        ready = [_json_ready(item) for item in value]
+        return _BAD if any(item is _BAD for item in ready) else ready
     if isinstance(value, datetime):
         if value.tzinfo is not None and value.utcoffset() is not None:
             return _utc_text(value)
@@ -1088,8 +1084,36 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (date, time)):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return float(value)
-    return str(value)
+        return _decimal_number(value)
+    if isinstance(value, UUID):
+        return str(value)
+    return _BAD
+
+
+def _decimal_number(value: Decimal) -> Any:
+    """A Decimal as the JSON number it equals: ``5`` an int, ``1.10`` the float 1.1; ``_BAD`` if
+    a float would change it (JSON readers hold numbers as floats; such a column is text)."""
+    if not value.is_finite():
+        return _BAD
+    if value.as_tuple().exponent >= 0:  # type: ignore[operator]  (finite: an int exponent)
+        return int(value)
+    number = float(value)
+    return number if Decimal(repr(number)) == value else _BAD
+
+
+def _unsendable(value: Any) -> str:
+    """Why ``_json_ready`` refused ``value``: the first thing in it that JSON has no value for."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return next(_unsendable(item) for item in value if _json_ready(item) is _BAD)
+    if isinstance(value, (float, np.floating)):
+        return "not a finite number (NaN and Infinity cannot be sent as JSON)"
+    if isinstance(value, Decimal) and value.is_finite():
+        return f"the Decimal {value} has more digits than a JSON number keeps (make the column str)"
+    if isinstance(value, (bytes, bytearray)):
+        return "bytes cannot be sent as JSON (decode the column to text first)"
+    return f"a {type(value).__name__} cannot be sent as JSON (convert the column to text or numbers first)"
 
 
 def _key_text(value: Any) -> str:
@@ -1180,8 +1204,8 @@ _REASONS: dict[str, Callable[[Any], str]] = {
     "int": lambda value: "not a whole number",
     "float": lambda value: "not a number",
     "bool": lambda value: "not a yes/no value (true/false, yes/no, y/n, 1/0)",
-    "json": lambda value: "not valid JSON (NaN and Infinity are not JSON either)",
-    "auto": lambda value: "not a finite number (NaN and Infinity cannot be sent as JSON)",
+    "json": lambda value: "not valid JSON (NaN and Infinity are not JSON either)" if isinstance(value, str) else _unsendable(value),
+    "auto": _unsendable,
     "status": lambda value: f"status {value!r} is not one of {', '.join(STATUSES)} (add a value map?)",
     "assignee_email": lambda value: "not an email address",
     "uid": lambda value: "not a uid (32 hexadecimal digits)",

@@ -812,6 +812,9 @@ def _python_value(value: Any) -> Any:
         return value.to_pydatetime()
     if isinstance(value, np.floating) and value.dtype.itemsize < 8:
         return float(str(value))  # as float32 columns (see native_values)
+    if isinstance(value, (np.datetime64, np.timedelta64)):  # .item() of nanoseconds is a bare int
+        return None if np.isnat(value) else pd.Timestamp(value).to_pydatetime() if isinstance(
+            value, np.datetime64) else pd.Timedelta(value).to_pytimedelta()
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufUS":

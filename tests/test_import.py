@@ -376,12 +376,14 @@ def test_a_dataframe_of_lists_arrays_nested_dates_and_float32_imports_and_round_
         "meta": [{"when": pd.Timestamp("2024-01-01 10:00", tz="UTC"), "n": np.int64(3), "gone": pd.NA}, None],
         "f": np.array([0.1, 0.25], dtype=np.float32),
         "d": pd.array([date(2024, 1, 2), None], dtype="date32[pyarrow]"),
+        # numpy date-times inside a cell: each one's ISO text, not its nanoseconds as an int
+        "at": [np.array(["2024-05-01T12:30"], dtype="datetime64[ns]"), np.array([], dtype="datetime64[ns]")],
     })
     report = fragment_bulk.import_dataframe(frame, client=client)
     assert report.exit_code == 0 and report.counts["created"] == 2
     fields = {task["fields"]["title"]: task["fields"] for task in sandbox.tasks()}
     assert fields["a"] == {"title": "a", "tags": ["x", "y"], "arr": [1, 2], "f": 0.1, "d": "2024-01-02",
-                           "meta": {"when": "2024-01-01T10:00:00Z", "n": 3, "gone": None}}
+                           "at": ["2024-05-01T12:30:00"], "meta": {"when": "2024-01-01T10:00:00Z", "n": 3, "gone": None}}
     again = fragment_bulk.import_dataframe(fragment_bulk.export_dataframe(client=client), client=client)
     assert again.counts.get("unchanged") == 2 and again.exit_code == 0
 

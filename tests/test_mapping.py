@@ -6,9 +6,11 @@ import hashlib
 import json
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -119,6 +121,25 @@ def test_nan_and_infinity_anywhere_in_a_cell_are_invalid_rows_not_a_crash_while_
     problems, rows = mapped(Mapping.infer(["title", "m", "n"]), {
         "title": ["a", "b"], "m": [{"k": (float("nan"),)}, {"k": (1,)}], "n": [1.5, 10**400]})
     assert [(p.row, p.column) for p in problems] == [(2, "m")] and rows[1].payload["fields"]["n"] == 10**400
+
+
+def test_cells_json_has_no_value_for_are_invalid_rows_not_their_repr():
+    stamp = np.datetime64("2024-05-01T12:30:00.000000000")
+    problems, rows = mapped(Mapping.infer(["title", "x"]), {
+        "title": ["a", "b", "c", "d", "e", "f", "g", "h"],
+        "x": [b"raw", {1, 2}, object(), Decimal("12345678901234567890.123"), Decimal("1.10"),
+              Decimal("12345678901234567890"), uuid.UUID(int=1), [stamp]],
+    })
+    reasons = {p.row: p.reason for p in problems}
+    assert sorted(reasons) == [2, 3, 4, 5]
+    assert reasons[2].startswith("bytes cannot be sent as JSON") and reasons[3].startswith("a set cannot")
+    assert "more digits than a JSON number keeps" in reasons[5]
+    assert [row.payload["fields"].get("x") for row in rows[4:]] == [
+        1.1, 12345678901234567890, "00000000-0000-0000-0000-000000000001", ["2024-05-01T12:30:00"]]
+    # the same inside a json column, at any depth
+    problems, _ = mapped(Mapping.infer(["title", "j"]).with_overrides(types={"j": "json"}),
+                         {"title": ["a", "b"], "j": [{"k": [b"x"]}, {"k": [1]}]})
+    assert [(p.row, p.column, p.reason.split(" (")[0]) for p in problems] == [(2, "j", "bytes cannot be sent as JSON")]
 
 
 def test_headers_in_other_scripts_keep_their_letters():
