@@ -34,7 +34,7 @@ from fragment_bulk.errors import (
     InterruptedImport,
     ValidationError,
 )
-from fragment_bulk.mapping import Mapping, parse_assignment
+from fragment_bulk.mapping import TYPES, Mapping, parse_assignment
 from fragment_bulk.readers import open_table
 
 EXIT_OK, EXIT_FAILED_ROWS, EXIT_NOTHING_SENT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -128,7 +128,7 @@ def mapping_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Mapping file (YAML); see `fragment-bulk map`."),
         click.option("--map", "maps", multiple=True, metavar="COL=TARGET", help='Map a column: "Ticket Title=title", "Pays=fields.country".'),
         click.option("--ignore", multiple=True, metavar="COL", help="Leave a column out."),
-        click.option("--type", "types", multiple=True, metavar="COL=TYPE", help="Declare a type: str, int, float, bool, date, datetime, json."),
+        click.option("--type", "types", multiple=True, metavar="COL=TYPE", help=f"Declare a type: {', '.join(TYPES)}."),
         click.option("--key", "keys", multiple=True, metavar="COL", help="Key column(s) the uid is derived from (repeatable)."),
         click.option("--empty", type=click.Choice(["omit", "null"]), help="Empty cells: leave the field out (omit, default) or send null."),
     ]):

@@ -311,12 +311,13 @@ def sidecar_mapping(columns: list[str], types: Mapping[str, str], *, escaped: bo
 
 def infer_type(kinds: set[str]) -> str:
     """A column's type from the JSON kinds of its values: one kind is itself (``str`` when
-    there are none); ints with floats are ``float``; anything else mixed is ``json``."""
+    there are none); ints with floats are ``number`` (``2`` stays an int, ``1.5`` a float);
+    anything else mixed is ``json``."""
     if not kinds:
         return "str"
     if len(kinds) == 1:
         return next(iter(kinds))
-    return "float" if kinds == {"int", "float"} else "json"
+    return "number" if kinds == {"int", "float"} else "json"
 
 
 # -- pass 1: page and spool -----------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """File formats of exports: the writers, and the spreadsheet formula guard shared by export and import.
 
-Every writer takes the column ``names``, their ``types`` (``str``, ``int``, ``float``, ``bool``,
-``json``, ``datetime``; ``timestamp`` is a read-only moment, which no import reads back) and an iterator of rows (lists of JSON values in column order, ``None``
-for an empty cell), and streams: memory holds one row (CSV, JSON Lines, Excel) or one chunk of
+Every writer takes the column ``names``, their ``types`` (``str``, ``int``, ``float``, ``number``,
+``bool``, ``json``, ``datetime``; ``timestamp`` is a read-only moment, which no import reads back)
+and an iterator of rows (lists of JSON values in column order, ``None`` for an empty cell), and
+streams: memory holds one row (CSV, JSON Lines, Excel) or one chunk of
 rows (Parquet), never the whole export. :func:`write_rows` writes to a temporary file beside the
 target and renames it, so a failed export never leaves half a file.
 
@@ -17,8 +18,9 @@ How values land in each format:
   (``created_at`` and the like, never imported) is rounded down to the millisecond instead.
 - **jsonl**: one object a row with the JSON values as they are; an empty cell is null, so that
   every line has every column (an import of the file finds the columns its mapping names).
-- **parquet**: a schema fixed from the types: int64, float64, bool, timestamp[us, UTC], and
-  strings (``json`` columns as JSON text).
+- **parquet**: a schema fixed from the types: int64, float64 (``number`` too: a Parquet column
+  cannot hold ints and floats), bool, timestamp[us, UTC], and strings (``json`` columns as JSON
+  text).
 
 The formula guard: a text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
 return is run as a formula by spreadsheet software (CSV injection). Such text is written with a
@@ -196,7 +198,7 @@ def _write_parquet(path: Path, names: list[str], types: list[str], rows: Iterato
     import pyarrow.parquet as pq
 
     moment = pa.timestamp("us", tz="UTC")
-    arrow_types = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "datetime": moment, "timestamp": moment}
+    arrow_types = {"int": pa.int64(), "float": pa.float64(), "number": pa.float64(), "bool": pa.bool_(), "datetime": moment, "timestamp": moment}
     schema = pa.schema([(name, arrow_types.get(kind, pa.string())) for name, kind in zip(names, types)])
     convert = {"datetime": parse_moment, "timestamp": parse_moment, "json": _json_text}
     renderers = [convert.get(kind) for kind in types]

@@ -23,8 +23,8 @@ The mapping file (YAML) is what ``fragment-bulk map`` writes and ``--mapping`` r
       Priority: {target: fields.priority, type: int, default: 3}
       Notes: ignore
 
-Types: ``str``, ``int``, ``float``, ``bool``, ``date``, ``datetime``, ``json``; a column with no
-type keeps its value as read (text stays text, a DataFrame's numbers stay numbers). Value maps
+Types: ``str``, ``int``, ``float``, ``number`` (an int when written as one, ``2``, else a float,
+``2.0``), ``bool``, ``date``, ``datetime``, ``json``; a column with no type keeps its value as read (text stays text, a DataFrame's numbers stay numbers). Value maps
 apply before the type (exact match, then trimmed and case-insensitive); ``default`` fills an
 empty cell. Dates and date-times are sent as ISO 8601 in UTC (``2026-02-28T23:00:00Z``), as the
 API contract asks; a naive value is read in the column's ``timezone`` (default UTC), and a
@@ -64,7 +64,7 @@ from fragment_bulk.errors import InputError, RowProblem
 from fragment_bulk.formats import unescape_formula
 from fragment_bulk.identity import normalize_uid, uuid_from_key, uuid_from_payload
 
-TYPES = ("str", "int", "float", "bool", "date", "datetime", "json")
+TYPES = ("str", "int", "float", "number", "bool", "date", "datetime", "json")
 STATUSES = ("TODO", "STARTED", "DONE")
 IGNORE = "ignore"
 COMMENT = "comment"  # the comment's text, for fragment_bulk.commenter (payload {"comment": text})
@@ -915,6 +915,19 @@ def _to_float(cell: Any, column: Column) -> Any:
     return number if math.isfinite(number) else _BAD
 
 
+def _to_number(cell: Any, column: Column) -> Any:
+    """The number as written: ``"2"`` the int 2, ``"2.0"`` and ``"1.5"`` floats. A field that
+    holds both kinds (an export writes such a column this type) then comes back exactly."""
+    if isinstance(cell, str):
+        text = cell.strip()
+        return int(text) if _INT_TEXT.fullmatch(text) else _to_float(text, column)
+    if isinstance(cell, (int, np.integer)) and not isinstance(cell, (bool, np.bool_)):
+        return int(cell)
+    if isinstance(cell, Decimal):
+        return _decimal_number(cell)
+    return _to_float(cell, column)
+
+
 def _to_bool(cell: Any, column: Column) -> Any:
     if isinstance(cell, (bool, np.bool_)):
         return bool(cell)
@@ -1190,6 +1203,7 @@ _CONVERTERS: dict[str, Callable[[np.ndarray, Column, bool], Converted]] = {
     "str": _to_str,
     "int": _each(_to_int),
     "float": _to_floats,
+    "number": _each(_to_number),
     "bool": _each(_to_bool),
     "json": _each(_to_json),
     "date": _to_moments,
@@ -1203,6 +1217,7 @@ _CONVERTERS: dict[str, Callable[[np.ndarray, Column, bool], Converted]] = {
 _REASONS: dict[str, Callable[[Any], str]] = {
     "int": lambda value: "not a whole number",
     "float": lambda value: "not a number",
+    "number": lambda value: "not a number",
     "bool": lambda value: "not a yes/no value (true/false, yes/no, y/n, 1/0)",
     "json": lambda value: "not valid JSON (NaN and Infinity are not JSON either)" if isinstance(value, str) else _unsendable(value),
     "auto": _unsendable,

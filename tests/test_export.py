@@ -370,6 +370,20 @@ def test_integers_beyond_a_double_or_int64_round_trip_exactly(tmp_path, sandbox,
     assert report.counts.get("unchanged") == len(numbers) and sandbox.tasks() == before
 
 
+@pytest.mark.parametrize("name", ["n.csv", "n.xlsx", "n.jsonl"])
+def test_a_field_of_ints_and_floats_round_trips_each_number_as_it_was(tmp_path, sandbox, client, name):
+    # Excel keeps every number as a double: a whole float (2.0) comes back from it as the int 2.
+    numbers = [2, 1.5, -3, 10, 0.25] + ([] if name.endswith(".xlsx") else [2.0])
+    _seed(client, len(numbers), fields=lambda n: {"title": f"t{n}", "amount": numbers[n]})
+    before = sandbox.tasks()
+    export_tasks(client, tmp_path / name)
+    if not name.endswith(".jsonl"):  # JSON Lines keeps JSON's own kinds and needs no type
+        mapping = yaml.safe_load((tmp_path / f"{name}.mapping.yml").read_text())
+        assert mapping["columns"]["amount"] == {"target": "fields.amount", "type": "number"}
+    report = fragment_bulk.import_file(tmp_path / name, client=client, checkpoint=None, results=None)
+    assert report.counts.get("unchanged") == len(numbers) and sandbox.tasks() == before
+
+
 MIXED = [5, "x", 2.5, {"a": 1}, True, "-5", -5, "", [1, "=2"]]
 
 

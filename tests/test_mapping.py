@@ -142,6 +142,15 @@ def test_cells_json_has_no_value_for_are_invalid_rows_not_their_repr():
     assert [(p.row, p.column, p.reason.split(" (")[0]) for p in problems] == [(2, "j", "bytes cannot be sent as JSON")]
 
 
+def test_the_number_type_keeps_an_int_an_int_and_a_float_a_float():
+    mapping = Mapping.infer(["title", "n"]).with_overrides(types={"n": "number"})
+    problems, rows = mapped(mapping, {"title": list("abcdefgh"),
+                                      "n": ["2", " 2.0 ", "-1e3", "1.5", np.int64(7), Decimal("0.5"), "two", True]})
+    sent = [row.payload["fields"].get("n") for row in rows[:6]]
+    assert sent == [2, 2.0, -1000.0, 1.5, 7, 0.5] and [type(n) for n in sent[:3]] == [int, float, float]
+    assert [(p.row, p.reason) for p in problems] == [(8, "not a number"), (9, "not a number")]
+
+
 def test_headers_in_other_scripts_keep_their_letters():
     mapping = Mapping.infer(["title", "Страна", "Край", "城市", "Pays réel"])
     assert [column.target for column in mapping.columns.values()] == [
