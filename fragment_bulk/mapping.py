@@ -859,15 +859,9 @@ def _as_is(cells: np.ndarray, column: Column, render: bool) -> Converted:
         return _fine(cells.copy())
     if kind == "floating":
         return cells.copy(), ~np.isfinite(cells.astype(float))
-    if kind in _DATES:
-        return (_apply(lambda cell, _: _json_ready(cell), cells, column)[0] if render else cells.copy(),
-                np.zeros(len(cells), dtype=bool))
-    # Mixed, or cells JSON has no kind for: each is made ready or found invalid (NaN deep in a list, bytes).
-    return _each(lambda cell, _: _json_ready(cell))(cells, column, render)
-
-
-# infer_dtype kinds whose every cell is a date, a time or a date-time: all are sent as ISO text
-_DATES = frozenset({"datetime64", "datetime", "date", "time", "empty"})
+    # Dates, mixed cells, cells JSON has no kind for: each is made ready, or found invalid (NaN
+    # deep in a list, bytes, a date-time that is beyond the year 9999 once in UTC).
+    return _apply(lambda cell, _: _json_ready(cell), cells, column)
 
 
 def _to_str(cells: np.ndarray, column: Column, render: bool) -> Converted:
@@ -1090,7 +1084,10 @@ def _json_ready(value: Any) -> Any:
         return _BAD if any(item is _BAD for item in ready) else ready
     if isinstance(value, datetime):
         if value.tzinfo is not None and value.utcoffset() is not None:
-            return _utc_text(value)
+            try:
+                return _utc_text(value)
+            except OverflowError:
+                return _BAD
         # Naive, untyped: as written (a typed column is read in its time zone). Sent this way since
         # the first version: rows without a key take their uid from it.
         return value.date().isoformat() if value.time() == time() else value.isoformat()
@@ -1126,6 +1123,8 @@ def _unsendable(value: Any) -> str:
         return f"the Decimal {value} has more digits than a JSON number keeps (make the column str)"
     if isinstance(value, (bytes, bytearray)):
         return "bytes cannot be sent as JSON (decode the column to text first)"
+    if isinstance(value, datetime):
+        return _OUT_OF_RANGE
     return f"a {type(value).__name__} cannot be sent as JSON (convert the column to text or numbers first)"
 
 
@@ -1227,15 +1226,17 @@ _REASONS: dict[str, Callable[[Any], str]] = {
 }
 
 
+_OUT_OF_RANGE = "out of range: in UTC it falls outside the years 1 to 9999"
+
+
 def _date_reason(column: Column) -> Callable[[Any], str]:
     noun = "date" if column.kind in ("date", "due_date") else "date-time"
     if column.format:
         unreadable = f"not a {noun} in the format {column.format}"
     else:
         unreadable = f"not an ISO 8601 {noun} (give a format in the mapping?)"
-    beyond = "out of range: in UTC it falls outside the years 1 to 9999"
     def reason(value: Any) -> str:
         readable = _parse_one(value, column.format) is not None if isinstance(value, str) else isinstance(value, date)
-        return beyond if readable else unreadable
+        return _OUT_OF_RANGE if readable else unreadable
 
     return reason

@@ -126,15 +126,16 @@ def test_nan_and_infinity_anywhere_in_a_cell_are_invalid_rows_not_a_crash_while_
 def test_cells_json_has_no_value_for_are_invalid_rows_not_their_repr():
     stamp = np.datetime64("2024-05-01T12:30:00.000000000")
     problems, rows = mapped(Mapping.infer(["title", "x"]), {
-        "title": ["a", "b", "c", "d", "e", "f", "g", "h"],
+        "title": ["a", "b", "c", "d", "e", "f", "g", "h", "i"],
         "x": [b"raw", {1, 2}, object(), Decimal("12345678901234567890.123"), Decimal("1.10"),
-              Decimal("12345678901234567890"), uuid.UUID(int=1), [stamp]],
+              Decimal("12345678901234567890"), uuid.UUID(int=1), [stamp],
+              datetime(9999, 12, 31, 23, tzinfo=ZoneInfo("America/New_York"))],  # the year 10000 in UTC
     })
     reasons = {p.row: p.reason for p in problems}
-    assert sorted(reasons) == [2, 3, 4, 5]
+    assert sorted(reasons) == [2, 3, 4, 5, 10]
     assert reasons[2].startswith("bytes cannot be sent as JSON") and reasons[3].startswith("a set cannot")
-    assert "more digits than a JSON number keeps" in reasons[5]
-    assert [row.payload["fields"].get("x") for row in rows[4:]] == [
+    assert "more digits than a JSON number keeps" in reasons[5] and reasons[10].startswith("out of range")
+    assert [row.payload["fields"].get("x") for row in rows[4:8]] == [
         1.1, 12345678901234567890, "00000000-0000-0000-0000-000000000001", ["2024-05-01T12:30:00"]]
     # the same inside a json column, at any depth
     problems, _ = mapped(Mapping.infer(["title", "j"]).with_overrides(types={"j": "json"}),
