@@ -29,6 +29,7 @@ import hashlib
 import io
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -477,6 +478,7 @@ class CsvTable(Table):
         held = 0
         sizes = _chunk_sizes(self.chunk_size)
         size = next(sizes)
+        batch = None
         for batch in read_ahead(reader, ARROW_READ_AHEAD, name="fragment-bulk-csv"):
             pending.append(batch)
             held += batch.num_rows
@@ -486,8 +488,17 @@ class CsvTable(Table):
                 rest = table.slice(size)
                 pending, held = rest.to_batches(), rest.num_rows
                 size = next(sizes)
+        if batch is not None and _ends_in_a_multiline_cell(batch):
+            self._check_quotes_close()
         if held:
             yield pa.Table.from_batches(pending)
+
+    def _check_quotes_close(self) -> None:
+        """pyarrow takes a quote left open to the end of the file as a cell holding the rest of
+        it, rows and all; pandas' C parser refuses it (the readers check every row before any is
+        sent, so refusing at the end of the file is in time)."""
+        for _ in self._pandas_blocks(skip=sys.maxsize):
+            pass
 
     def _pandas_blocks(self, *, skip: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The C parser's blocks, leaving out the first ``skip`` records (already handed out)."""
@@ -534,8 +545,20 @@ class CsvTable(Table):
         if match:
             expected, row, saw = (int(group) for group in match.groups())
             return self._ragged_row(row, saw, expected)
+        match = re.search(r"EOF inside string starting at row (\d+)", str(exc))
+        if match:  # counted from 0 at the header
+            row = int(match.group(1)) + 1
+            return InputError(f"{self.source_name}: row {row}: a quote opens in this row and is never closed", row=row)
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         return InputError(f"{self.source_name}: cannot be parsed as CSV: {detail}")
+
+
+def _ends_in_a_multiline_cell(batch: Any) -> bool:
+    """Whether the last record of ``batch`` has a cell spanning lines: a quote left open to the
+    end of the file reads as such a cell (and so, rarely, does a real one)."""
+    _, compute, _ = _arrow()
+    last = batch.slice(batch.num_rows - 1)
+    return any(compute.any(compute.match_substring_regex(column, "[\r\n]")).as_py() for column in last.columns)
 
 
 def _next_record(records: Iterator[list[str]]) -> list[str] | None:

@@ -107,6 +107,17 @@ def test_fewer_cells_are_none_more_cells_name_the_row(tmp_path):
             open_table(write(tmp_path, name, b"title,n\n" + first + b",1,EXTRA1\nsecond,2,EXTRA2\n"))
 
 
+def test_a_quote_left_open_to_the_end_of_the_file_names_its_row_instead_of_swallowing_the_rest(tmp_path):
+    rest = b"".join(b"r%d,1,2\n" % n for n in range(4, 2000))
+    for size, content in (("small", b'title,a,b\nr2,1,2\nr3,1,"oops\n' + rest),
+                          ("past a block", b'title,a,b\nr2,1,2\nr3,1,"oops\n' + rest * 400)):
+        with pytest.raises(InputError, match=r"u\.csv: row 3: a quote opens in this row and is never closed"):
+            rows_of(open_table(write(tmp_path, "u.csv", content)))
+    # a last row that really has a cell over two lines is read as it is
+    closed = open_table(write(tmp_path, "c.csv", b'title,a\nx,1\ny,"two\nlines"\n'))
+    assert rows_of(closed)[-1] == (3, {"title": "y", "a": "two\nlines"})
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
