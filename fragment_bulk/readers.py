@@ -633,8 +633,7 @@ class ExcelTable(Table):
         try:
             self.sheet_name = self._choose_sheet(workbook, sheet)
             self.source_name = f"{path.name} (sheet {self.sheet_name!r})"
-            rows = workbook[self.sheet_name].iter_rows(values_only=True)
-            self.header_row, self.columns = self._header(rows)
+            self.header_row, self.columns = self._header(_sheet(workbook, self.sheet_name).iter_rows(values_only=True))
         finally:
             workbook.close()
 
@@ -652,7 +651,8 @@ class ExcelTable(Table):
         if sheet is None:
             if not tables:
                 raise InputError(f"{self.path.name}: the workbook has no sheet of rows, only charts")
-            return tables[0]
+            # The first sheet the user sees: a hidden one is often a lookup table or an old copy.
+            return next((name for name in tables if workbook[name].sheet_state == "visible"), tables[0])
         if isinstance(sheet, str) and sheet.strip().isdigit() and sheet not in names:
             sheet = int(sheet)
         if isinstance(sheet, int) and 0 <= sheet < len(names):
@@ -682,7 +682,7 @@ class ExcelTable(Table):
         width = len(self.columns)
         workbook = self._open()
         try:
-            rows = workbook[self.sheet_name].iter_rows(min_row=self.header_row + 1, values_only=True)
+            rows = _sheet(workbook, self.sheet_name).iter_rows(min_row=self.header_row + 1, values_only=True)
             for number, row in enumerate(rows, self.header_row + 1):
                 cells = [_excel_value(cell) for cell in row]
                 extra = [cell for cell in cells[width:] if cell is not None]
@@ -694,6 +694,14 @@ class ExcelTable(Table):
                 yield number, (cells + [None] * width)[:width]
         finally:
             workbook.close()
+
+
+def _sheet(workbook: Any, name: str) -> Any:
+    """A read-only sheet that reads every row and cell the file holds: some writers record a
+    wrong sheet size, and read-only mode would otherwise stop at it, silently."""
+    sheet = workbook[name]
+    sheet.reset_dimensions()
+    return sheet
 
 
 def _excel_value(cell: Any) -> Any:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+import zipfile
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -198,6 +200,31 @@ def test_a_sheet_asked_of_a_csv_is_refused(tmp_path):
 def test_unknown_sheet_lists_the_sheets(workbook):
     with pytest.raises(InputError, match=r"sheet 'Nope' is not in the workbook; its sheets of rows are: Tasks, Archive"):
         open_table(workbook, sheet="Nope")
+
+
+def test_a_hidden_first_sheet_is_passed_over_unless_asked_for(workbook):
+    book = openpyxl.load_workbook(workbook)
+    book["Tasks"].sheet_state = "hidden"
+    book.save(workbook)
+    assert rows_of(open_table(workbook)) == [(2, {"title": "old"})]
+    assert len(rows_of(open_table(workbook, sheet="Tasks"))) == 2
+
+
+def test_a_wrong_sheet_size_recorded_in_the_file_loses_no_row_or_column(tmp_path):
+    book = openpyxl.Workbook()
+    for row in [["title", "a", "b"], *([f"t{n}", n, f"b{n}"] for n in range(2, 8))]:
+        book.active.append(row)
+    book.save(tmp_path / "ok.xlsx")
+    # what some writers do: a <dimension> that says A1:B3 over a sheet of A1:C7
+    with zipfile.ZipFile(tmp_path / "ok.xlsx") as source, zipfile.ZipFile(tmp_path / "stale.xlsx", "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb'<dimension ref="[^"]*"\s*/>', b'<dimension ref="A1:B3"/>', data)
+            target.writestr(item, data)
+    table = open_table(tmp_path / "stale.xlsx")
+    assert table.columns == ["title", "a", "b"]
+    assert rows_of(table)[-1] == (7, {"title": "t7", "a": 7, "b": "b7"}) and len(rows_of(table)) == 6
 
 
 def test_a_chart_sheet_is_passed_over_or_refused_by_name(tmp_path):
