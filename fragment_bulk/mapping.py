@@ -757,7 +757,7 @@ def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str)
         return _Converted(column, raw, raw, np.zeros(len(raw), dtype=bool), str)
     required = _required(column, purpose)
     cells = raw
-    empty = pd.isna(cells) | (cells == "")
+    empty = _empty_cells(cells)
     if column.default is not None and empty.any():
         cells = cells.copy()
         cells[empty] = column.default
@@ -771,9 +771,9 @@ def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str)
         bad[empty] = True  # the readers made blank cells None
         reason = _either(_missing_reason(column), reason)
     present = np.flatnonzero(~empty)
-    if not len(present) or not render and column.kind == "str" and not column.values:
-        return _Converted(column, raw, values, bad, reason)  # nothing else can be wrong with it
     given = cells[present]
+    if not len(present) or not render and column.kind == "str" and not column.values and _all_text(given):
+        return _Converted(column, raw, values, bad, reason)  # nothing else can be wrong with it
     if column.values:
         given = _apply_values(given, column.values)
     converted, failed = _CONVERTERS[column.kind](given, column, render)
@@ -781,6 +781,17 @@ def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str)
     converted[failed] = None
     values[present] = converted
     return _Converted(column, raw, values, bad, reason)
+
+
+def _empty_cells(cells: np.ndarray) -> np.ndarray:
+    """None, pd.NA, NaT and "". A float NaN is a value, and an invalid one: only JSON Lines
+    can hold one here (the DataFrame reader has made a DataFrame's NaN None)."""
+    empty = pd.isna(cells)
+    if empty.any():
+        where = np.flatnonzero(empty)
+        empty[where[[isinstance(cell, float) for cell in cells[where]]]] = False
+    empty[~empty] = cells[~empty] == ""  # pd.NA == "" would be NA, not False
+    return empty
 
 
 def _required(column: Column, purpose: str) -> bool:
@@ -867,7 +878,8 @@ def _as_is(cells: np.ndarray, column: Column, render: bool) -> Converted:
 def _to_str(cells: np.ndarray, column: Column, render: bool) -> Converted:
     if _all_text(cells):
         return _fine(cells.copy())
-    return _fine(_apply(lambda cell, _: cell if isinstance(cell, str) else _key_text(cell), cells, column)[0])
+    return _apply(lambda cell, _: cell if isinstance(cell, str) else _json_ready(cell) if isinstance(cell, float)
+                  and not math.isfinite(cell) else _key_text(cell), cells, column)
 
 
 def _to_int(cell: Any, column: Column) -> Any:
@@ -1214,6 +1226,7 @@ _CONVERTERS: dict[str, Callable[[np.ndarray, Column, bool], Converted]] = {
 }
 
 _REASONS: dict[str, Callable[[Any], str]] = {
+    "str": _unsendable,  # only NaN and Infinity: anything else has a text
     "int": lambda value: "not a whole number",
     "float": lambda value: "not a number",
     "number": lambda value: "not a number",

@@ -308,6 +308,18 @@ def test_invalid_rows_stop_everything_unless_skipped(tmp_path, sandbox, client):
     assert sandbox.task_count() == 8
 
 
+@pytest.mark.parametrize("empty", ["omit", "null"])
+def test_nan_written_in_json_lines_is_an_invalid_row_not_an_empty_cell(tmp_path, sandbox, client, empty):
+    source = tmp_path / "n.jsonl"
+    source.write_text('{"title": "a", "x": NaN}\n{"title": NaN, "x": 1}\n{"title": "c", "x": -Infinity}\n'
+                      '{"title": "d", "x": null}\n')
+    report = fragment_bulk.import_file(source, client=client, skip_invalid=True, empty=empty, checkpoint=None)
+    assert report.counts["failed"] == 3 and report.counts["created"] == 1
+    assert sorted(report.failed["_error"].str.split(":").str[0]) == [
+        "row 1, column 'x'", "row 2, column 'title'", "row 3, column 'x'"]
+    assert [task["fields"].get("x", "absent") for task in sandbox.tasks()] == ["absent" if empty == "omit" else None]
+
+
 def test_dry_run_sends_nothing_and_plans(tmp_path, sandbox, client):
     source = tmp_path / "rows.csv"
     _numbered_csv(source, 250)

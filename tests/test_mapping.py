@@ -109,13 +109,13 @@ def test_nan_and_infinity_anywhere_in_a_cell_are_invalid_rows_not_a_crash_while_
     mapping = Mapping.infer(["title", "x", "meta", "data"]).with_overrides(types={"data": "json"})
     problems, rows = mapped(mapping, {
         "title": ["a", "b", "c", "d"],
-        "x": [1.5, float("inf"), float("nan"), 2.0],  # NaN alone is an empty cell
+        "x": [1.5, float("inf"), float("nan"), 2.0],  # the DataFrame reader makes a DataFrame's NaN None first
         "meta": [{"k": [1]}, None, {"k": [float("nan")]}, None],
         "data": ["[1]", "1e400", None, "[1, NaN]"],  # 1e400 is valid JSON, and reads as Infinity
     })
     assert sorted((p.row, p.column, p.reason.split(" (")[0]) for p in problems) == [
         (3, "data", "not valid JSON"), (3, "x", "not a finite number"), (4, "meta", "not a finite number"),
-        (5, "data", "not valid JSON")]
+        (4, "x", "not a finite number"), (5, "data", "not valid JSON")]
     assert rows[0].payload["fields"] == {"title": "a", "x": 1.5, "meta": {"k": [1]}, "data": [1]}
     # a tuple inside a cell, and a huge integer beside a float (no float can hold it): no crash
     problems, rows = mapped(Mapping.infer(["title", "m", "n"]), {
@@ -317,7 +317,7 @@ def test_defaults_fill_empty_cells():
 
 
 def test_empty_cells_omitted_or_null_never_nan():
-    data = {"t": ["a"], "url": [None], "n": [float("nan")], "s": [None], "d": [None]}
+    data = {"t": ["a"], "url": [None], "n": [pd.NA], "s": [None], "d": [None]}  # (a DataFrame NaN is None by now)
     base = Mapping.infer(["t", "url", "n", "s", "d"]).with_overrides(maps={"t": "title", "s": "status", "d": "due_at"})
     _, rows = mapped(base, data)
     assert rows[0].payload == {"fields": {"title": "a"}}
@@ -510,7 +510,7 @@ def test_a_list_cell_in_a_row_without_key_is_hashed_as_text():
 
 def test_an_empty_cell_is_no_duplicate_of_one_that_says_none():
     mapping = Mapping.infer(["title", "owner"])
-    problems, rows = mapped(mapping, {"title": ["a", "a", "a", "a"], "owner": [None, "None", float("nan"), "nan"]})
+    problems, rows = mapped(mapping, {"title": ["a", "a", "a", "a"], "owner": [None, "None", pd.NA, "nan"]})
     assert [(p.row, p.reason.split(" (")[0]) for p in problems] == [(4, "same uid as row 2")]  # two empty cells
     assert len({row.uid for row in rows}) == 3
 
