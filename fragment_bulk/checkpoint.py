@@ -88,6 +88,8 @@ class Checkpoint:
                 existing = cls(path, _connect(path, power_safe), resumed=True, lock=lock)
                 previous = existing.job()
                 mismatch = [key for key in ("input", "mapping", "mode") if previous.get(key) != job.get(key)]
+                if previous.get("server", job.get("server")) != job.get("server"):  # (older checkpoints have none)
+                    mismatch.append("server")
                 finished = previous.get("state") == "complete" and existing.count("failed") == 0
                 if not previous.get("input"):
                     existing._db.close()  # killed before its job was recorded: nothing to resume
@@ -95,9 +97,10 @@ class Checkpoint:
                     existing._db.close()
                 elif mismatch:
                     existing._db.close()
+                    where = f" (it sent to {previous['server']}, this run goes to {job['server']})" if "server" in mismatch else ""
                     raise CheckpointError(
                         f"the checkpoint {path} belongs to an unfinished import of a different "
-                        f"{' and '.join(mismatch)}; run with --restart to start over, or choose "
+                        f"{' and '.join(mismatch)}{where}; run with --restart to start over, or choose "
                         "another file with --checkpoint"
                     )
                 else:

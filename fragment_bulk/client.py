@@ -72,6 +72,9 @@ class FragmentClient:
             max_attempts=self.settings.max_attempts, budget=self.settings.retry_budget
         )
         self._answered = False  # any response yet: until then a refused connection is a wrong URL, not a blip
+        # Where the tasks go, as a checkpoint records it: a job resumed against another server
+        # would skip the rows the first server acknowledged.
+        self.destination = self.settings.base_url.rstrip("/")
         self._http = httpx.Client(
             base_url=self.settings.base_url,
             transport=transport,

@@ -59,7 +59,11 @@ def connect(
             base = base.with_changes(token=running.config.token, base_url=running.base_url)
             transport = running.transport()
         chosen = base.with_changes(**changes) if changes else base
-        yield stack.enter_context(FragmentClient(chosen, transport=transport))
+        client = stack.enter_context(FragmentClient(chosen, transport=transport))
+        if transport is not None:  # every embedded sandbox has the same URL: its data file tells them apart
+            path = running.config.db_path
+            client.destination = f"the sandbox in {Path(path).resolve()}" if path else f"the in-memory sandbox {id(running)}"
+        yield client
 
 
 def _sandbox(choice: SandboxChoice, rate_per_min: float | None, log: Callable[[str], None], stack: ExitStack) -> Sandbox:

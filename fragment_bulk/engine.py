@@ -224,6 +224,8 @@ def run_bulk(
     checkpoint = None
     if not options.dry_run:
         job = {"input": table.fingerprint(), "mapping": mapping.fingerprint(), "mode": writer.name}
+        if client is not None:
+            job["server"] = client.destination
         # Re-sending an idempotent write is harmless, so only non-idempotent jobs pay for an
         # fsync per commit (see Checkpoint.open).
         checkpoint = Checkpoint.open(options.checkpoint, job=job, restart=options.restart, power_safe=writer.journals_intent,

@@ -278,6 +278,21 @@ def test_a_changed_file_is_refused_on_resume_unless_restart(tmp_path, sandbox, c
     assert again.exit_code == 0 and sandbox.task_count() == 21
 
 
+def test_an_unfinished_job_is_not_resumed_against_another_server(tmp_path):
+    source = tmp_path / "rows.csv"
+    _numbered_csv(source, 20, bad_rows={3: {"status": "Pending"}})
+    rehearsal, production = tmp_path / "rehearsal.sqlite", tmp_path / "production.sqlite"
+    report = fragment_bulk.import_file(source, keys=["ref"], skip_invalid=True, sandbox=rehearsal)
+    assert report.exit_code == 1  # one failed row keeps the checkpoint open for a resume
+    # resumed there, the 19 rows the rehearsal acknowledged would never reach production
+    with pytest.raises(CheckpointError, match=r"different server \(it sent to the sandbox in .*rehearsal\.sqlite"):
+        fragment_bulk.import_file(source, keys=["ref"], skip_invalid=True, sandbox=production)
+    again = fragment_bulk.import_file(source, keys=["ref"], skip_invalid=True, sandbox=production, restart=True)
+    assert again.counts["created"] == 19
+    with Sandbox(SandboxConfig(db_path=production)) as server:
+        assert server.task_count() == 19
+
+
 def test_a_checkpoint_in_use_is_refused_even_with_restart(tmp_path):
     path = tmp_path / "rows.csv.fragment-checkpoint"
     job = {"input": "i", "mapping": "m", "mode": "upsert"}
