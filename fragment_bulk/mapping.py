@@ -180,7 +180,7 @@ class Mapping:
     def load(cls, path: str | Path) -> Mapping:
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_MappingLoader)  # noqa: S506 (a SafeLoader)
         except OSError as exc:
             raise InputError(f"{path}: cannot read the mapping: {exc.strerror}") from None
         except yaml.YAMLError as exc:
@@ -701,15 +701,24 @@ def _checked(column: Column, where: str) -> Column:
             raise InputError(f"{where}: column {column.name!r}: unknown time zone {column.timezone!r}", column=column.name) from None
     if column.values is not None and not isinstance(column.values, dict):
         raise InputError(f"{where}: column {column.name!r}: 'values' must map cell values to values", column=column.name)
+    # A bad default or value-map target would otherwise show up as a bad cell on every row that
+    # has it, blamed on the cell ("'Closed' is not a status") rather than on the mapping.
     if column.default is not None:
-        # A bad default would otherwise show up as a bad cell on every empty row.
-        cells = np.array([column.default], dtype=object)
-        _, failed = _CONVERTERS[column.kind](_apply_values(cells, column.values) if column.values else cells, column, True)
-        if failed[0]:
-            reason = _date_reason(column) if column.kind in ("date", "datetime", "due_date") else _REASONS.get(column.kind)
-            what = reason(column.default) if reason else "invalid"
-            raise InputError(f"{where}: column {column.name!r}: default {column.default!r}: {what}", column=column.name)
+        _check_value(column, column.default, f"default {column.default!r}", where,
+                     _apply_values(np.array([column.default], dtype=object), column.values) if column.values else None)
+    for cell, value in (column.values or {}).items():
+        if value is not None:
+            _check_value(column, value, f"value map {cell!r}: {value!r}", where)
     return column
+
+
+def _check_value(column: Column, value: Any, what: str, where: str, cells: np.ndarray | None = None) -> None:
+    """Refuse ``value`` (a default, or what a value map gives) if the column's type would."""
+    _, failed = _CONVERTERS[column.kind](np.array([value], dtype=object) if cells is None else cells, column, True)
+    if failed[0]:
+        reason = _date_reason(column) if column.kind in ("date", "datetime", "due_date") else _REASONS.get(column.kind)
+        refused = reason(value).removesuffix(_VALUE_MAP_HINT) if reason else "invalid"  # the hint is for cells
+        raise InputError(f"{where}: column {column.name!r}: {what}: {refused}", column=column.name)
 
 
 def _column_from_yaml(name: str, spec: Any, source: str) -> Column:
@@ -744,6 +753,19 @@ def _choice(value: Any, allowed: tuple[str, ...], what: str, source: str) -> str
     if value not in allowed:
         raise InputError(f"{source}: {what} must be one of {', '.join(allowed)}, not {value!r}")
     return value
+
+
+class _MappingLoader(yaml.SafeLoader):
+    """YAML with the booleans of YAML 1.2: only true and false. PyYAML follows YAML 1.1, where
+    yes, no, on and off are booleans too, so a value map ``{Yes: 1, No: 0}`` would never match
+    the cells it was written for."""
+
+
+_MappingLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_MappingLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 # -- cell conversion --------------------------------------------------------------------------
@@ -1225,6 +1247,7 @@ _CONVERTERS: dict[str, Callable[[np.ndarray, Column, bool], Converted]] = {
     "uid": _each(_to_uid),
 }
 
+_VALUE_MAP_HINT = " (add a value map?)"
 _REASONS: dict[str, Callable[[Any], str]] = {
     "str": _unsendable,  # only NaN and Infinity: anything else has a text
     "int": lambda value: "not a whole number",
@@ -1233,7 +1256,7 @@ _REASONS: dict[str, Callable[[Any], str]] = {
     "bool": lambda value: "not a yes/no value (true/false, yes/no, y/n, 1/0)",
     "json": lambda value: "not valid JSON (NaN and Infinity are not JSON either)" if isinstance(value, str) else _unsendable(value),
     "auto": _unsendable,
-    "status": lambda value: f"status {value!r} is not one of {', '.join(STATUSES)} (add a value map?)",
+    "status": lambda value: f"status {value!r} is not one of {', '.join(STATUSES)}{_VALUE_MAP_HINT}",
     "assignee_email": lambda value: "not an email address",
     "uid": lambda value: "not a uid (32 hexadecimal digits)",
 }

@@ -182,6 +182,9 @@ def test_yaml_round_trip_keeps_the_fingerprint(tmp_path):
         ("columns: {A: {target: url, type: int}}\n", "url, which takes str, not int"),
         ("columns: {A: {target: fields.p, type: int, default: abc}}\n", "column 'A': default 'abc': not a whole number"),
         ("columns: {A: {target: due_at, timezone: Mars/Olympus}}\n", "unknown time zone"),
+        ("columns: {A: {target: status, values: {Closed: DONNE}}}\n",
+         "column 'A': value map 'Closed': 'DONNE': status 'DONNE' is not one of TODO, STARTED, DONE$"),
+        ("columns: {A: {target: fields.n, type: int, values: {High: 3, Low: lo}}}\n", "value map 'Low': 'lo': not a whole"),
         ("empty: nothing\n", "empty must be one of omit, null"),
         ("columns: [A]\n", "'columns' must map"),
         ("columns: {A: [\n", "not a valid YAML"),
@@ -308,6 +311,15 @@ def test_value_maps_apply_before_the_type_exact_then_loose():
     mapping = Mapping.from_dict({"columns": {"t": "title", "s": spec}})
     problems, rows = mapped(mapping, {"t": ["a"] * 4, "s": ["Open", " in PROGRESS ", "CLOSED", "done"]})
     assert problems == [] and [row.payload["status"] for row in rows] == ["TODO", "STARTED", "DONE", "DONE"]
+
+
+def test_a_value_map_file_keeps_yes_no_on_off_as_the_words_written(tmp_path):
+    path = tmp_path / "m.yml"
+    path.write_text("columns:\n  t: title\n  paid: {target: fields.paid, type: int, values: {Yes: 1, No: 0}}\n"
+                    "  s: {target: status, values: {On: STARTED, off: TODO}}\n  flag: {target: fields.flag, default: true}\n")
+    problems, rows = mapped(Mapping.load(path), {"t": ["a", "b"], "paid": ["Yes", "no"], "s": ["On", "Off"], "flag": [None, None]})
+    assert problems == [] and [row.payload["fields"]["paid"] for row in rows] == [1, 0]
+    assert [row.payload["status"] for row in rows] == ["STARTED", "TODO"] and rows[0].payload["fields"]["flag"] is True
 
 
 def test_defaults_fill_empty_cells():
