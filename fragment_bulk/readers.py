@@ -371,11 +371,19 @@ class CsvTable(Table):
             sample = handle.read(SAMPLE_BYTES)
         if not sample.strip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n"):
             raise InputError(f"{self.source_name}: the file is empty")
-        self.encoding = encoding or detect_encoding(sample, complete=len(sample) < SAMPLE_BYTES)
+        detected = encoding or detect_encoding(sample, complete=len(sample) < SAMPLE_BYTES)
+        if detected is None:
+            raise InputError(
+                f"{self.source_name}: is not UTF-8, and does not read as Western European text (cp1252) either:"
+                " give its encoding with --encoding (for example shift_jis, gb18030, cp1251, cp1250)"
+            )
+        self.encoding = detected
         try:
-            codecs.lookup(self.encoding)
+            codec = codecs.lookup(self.encoding)
         except LookupError:
             raise InputError(f"{self.source_name}: unknown encoding {self.encoding!r}") from None
+        if not codec._is_text_encoding:  # rot13, base64...: codecs, but not of text
+            raise InputError(f"{self.source_name}: {self.encoding!r} is not a text encoding")
         text = self._decode_sample(sample)
         self.delimiter = parse_delimiter(delimiter) if delimiter else sniff_delimiter(text)
         self.columns = self._read_header()
@@ -386,6 +394,8 @@ class CsvTable(Table):
             return decoder.decode(sample, final=False)
         except UnicodeDecodeError as exc:
             raise self._decode_error(exc) from None
+        except UnicodeError as exc:  # "UTF-16 stream does not start with BOM"
+            raise InputError(f"{self.source_name}: cannot be read as {self.encoding}: {exc}") from None
 
     def _decode_error(self, exc: UnicodeDecodeError) -> InputError:
         return InputError(
@@ -574,10 +584,13 @@ def _next_record(records: Iterator[list[str]]) -> list[str] | None:
         csv.field_size_limit(limit)
 
 
-def detect_encoding(sample: bytes, *, complete: bool) -> str:
-    """BOM, else UTF-8 if the sample decodes (a character cut at its end is fine), else cp1252/latin-1."""
+def detect_encoding(sample: bytes, *, complete: bool) -> str | None:
+    """BOM, else UTF-8 if the sample decodes (a character cut at its end is fine), else cp1252
+    if the text it gives looks Western European; None when unsure: better to ask than garble."""
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16: FF FE starts both
+        return "utf-32"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     # UTF-16 without a BOM: text of mostly ASCII has a zero byte in every other place.
@@ -592,10 +605,17 @@ def detect_encoding(sample: bytes, *, complete: bool) -> str:
     except UnicodeDecodeError:
         pass
     try:
-        sample.decode("cp1252")
-        return "cp1252"
+        text = sample.decode("cp1252")
     except UnicodeDecodeError:
-        return "latin-1"
+        return None  # bytes cp1252 leaves undefined: latin-1 would read them as control characters
+    return "cp1252" if _looks_western(text) else None
+
+
+def _looks_western(text: str) -> bool:
+    """Whether non-ASCII letters mostly stand alone, as accents in Western words do (Orléans,
+    Müßiggang); Cyrillic, Greek or CJK bytes read as cp1252 come in runs (Москва is Ìîñêâà)."""
+    runs = [len(run) for run in re.findall(r"[^\x00-\x7f]+", text)]
+    return sum(length for length in runs if length >= 3) <= sum(runs) / 2
 
 
 def parse_delimiter(text: str) -> str:

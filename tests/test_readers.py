@@ -48,7 +48,7 @@ def test_bom_header_text_kept_and_empty_cells_none(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-16-le no BOM", "utf-16-be no BOM", "cp1252", "utf-8"])
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-16-le no BOM", "utf-16-be no BOM", "cp1252", "utf-8", "utf-32"])
 def test_encodings_are_detected(tmp_path, encoding):
     content = "title;note\ncafé;Orléans\n"
     raw = content.encode(encoding.removesuffix(" no BOM"))
@@ -136,6 +136,27 @@ def test_bad_headers(tmp_path, content, message):
 def test_header_only_gives_no_rows(tmp_path):
     table = open_table(write(tmp_path, "h.csv", b"title,country\n"))
     assert table.columns == ["title", "country"] and rows_of(table) == []
+
+
+@pytest.mark.parametrize(("text", "encoding"), [("東京タワー点検,東京", "shift_jis"), ("检查任务,北京市", "gb18030"),
+                                              ("Задача,Москва", "cp1251"), ("Εργασία,Αθήνα", "cp1253")])
+def test_a_file_neither_utf8_nor_western_is_refused_not_garbled(tmp_path, text, encoding):
+    path = write(tmp_path, "x.csv", f"title,city\n{text}\n{text}\n".encode(encoding))
+    with pytest.raises(InputError, match=r"x\.csv: is not UTF-8, and does not read as Western European text .*--encoding"):
+        open_table(path)
+    assert rows_of(open_table(path, encoding=encoding))[0][1] == dict(zip(["title", "city"], text.split(",")))
+
+
+def test_western_text_with_a_few_accents_in_a_row_is_still_cp1252(tmp_path):
+    path = write(tmp_path, "w.csv", "title\nÑúñez\nOrléans\nMüßiggang\nça\n".encode("cp1252"))
+    assert open_table(path).encoding == "cp1252"
+
+
+@pytest.mark.parametrize(("encoding", "message"), [("rot13", "'rot13' is not a text encoding"),
+                                                   ("utf-16", "cannot be read as utf-16: UTF-16 stream does not start")])
+def test_an_encoding_that_cannot_read_the_file_is_one_line_naming_it(tmp_path, encoding, message):
+    with pytest.raises(InputError, match=rf"e\.csv: {message}"):
+        open_table(write(tmp_path, "e.csv", b"title\nx\n"), encoding=encoding)
 
 
 def test_a_wrong_encoding_is_one_line_naming_it(tmp_path):
