@@ -1014,7 +1014,7 @@ def _moments(cells: np.ndarray, texts: np.ndarray, column: Column, render: bool)
     failed = np.zeros(len(cells), dtype=bool)
     at_edge = False
     if texts.any():
-        out[texts], failed[texts], at_edge = _parse_texts(cells[texts], column.format, keep=render)
+        out[texts], failed[texts], at_edge = _parse_texts(cells[texts], column, keep=render)
     # Checking only, parsed text is rendered when it is at the edge of the calendar (see _parse_texts).
     if render or not texts.all() or at_edge:
         zone = ZoneInfo(column.timezone or "UTC")
@@ -1024,10 +1024,12 @@ def _moments(cells: np.ndarray, texts: np.ndarray, column: Column, render: bool)
     return out, failed
 
 
-def _parse_texts(texts: np.ndarray, format: str | None, *, keep: bool) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Python datetimes (or just True when not ``keep``), which texts did not parse, and whether
-    any is in the year 1 or 9999, where the move to UTC may leave the calendar (then those are
-    datetimes even when not ``keep``, to be tried)."""
+def _parse_texts(texts: np.ndarray, column: Column, *, keep: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Python datetimes (or just True when not ``keep``), which texts did not parse (or name a
+    clock time the column's time zone skips or repeats), and whether any is in the year 1 or
+    9999, where the move to UTC may leave the calendar (then those are datetimes even when not
+    ``keep``, to be tried)."""
+    format = column.format  # noqa: A001
     try:
         parsed = pd.to_datetime(pd.Series(texts, dtype=object), format=format or "ISO8601", errors="coerce")
     except (ValueError, TypeError):  # mixed time zones: one by one
@@ -1045,6 +1047,14 @@ def _parse_texts(texts: np.ndarray, format: str | None, *, keep: bool) -> tuple[
         years = np.fromiter((0 if gone else value.year for value, gone in zip(parsed, failed)), dtype=float, count=len(texts))
     # pandas reads "-3" as the year -3, which no Python date (nor the API) can hold.
     failed |= ~failed & ((years < 1) | (years > 9999))
+    if column.kind == "datetime" and column.timezone and isinstance(parsed.dtype, np.dtype) and parsed.dtype.kind == "M":
+        # Naive times read in a zone with daylight saving: 02:30 on the night the clocks go
+        # forward does not exist, and on the night they go back it happens twice.
+        # (Not in the years 1 and 9999: pandas cannot localize what UTC moves off the calendar,
+        # and _render_moment tries those one by one anyway.)
+        inner = ~failed & (years > 1) & (years < 9999)
+        local = parsed[inner].dt.tz_localize(column.timezone, ambiguous="NaT", nonexistent="NaT")
+        failed[np.flatnonzero(inner)[local.isna().to_numpy()]] = True
     edge = ~failed & ((years == 1) | (years == 9999))
     out = np.empty(len(texts), dtype=object)
     if keep:
@@ -1084,11 +1094,23 @@ def _render_moment(value: Any, kind: str, zone: ZoneInfo) -> Any:
     if kind == "due_date":
         value = datetime.combine(day, time())
     if value.tzinfo is None or value.utcoffset() is None:
+        if _clock_problem(value, zone):
+            return _BAD
         value = value.replace(tzinfo=zone)
     try:
         return _utc_text(value)
     except OverflowError:  # 9999-12-31 23:00 in New York is in the year 10000 in UTC
         return _BAD
+
+
+def _clock_problem(naive: datetime, zone: ZoneInfo) -> str | None:
+    """Why the wall-clock time ``naive`` names no single moment in ``zone``, if it does not."""
+    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return None
+    if first.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None) != naive:
+        return f"{naive:%Y-%m-%d %H:%M} does not exist in {zone.key}: the clocks skip it"
+    return f"{naive:%Y-%m-%d %H:%M} happens twice in {zone.key}: the clocks go back (write its UTC offset, e.g. +01:00)"
 
 
 def _utc_text(moment: datetime) -> str:
@@ -1271,8 +1293,15 @@ def _date_reason(column: Column) -> Callable[[Any], str]:
         unreadable = f"not a {noun} in the format {column.format}"
     else:
         unreadable = f"not an ISO 8601 {noun} (give a format in the mapping?)"
+    zone = ZoneInfo(column.timezone or "UTC")
+
     def reason(value: Any) -> str:
-        readable = _parse_one(value, column.format) is not None if isinstance(value, str) else isinstance(value, date)
-        return _OUT_OF_RANGE if readable else unreadable
+        moment = _parse_one(value, column.format) if isinstance(value, str) else value
+        if not isinstance(moment, date):
+            return unreadable
+        if isinstance(moment, datetime) and moment.tzinfo is None and column.kind != "date":
+            wall = moment if column.kind == "datetime" else datetime.combine(moment.date(), time())
+            return _clock_problem(wall, zone) or _OUT_OF_RANGE
+        return _OUT_OF_RANGE
 
     return reason

@@ -540,6 +540,19 @@ def test_a_moment_that_leaves_the_calendar_in_utc_is_invalid(zone, row):
     assert [p.reason.split(" (")[0] for p in problems] == ["not an ISO 8601 date-time"]
 
 
+@pytest.mark.parametrize("kind", ["text", "datetime"])  # text parsed in bulk; datetime as Excel and DataFrames give it
+def test_a_clock_time_the_zone_skips_or_repeats_is_invalid_not_shifted(kind):
+    mapping = Mapping.from_dict({"columns": {"title": "title", "at": {
+        "target": "fields.at", "type": "datetime", "format": "%d/%m/%Y %H:%M", "timezone": "Europe/Paris"}}})
+    cells = ["29/03/2026 02:30", "25/10/2026 02:30", "25/10/2026 03:30", "29/03/2026 03:30"]
+    if kind == "datetime":
+        cells = [datetime.strptime(cell, "%d/%m/%Y %H:%M") for cell in cells]
+    problems, rows = mapped(mapping, {"title": list("abcd"), "at": cells})
+    assert [(p.row, p.reason.split(": the clocks")[0]) for p in problems] == [
+        (2, "2026-03-29 02:30 does not exist in Europe/Paris"), (3, "2026-10-25 02:30 happens twice in Europe/Paris")]
+    assert [row.payload["fields"].get("at") for row in rows] == [None, None, "2026-10-25T02:30:00Z", "2026-03-29T01:30:00Z"]
+
+
 def test_a_date_text_pandas_reads_as_a_year_before_1_is_invalid():
     mapping = Mapping.infer(["title", "due"]).with_overrides(maps={"due": "due_at"}, types={"due": "date"})
     problems, rows = mapped(mapping, {"title": ["a", "b"], "due": ["-3", "2026-03-01"]})
