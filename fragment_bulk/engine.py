@@ -320,14 +320,14 @@ def _send_all(
     bar = progress_bar(plan.rows, description=writer.name, enabled=options.progress)
     bar.update(plan.already_done + plan.invalid)
     pool = futures.ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="fragment-bulk")
-    in_flight: set[futures.Future] = set()
+    in_flight: dict[futures.Future, set[str]] = {}  # each batch in flight, with its tasks' uids
     failure: BaseException | None = None
 
     def collect(done: set[futures.Future]) -> None:
         nonlocal failure
         acknowledged: list[Outcome] = []
         for future in done:
-            in_flight.discard(future)
+            in_flight.pop(future, None)
             try:
                 acknowledged.extend(future.result())
             except BaseException as exc:  # noqa: BLE001 - the first failure stops the run
@@ -343,14 +343,17 @@ def _send_all(
     queued = options.concurrency if writer.journals_intent else 2 * options.concurrency
     try:
         for batch in _batches(table, mapping, checkpoint, batch_size):
-            while len(in_flight) >= queued:
+            uids = {row.uid for row in batch}
+            # Rows of one task land in file order (two comments on it, two updates of it): a
+            # batch waits while an earlier one holding any of its tasks is in flight.
+            while len(in_flight) >= queued or any(not uids.isdisjoint(held) for held in in_flight.values()):
                 done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
                 collect(done)
             if failure is not None:
                 break
             if writer.journals_intent:
                 checkpoint.record(Outcome(row.ordinal, PENDING, row.uid) for row in batch)
-            in_flight.add(pool.submit(_deliver, writer, client, batch, batch_size))
+            in_flight[pool.submit(_deliver, writer, client, batch, batch_size)] = uids
         while in_flight and failure is None:
             done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
             collect(done)

@@ -116,6 +116,15 @@ def test_comments_with_lost_answers_are_posted_exactly_once(tmp_path):
         _assert_each_comment_once(sb, rows)
 
 
+def test_the_comments_of_one_task_land_in_file_order(tmp_path):
+    with Sandbox(SandboxConfig(rate_per_min=None, latency_ms=(0, 8), seed=5)) as sb, make_client(sb) as client:
+        uids = _seed(client, 3)
+        rows = [[uid, f"step {k}"] for k in range(8) for uid in uids]  # interleaved, as a thread export would be
+        report = fragment_bulk.comment_dataframe(pd.DataFrame(rows, columns=["uid", "text"]), client=client, concurrency=8)
+        assert report.counts["created"] == 24
+        assert all([comment["text"] for comment in sb.comments(uid)] == [f"step {k}" for k in range(8)] for uid in uids)
+
+
 def test_comments_survive_kill_dash_nine_with_lost_answers(tmp_path):
     config = SandboxConfig(rate_per_min=None, fault_lost=0.05, latency_ms=(2, 6), seed=4)
     with Sandbox(config) as sb, sb.serve(port=0) as server:
