@@ -9,12 +9,20 @@ Deterministic (seeded): running it again rewrites the same files. Run from anywh
 - ``tasks.xlsx``: sheet "Tasks" with the same rows (real date cells, whole numbers), and sheet
   "Archive" with a few older rows.
 - ``tasks.mapping.yml``: how those columns become tasks (found beside tasks.csv by ``import``).
+- ``changes.csv``: new statuses for a few of those tickets, for ``fragment-bulk update``.
+- ``comments.csv``: a comment for a few of those tickets, for ``fragment-bulk comment``.
+
+Both name their tickets by ``Ticket ID``, so pass ``--mapping sample_data/tasks.mapping.yml``:
+its key and namespace make the same uids as the import (and its value map reads the statuses).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import random
+import re
+import zipfile
 from datetime import datetime
 from pathlib import Path
 
@@ -82,6 +90,23 @@ def write_csv(path: Path, rows: list[dict]) -> None:
                              row["Status"], due, row["Notes"]])
 
 
+# (Ticket ID, Status) in the source tool's words; each differs from the ticket's status in tasks.csv.
+CHANGES = [("00124", "Closed"), ("00128", "Closed"), ("00130", "In progress")]
+# One comment per ticket: comments are posted concurrently, so two on one task may land in either order.
+COMMENTS = [
+    ("00124", "Refund sent to the customer, closing"),
+    ("00128", "Reset link fixed by the identity team"),
+    ("00130", "Carrier contacted: new delivery date on Friday"),
+]
+
+
+def write_plain_csv(path: Path, header: list[str], rows: list[tuple[str, ...]]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
 def write_sheet(sheet, rows: list[dict]) -> None:
     sheet.append(HEADER)
     for row in rows:
@@ -98,9 +123,18 @@ def write_workbook(path: Path, rows: list[dict], archive: list[dict]) -> None:
     tasks.title = "Tasks"
     write_sheet(tasks, rows)
     write_sheet(workbook.create_sheet("Archive"), archive)
-    # A fixed creation date keeps the file's bytes the same on every run.
-    workbook.properties.created = workbook.properties.modified = datetime(2026, 1, 1)
-    workbook.save(path)
+    workbook.properties.created = datetime(2026, 1, 1)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    # openpyxl stamps the save time into docProps/core.xml and every zip entry; fixed stamps keep
+    # the file's bytes the same on every run.
+    with zipfile.ZipFile(buffer) as saved, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as fixed:
+        for entry in saved.infolist():
+            data = saved.read(entry)
+            if entry.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2026-01-01T00:00:00Z", data)
+            fixed.writestr(zipfile.ZipInfo(entry.filename, date_time=(2026, 1, 1, 0, 0, 0)), data,
+                           compress_type=zipfile.ZIP_DEFLATED)
 
 
 def main() -> None:
@@ -108,6 +142,8 @@ def main() -> None:
     write_csv(HERE / "tasks.csv", rows)
     write_workbook(HERE / "tasks.xlsx", rows, make_rows(5, first_id=1, seed=7))
     (HERE / "tasks.mapping.yml").write_text(MAPPING, encoding="utf-8")
+    write_plain_csv(HERE / "changes.csv", ["Ticket ID", "Status"], CHANGES)
+    write_plain_csv(HERE / "comments.csv", ["Ticket ID", "Comment"], COMMENTS)
 
 
 if __name__ == "__main__":
