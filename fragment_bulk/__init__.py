@@ -5,53 +5,59 @@
 >>> report.summary                                             # doctest: +SKIP
 
 The same jobs run from the shell as ``fragment-bulk import FILE``; see the README.
+
+The names below are loaded on first use (PEP 562): importing the package itself is instant, so
+the command line can catch a Ctrl-C pressed while pandas and httpx are still loading.
 """
 
-from fragment_bulk._version import __version__
-from fragment_bulk.api import (
-    comment_dataframe,
-    comment_file,
-    export_dataframe,
-    export_file,
-    import_dataframe,
-    import_file,
-    update_dataframe,
-    update_file,
-)
-from fragment_bulk.client import FragmentClient
-from fragment_bulk.config import Settings
-from fragment_bulk.engine import RunReport
-from fragment_bulk.errors import (
-    ApiError,
-    CheckpointError,
-    ConfigError,
-    FragmentBulkError,
-    InputError,
-    ValidationError,
-)
-from fragment_bulk.mapping import Mapping
-from fragment_bulk.sandbox import Sandbox, SandboxConfig
+from __future__ import annotations
 
-__all__ = [
-    "ApiError",
-    "CheckpointError",
-    "ConfigError",
-    "FragmentBulkError",
-    "FragmentClient",
-    "InputError",
-    "Mapping",
-    "RunReport",
-    "Sandbox",
-    "SandboxConfig",
-    "Settings",
-    "ValidationError",
-    "__version__",
-    "comment_dataframe",
-    "comment_file",
-    "export_dataframe",
-    "export_file",
-    "import_dataframe",
-    "import_file",
-    "update_dataframe",
-    "update_file",
-]
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from fragment_bulk._version import __version__
+
+if TYPE_CHECKING:
+    from fragment_bulk.api import (
+        comment_dataframe,
+        comment_file,
+        export_dataframe,
+        export_file,
+        import_dataframe,
+        import_file,
+        update_dataframe,
+        update_file,
+    )
+    from fragment_bulk.client import FragmentClient
+    from fragment_bulk.config import Settings
+    from fragment_bulk.engine import RunReport
+    from fragment_bulk.errors import ApiError, CheckpointError, ConfigError, FragmentBulkError, InputError, ValidationError
+    from fragment_bulk.mapping import Mapping
+    from fragment_bulk.sandbox import Sandbox, SandboxConfig
+
+_HOME = {
+    **dict.fromkeys(["comment_dataframe", "comment_file", "export_dataframe", "export_file", "import_dataframe",
+                     "import_file", "update_dataframe", "update_file"], "fragment_bulk.api"),
+    "FragmentClient": "fragment_bulk.client",
+    "Settings": "fragment_bulk.config",
+    "RunReport": "fragment_bulk.engine",
+    **dict.fromkeys(["ApiError", "CheckpointError", "ConfigError", "FragmentBulkError", "InputError", "ValidationError"],
+                    "fragment_bulk.errors"),
+    "Mapping": "fragment_bulk.mapping",
+    **dict.fromkeys(["Sandbox", "SandboxConfig"], "fragment_bulk.sandbox"),
+}
+
+__all__ = sorted([*_HOME, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'fragment_bulk' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value  # loaded once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -34,10 +34,11 @@ from fragment_bulk.errors import (
     InterruptedImport,
     ValidationError,
 )
+from fragment_bulk.interrupts import EXIT_INTERRUPTED
 from fragment_bulk.mapping import TYPES, Mapping, parse_assignment
 from fragment_bulk.readers import open_table
 
-EXIT_OK, EXIT_FAILED_ROWS, EXIT_NOTHING_SENT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED_ROWS, EXIT_NOTHING_SENT = 0, 1, 2
 
 
 def _say(message: str) -> None:

@@ -43,6 +43,7 @@ from fragment_bulk.errors import (
     RowProblem,
     ValidationError,
 )
+from fragment_bulk.interrupts import WindDown
 from fragment_bulk.progress import progress_bar
 
 PROBLEMS_SHOWN = 10
@@ -221,6 +222,7 @@ def run_bulk(
         raise error
 
     batch_size = _BatchSize(options.batch_size)
+    wind_down = WindDown(options.log)  # what a second Ctrl-C does
     checkpoint = None
     if not options.dry_run:
         job = {"input": table.fingerprint(), "mapping": mapping.fingerprint(), "mode": writer.name}
@@ -249,7 +251,7 @@ def run_bulk(
         writer.prepare(client, checkpoint)
         if invalid:
             checkpoint.record(invalid.values())
-        failure = _send_all(table, mapping, client, writer, checkpoint, options, batch_size, plan)
+        failure = _send_all(table, mapping, client, writer, checkpoint, options, batch_size, plan, wind_down)
         stopped_by = None if failure is None else "interrupted" if isinstance(failure, InterruptedImport) else str(failure)
         if stopped_by is None:
             checkpoint.mark_complete()
@@ -277,6 +279,7 @@ def run_bulk(
             raise failure
         return report
     finally:
+        wind_down.release()
         if checkpoint is not None:
             checkpoint.close()
 
@@ -315,6 +318,7 @@ def _send_all(
     options: RunOptions,
     batch_size: _BatchSize,
     plan: Plan,
+    wind_down: WindDown,
 ) -> BaseException | None:
     """Pass 2. Returns None when every batch was handled, else the failure that stopped it."""
     bar = progress_bar(plan.rows, description=writer.name, enabled=options.progress)
@@ -341,6 +345,7 @@ def _send_all(
     # once, instead of waiting for this thread to journal and hand it one. Not for a writer
     # that journals its intent: a queued batch would be marked pending without being sent.
     queued = options.concurrency if writer.journals_intent else 2 * options.concurrency
+    wind_down.watch()
     try:
         for batch in _batches(table, mapping, checkpoint, batch_size):
             uids = {row.uid for row in batch}

@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fragment_bulk"
 
 # A module may import only modules of its own layer or below.
 LAYERS = [
-    {"_version", "errors", "ahead"},
+    {"_version", "errors", "ahead", "interrupts"},
     {"config", "formats"},
     {"identity", "readers", "mapping", "ratelimit", "retry", "checkpoint", "progress"},
     {"client"},

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import subprocess
 import sys
 
 import pandas as pd
+import pytest
 import yaml
 
 import fragment_bulk
@@ -121,3 +123,25 @@ def test_usage_errors_exit_2(tmp_path):
     assert result.returncode == 2
     bad_rate = run_cli("import", str(SAMPLES / "tasks.csv"), "--rate", "fast", "--sandbox-db", str(tmp_path / "x"))
     assert bad_rate.returncode == 2 and "fast" in error_line(bad_rate.stderr)
+
+
+def test_ctrl_c_while_the_command_line_loads_is_one_line_and_exit_130(monkeypatch, capsys):
+    from fragment_bulk.__main__ import main
+
+    loading = builtins.__import__
+
+    def interrupted(name, *args, **kwargs):  # a Ctrl-C while pandas loads, under fragment_bulk.cli
+        if name == "fragment_bulk.cli":
+            raise KeyboardInterrupt
+        return loading(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err == "error: interrupted while starting; nothing was sent\n"
+
+
+def test_importing_the_package_loads_nothing_heavy():
+    code = "import sys, fragment_bulk; print(sorted(m for m in ('pandas', 'httpx', 'numpy') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
