@@ -148,8 +148,8 @@ def _run_file(
     suffix = "" if command == "import" else f".{command}"
     if checkpoint == _DEFAULT:
         checkpoint = path.with_name(f"{path.name}{suffix}{CHECKPOINT_SUFFIX}")
-    if results == _DEFAULT:
-        results = path.with_name(f"{path.stem}{suffix}{RESULTS_SUFFIX}")
+    if results == _DEFAULT:  # a dry run's own, so that it never overwrites the last real run's
+        results = path.with_name(f"{path.stem}{suffix}{'.dry-run' if options.get('dry_run') else ''}{RESULTS_SUFFIX}")
     _check_outputs(checkpoint, results, source=path)
     # An update of an exported file reads it with the types its export recorded; a hand-written
     # <stem>.mapping.yml beside it was written for the import, and its key is not the update's.

@@ -28,7 +28,6 @@ from fragment_bulk._version import __version__
 from fragment_bulk.config import Settings, parse_rate
 from fragment_bulk.connection import DEFAULT_SANDBOX_DB, connect
 from fragment_bulk.errors import (
-    AuthError,
     ConfigError,
     FragmentBulkError,
     InterruptedImport,
@@ -64,8 +63,9 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except InterruptedImport as exc:
             fail(str(exc), EXIT_INTERRUPTED)
         except KeyboardInterrupt:
-            # A second Ctrl-C while the first one's results were being saved lands here too.
-            fail("interrupted; run the same command again (an import resumes from its checkpoint)", EXIT_INTERRUPTED)
+            if click.get_current_context().command.name == "export":  # it writes through a .partial file
+                fail("interrupted; nothing was written (run the export again)", EXIT_INTERRUPTED)
+            fail("interrupted; run the same command again to resume from the checkpoint", EXIT_INTERRUPTED)
         except ValidationError as exc:
             for problem in exc.problems:
                 _say(f"  {problem}")
@@ -173,7 +173,7 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--dry-run", is_flag=True, help="Validate and print the plan; send nothing."),
         click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), help="Checkpoint file (default: beside the input)."),
         click.option("--restart", is_flag=True, help="Ignore an existing checkpoint and start over."),
-        click.option("--results", type=click.Path(dir_okay=False, path_type=Path), help="Results file (default: <input>.fragment-results.csv)."),
+        click.option("--results", type=click.Path(dir_okay=False, path_type=Path), help="Results file (default: beside the input, <stem>.fragment-results.csv, or <stem>.update. / .comment. / .dry-run.fragment-results.csv)."),
         click.option("--batch-size", type=click.IntRange(1, 1000), help="Rows per request (default 100; shrunk if the server says too large)."),
         click.option("--concurrency", type=click.IntRange(1, 64), help="Requests in flight (default 4)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar and no log lines."),
@@ -383,11 +383,8 @@ def map_command(source: Path, output: Path | None, **params: Any) -> None:
 @handle_errors
 def whoami(**params: Any) -> None:
     """Show the account the token belongs to."""
-    try:
-        with connect(**_connection(params)) as client:
-            account = client.whoami()
-    except AuthError as exc:
-        _fail(f"the token was refused ({exc.status})", EXIT_NOTHING_SENT)
+    with connect(**_connection(params)) as client:
+        account = client.whoami()
     for key, value in account.items():
         click.echo(f"{key}: {value}")
 

@@ -240,7 +240,7 @@ def run_bulk(
         if checkpoint is not None and checkpoint.resumed and checkpoint.job().get("state") == "complete":
             options.log(f"{options.checkpoint} records this job as finished: nothing is sent again"
                         " (--restart sends every row again)")
-        elif checkpoint is not None and checkpoint.resumed:
+        elif checkpoint is not None and checkpoint.resumed and already_done:
             options.log(f"resuming from {options.checkpoint}: {already_done:,} rows already acknowledged")
         options.log(f"plan: {plan.describe()}")
         if options.dry_run:

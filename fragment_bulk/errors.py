@@ -141,6 +141,11 @@ class ApiError(FragmentBulkError):
 class AuthError(ApiError):
     """401 or 403: the token is missing, wrong, or lacks the right."""
 
+    def _message(self) -> str:
+        if self.status == 401:
+            return f"{super()._message()}: the token was refused (check $FRAGMENT_TOKEN, or the variable --token-env names)"
+        return f"{super()._message()}: the token lacks the right to do this"
+
 
 class NotFoundError(ApiError):
     """404: no such task (or endpoint)."""

@@ -22,15 +22,18 @@ def test_version():
     assert result.returncode == 0 and fragment_bulk.__version__ in result.stdout
 
 
-def test_whoami_and_a_refused_token():
+def test_whoami_and_a_refused_token(tmp_path):
     with Sandbox(SandboxConfig(rate_per_min=None)) as sb, sb.serve(port=0) as server:
         ok = run_cli("whoami", server_url=server.url)
         assert ok.returncode == 0 and "email:" in ok.stdout
         env = cli_env(server.url, token="wrong-token-value")
-        refused = subprocess.run([sys.executable, "-m", "fragment_bulk", "whoami"], env=env, capture_output=True, text=True)
-    assert refused.returncode == 2
-    assert error_line(refused.stderr) == "error: the token was refused (401)"
-    assert "wrong-token-value" not in refused.stderr + refused.stdout
+        refused = [subprocess.run([sys.executable, "-m", "fragment_bulk", *args], env=env, capture_output=True, text=True)
+                   for args in (["whoami"], ["export", str(tmp_path / "out.csv")])]
+    for run in refused:  # the same words from any command
+        assert run.returncode == 2
+        assert error_line(run.stderr).endswith("answered 401: Invalid token: the token was refused (check $FRAGMENT_TOKEN,"
+                                               " or the variable --token-env names)")
+        assert "wrong-token-value" not in run.stderr + run.stdout
 
 
 def test_no_token_is_a_config_error():

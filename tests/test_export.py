@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import time
 import uuid
 from datetime import datetime
@@ -25,7 +26,7 @@ from fragment_bulk.formats import escape_formula, unescape_formula
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
 from conftest import make_client
-from helpers import run_cli
+from helpers import error_line, run_cli, start_cli
 
 FORMULAS = ["=1+1", "+x", "-x", "@x", "\tx", "\rx", "'quoted", "'=already"]
 
@@ -465,3 +466,18 @@ def test_a_bad_search_or_format_fails_before_any_request(tmp_path, sandbox):
         with pytest.raises(ConfigError, match="use --status"):
             export_tasks(client, tmp_path / "x.csv", Search(filters={"status": "mine"}))
     assert recorder.queries == []
+
+
+def test_ctrl_c_during_an_export_leaves_the_previous_file_and_says_so(tmp_path):
+    out = tmp_path / "out.csv"
+    out.write_text("the previous export\n")
+    with Sandbox(SandboxConfig(rate_per_min=None, latency_ms=(200, 200))) as sb, sb.serve(port=0) as server:
+        with make_client(sb) as client:
+            _seed(client, 2000)
+        process = start_cli("export", str(out), "--rate", "off", server_url=server.url)
+        time.sleep(1.5)  # some pages in
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert error_line(err) == "error: interrupted; nothing was written (run the export again)"
+    assert out.read_text() == "the previous export\n" and not list(tmp_path.glob("*.partial"))

@@ -350,6 +350,14 @@ def test_dry_run_sends_nothing_and_plans(tmp_path, sandbox, client):
     report = fragment_bulk.import_file(source, keys=["ref"], dry_run=True, client=client)
     assert report.dry_run and report.plan.batches == 3 and report.plan.estimated_seconds == pytest.approx(3.0)
     assert sandbox.stats()["requests"] == 0
+    # a dry run that finds invalid rows lists them in a file of its own: the last real run's stays
+    fragment_bulk.import_file(source, keys=["ref"], client=client)
+    real = (tmp_path / "rows.fragment-results.csv").read_bytes()
+    _numbered_csv(source, 250, bad_rows={3: {"status": "Pending"}})
+    with pytest.raises(ValidationError) as invalid:
+        fragment_bulk.import_file(source, keys=["ref"], dry_run=True, client=client)
+    assert invalid.value.results_path == tmp_path / "rows.dry-run.fragment-results.csv"
+    assert (tmp_path / "rows.fragment-results.csv").read_bytes() == real
 
 
 # -- DataFrames and notebooks --------------------------------------------------------------------
