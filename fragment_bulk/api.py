@@ -287,16 +287,21 @@ def _check_writable(path: Path, name: str) -> None:
 
 
 def _sidecar(path: Path, mapping: Any, log: Callable[[str], None] | None, *, exported_only: bool = False) -> Path | None:
-    """The mapping beside the input, when none is given: ``tasks.csv.mapping.yml`` (what ``export``
-    writes), else ``tasks.mapping.yml`` (one written by hand for the file, whatever its format)."""
     if mapping is not None:
         return None
+    found = mapping_beside(path, exported_only=exported_only)
+    if found is not None:
+        (log or (lambda message: None))(f"using the mapping {found} found beside the input")
+    return found
+
+
+def mapping_beside(path: str | Path, *, exported_only: bool = False) -> Path | None:
+    """The mapping an import of ``path`` uses when none is given: ``tasks.csv.mapping.yml`` (what
+    ``export`` writes), else ``tasks.mapping.yml`` (one written by hand for the file, whatever its
+    format); an update uses only the first."""
+    path = Path(path)
     hand_written = [] if exported_only else [path.with_name(path.stem + exporter.SIDECAR_SUFFIX)]
-    for candidate in (exporter.sidecar_of(path), *hand_written):
-        if candidate.exists():
-            (log or (lambda message: None))(f"using the mapping {candidate} found beside the input")
-            return candidate
-    return None
+    return next((candidate for candidate in (exporter.sidecar_of(path), *hand_written) if candidate.exists()), None)
 
 
 def _run(

@@ -331,7 +331,7 @@ def _filters(texts: tuple[str, ...]) -> dict[str, str]:
 @click.option("--format", "file_format", type=click.Choice(["csv", "xlsx", "jsonl", "parquet"]), help="Output format (default: from the extension).")
 @click.option("--excel-csv", is_flag=True, help="Add a BOM so that Excel opens the CSV as UTF-8.")
 @click.option("--no-escape-formulas", is_flag=True, help="Write cells starting with = + - @ as they are (spreadsheets may run them).")
-@click.option("--comments", is_flag=True, help="Export the comments of the matching tasks instead (task_uid, comment_uid, text, created_at).")
+@click.option("--comments", is_flag=True, help="Export the comments of the matching tasks instead (task_uid, comment_uid, text, created_at): one request per task, so filter the tasks first.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no log lines.")
 @click.option("--progress/--no-progress", default=None, help="Force the progress bar on or off (default: on a terminal).")
 @connection_options
@@ -366,6 +366,10 @@ def map_command(source: Path, output: Path | None, **params: Any) -> None:
     table = open_table(source, **_reader_args(params))
     args = _mapping_args(params)
     given = args.pop("mapping")
+    beside = None if given else api.mapping_beside(source)
+    if beside is not None:
+        _say(f"note: import uses {beside}, found beside the input; this is the mapping inferred without it"
+             f" (fragment-bulk map {source} --mapping {beside} shows that one)")
     base = Mapping.load(given) if given else Mapping.infer(table.columns)
     mapping = base.with_overrides(**args)
     mapping.check_columns(table.columns, require_title=False)  # the mapping printed says what is missing

@@ -63,6 +63,9 @@ def format_of(path: Path, given: str | None) -> str:
     chosen = (given or path.suffix.lstrip(".")).lower()
     if chosen == "ndjson":
         chosen = "jsonl"
+    named = path.suffix.lstrip(".").lower()
+    if given and named in FORMATS and named != chosen:  # a workbook named .csv reads back as garbage
+        raise ConfigError(f"{path.name} is named as {named} but --format is {given}: name the file .{chosen}")
     if chosen not in FORMATS:
         raise ConfigError(f"cannot tell the format of {path.name}: use one of .{', .'.join(FORMATS)} or --format")
     if chosen == "parquet":

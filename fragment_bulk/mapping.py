@@ -343,7 +343,8 @@ class Mapping:
             holders[column.target] = column.name
         if self.purpose == "import" and "title" not in holders and require_title:
             raise InputError(
-                f'no column is mapped to title; map one with --map "COLUMN=title" (columns: {listing})'
+                f'no column is mapped to title; map one with --map "COLUMN=title", or maps={{"COLUMN": "title"}}'
+                f" in Python (columns: {listing})"
             )
         if "uid" in holders and self.keys:
             raise InputError(

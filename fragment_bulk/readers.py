@@ -371,6 +371,8 @@ class CsvTable(Table):
             sample = handle.read(SAMPLE_BYTES)
         if not sample.strip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n"):
             raise InputError(f"{self.source_name}: the file is empty")
+        if sample.startswith(b"PK\x03\x04"):  # a zip: what an .xlsx is, whatever its name
+            raise InputError(f"{self.source_name}: is a zip file, not text (an Excel workbook? name it .xlsx)")
         detected = encoding or detect_encoding(sample, complete=len(sample) < SAMPLE_BYTES)
         if detected is None:
             raise InputError(

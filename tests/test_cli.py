@@ -103,6 +103,7 @@ def test_map_prints_an_editable_mapping(tmp_path):
 
     untitled = run_cli("map", str(SAMPLES / "tasks.csv"))  # the README tour's first step: no title yet
     assert untitled.returncode == 0 and "no column is mapped to title" in untitled.stderr
+    assert f"note: import uses {SAMPLES / 'tasks.mapping.yml'}, found beside the input" in untitled.stderr
     assert "Subject: title" in untitled.stdout and yaml.safe_load(untitled.stdout)["columns"]
 
 

@@ -465,7 +465,10 @@ def test_a_bad_search_or_format_fails_before_any_request(tmp_path, sandbox):
             export_tasks(client, tmp_path / "x.csv", Search(limit=-1))
         with pytest.raises(ConfigError, match="use --status"):
             export_tasks(client, tmp_path / "x.csv", Search(filters={"status": "mine"}))
-    assert recorder.queries == []
+        with pytest.raises(ConfigError, match="x.csv is named as csv but --format is xlsx: name the file .xlsx"):
+            export_tasks(client, tmp_path / "x.csv", format="xlsx")  # a workbook named .csv reads back as garbage
+        assert recorder.queries == []
+        export_tasks(client, tmp_path / "x.txt", format="csv")  # a name no format claims is fine
 
 
 def test_ctrl_c_during_an_export_leaves_the_previous_file_and_says_so(tmp_path):

@@ -164,6 +164,11 @@ def test_a_wrong_encoding_is_one_line_naming_it(tmp_path):
         rows_of(open_table(write(tmp_path, "w.csv", b"title\ncaf\xe9\n"), encoding="utf-8"))
 
 
+def test_a_workbook_named_csv_is_named_as_such(tmp_path, workbook):
+    with pytest.raises(InputError, match=r"w\.csv: is a zip file, not text \(an Excel workbook\? name it \.xlsx\)"):
+        open_table(write(tmp_path, "w.csv", workbook.read_bytes()))
+
+
 def test_unknown_extension(tmp_path):
     with pytest.raises(InputError, match="unknown file type"):
         open_table(write(tmp_path, "x.parquet", b"PAR1"))
