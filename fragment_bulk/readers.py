@@ -425,7 +425,13 @@ class CsvTable(Table):
             # index, and then drop the extra cells of every row with a mere warning.
             raise self._ragged_row(FIRST_DATA_ROW, len(first), len(header))
         self._raw_header = [cell.lstrip("\ufeff") for cell in header]  # as pyarrow names the columns
-        return clean_header(header, self.source_name)
+        # Trailing delimiters on every line (a spreadsheet's formatted but empty columns) give
+        # columns with no name: left out, as long as no row puts a value in them (see _cut_unnamed).
+        named = len(header)
+        while named > 1 and not header[named - 1].strip():
+            named -= 1
+        self._unnamed = len(header) - named
+        return clean_header(header[:named], self.source_name)
 
     def fingerprint(self) -> str:
         # How the bytes are read is part of the input: another delimiter gives other rows.
@@ -440,6 +446,8 @@ class CsvTable(Table):
                 count = _records(block)
                 labels = pd.RangeIndex(FIRST_DATA_ROW + records, FIRST_DATA_ROW + records + count)
                 records += count
+                if self._unnamed:
+                    block = self._cut_unnamed(block, labels)
                 chunk = (_object_chunk(ordinal, *block, labels, self.columns) if isinstance(block, tuple)
                          else _ArrowChunk.of(ordinal, block, labels, self.columns, shared))
                 if chunk is not None:
@@ -449,6 +457,26 @@ class CsvTable(Table):
             raise self._decode_error(exc) from None
         except pd.errors.ParserError as exc:
             raise self._parser_error(exc) from None
+
+    def _cut_unnamed(self, block: Any, labels: pd.Index) -> Any:
+        """``block`` without the unnamed trailing columns; InputError if a row has a value there."""
+        width = len(self.columns)
+        if isinstance(block, tuple):
+            values, blank = block
+            filled = ~blank[:, width:]
+            cells = values[:, width:]
+        else:
+            compute = _arrow()[1]
+            filled = np.column_stack([~_blank_texts(compute, block.column(index)) for index in range(width, block.num_columns)])
+            cells = None
+        if filled.any():
+            row, column = (int(position) for position in np.argwhere(filled)[0])
+            value = cells[row, column] if cells is not None else block.column(width + column)[row].as_py()
+            raise InputError(
+                f"{self.source_name}: row {labels[row]} has a value ({value!r}) in column {width + column + 1},"
+                f" which the header does not name", row=labels[row],
+            )
+        return (values[:, :width], blank[:, :width]) if isinstance(block, tuple) else block.select(range(width))
 
     def _blocks(self) -> Iterator[Any]:
         """Consecutive records: pyarrow tables when it can read them, else pandas' (cells, blank
@@ -519,7 +547,7 @@ class CsvTable(Table):
             sep=self.delimiter,
             encoding=self.encoding,
             header=0,
-            names=list(range(len(self.columns))),
+            names=list(range(len(self._raw_header))),
             index_col=False,
             dtype=object,
             keep_default_na=False,

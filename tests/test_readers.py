@@ -126,11 +126,23 @@ def test_a_quote_left_open_to_the_end_of_the_file_names_its_row_instead_of_swall
         (b"", "empty"),
         (b"a,b,a\n1,2,3\n", r"column 'a' appears twice \(columns 1 and 3\)"),
         (b"a,,c\n1,2,3\n", "column 2 of the header"),
+        (b",\n1,\n", r"the header \(row 1\) is empty"),
     ],
 )
 def test_bad_headers(tmp_path, content, message):
     with pytest.raises(InputError, match=message):
         open_table(write(tmp_path, "h.csv", content))
+
+
+@pytest.mark.parametrize("reader", ["pyarrow", "pandas"])  # a short row hands the file to pandas
+def test_trailing_unnamed_columns_are_left_out_unless_a_row_fills_them(tmp_path, reader):
+    short = b"x,1\n" if reader == "pandas" else b"x,1,,\n"
+    table = open_table(write(tmp_path, "t.csv", b"title,n,,\n" + short + b"y,2,,\n"))
+    assert table.columns == ["title", "n"]
+    assert rows_of(table) == [(2, {"title": "x", "n": "1"}), (3, {"title": "y", "n": "2"})]
+    filled = open_table(write(tmp_path, "f.csv", b"title,n,,\n" + short + b"y,2,,oops\n"))
+    with pytest.raises(InputError, match=r"f\.csv: row 3 has a value \('oops'\) in column 4, which the header does not name"):
+        rows_of(filled)
 
 
 def test_header_only_gives_no_rows(tmp_path):
