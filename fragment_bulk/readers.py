@@ -147,20 +147,21 @@ def file_fingerprint(path: Path, *how_read: str) -> str:
     return digest.hexdigest()
 
 
-def clean_header(names: list[Any], source: str) -> list[str]:
-    """Headers trimmed (BOM too), each non-empty and unique; InputError naming the column."""
+def clean_header(names: list[Any], source: str, *, row: int = 1, first_column: int = 1) -> list[str]:
+    """Headers trimmed (BOM too), each non-empty and unique; InputError naming the column (by its
+    position in the sheet: the header may start at ``first_column`` of ``row``)."""
     cleaned = ["" if name is None else str(name).replace("\ufeff", "").strip() for name in names]
     seen: dict[str, int] = {}
-    for position, name in enumerate(cleaned, 1):
+    for position, name in enumerate(cleaned, first_column):
         if not name:
-            raise InputError(f"{source}: column {position} of the header (row 1) has no name", column=None)
+            raise InputError(f"{source}: column {position} of the header (row {row}) has no name", column=None)
         if name in seen:
             raise InputError(
                 f"{source}: column {name!r} appears twice (columns {seen[name]} and {position})", column=name
             )
         seen[name] = position
     if not cleaned:
-        raise InputError(f"{source}: the header (row 1) is empty")
+        raise InputError(f"{source}: the header (row {row}) is empty")
     return cleaned
 
 
@@ -683,7 +684,8 @@ class ExcelTable(Table):
         try:
             self.sheet_name = self._choose_sheet(workbook, sheet)
             self.source_name = f"{path.name} (sheet {self.sheet_name!r})"
-            self.header_row, self.columns = self._header(_sheet(workbook, self.sheet_name).iter_rows(values_only=True))
+            self.header_row, self.first_column, self.columns = self._header(
+                _sheet(workbook, self.sheet_name).iter_rows(values_only=True))
         finally:
             workbook.close()
 
@@ -713,13 +715,15 @@ class ExcelTable(Table):
         kind = "a chart, not a sheet of rows" if sheet in names else "not in the workbook"
         raise InputError(f"{self.path.name}: sheet {sheet!r} is {kind}; its sheets of rows are: {listed}")
 
-    def _header(self, rows: Iterator[tuple]) -> tuple[int, list[str]]:
+    def _header(self, rows: Iterator[tuple]) -> tuple[int, int, list[str]]:
+        """The header's row, its first column (0-based: a table may start at C3) and its names."""
         for number, row in enumerate(rows, 1):
             cells = list(row)
             if any(_excel_value(cell) is not None for cell in cells):
                 while cells and _excel_value(cells[-1]) is None:
                     cells.pop()  # formatted but empty trailing cells are not columns
-                return number, clean_header(cells, self.source_name)
+                first = next(index for index, cell in enumerate(cells) if _excel_value(cell) is not None)
+                return number, first, clean_header(cells[first:], self.source_name, row=number, first_column=first + 1)
         raise InputError(f"{self.source_name}: the sheet is empty")
 
     def fingerprint(self) -> str:
@@ -733,15 +737,18 @@ class ExcelTable(Table):
         workbook = self._open()
         try:
             rows = _sheet(workbook, self.sheet_name).iter_rows(min_row=self.header_row + 1, values_only=True)
+            first = self.first_column
             for number, row in enumerate(rows, self.header_row + 1):
                 cells = [_excel_value(cell) for cell in row]
-                extra = [cell for cell in cells[width:] if cell is not None]
-                if extra:
+                outside = [(index, cell) for index, cell in enumerate(cells)
+                           if cell is not None and not first <= index < first + width]
+                if outside:
+                    index, cell = outside[0]
                     raise InputError(
-                        f"{self.source_name}: row {number} has a value ({extra[0]!r}) beyond the header's"
-                        f" {width} columns", row=number,
+                        f"{self.source_name}: row {number} has a value ({cell!r}) in column {index + 1}, outside the"
+                        f" header's columns {first + 1} to {first + width}", row=number,
                     )
-                yield number, (cells + [None] * width)[:width]
+                yield number, (cells[first:] + [None] * width)[:width]
         finally:
             workbook.close()
 

@@ -240,6 +240,25 @@ def test_unknown_sheet_lists_the_sheets(workbook):
         open_table(workbook, sheet="Nope")
 
 
+def test_a_table_that_starts_at_c3_is_read_and_a_cell_beside_it_is_named(tmp_path):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet["C3"], sheet["D3"] = "title", "n"
+    sheet["C4"], sheet["D4"] = "a", 1
+    sheet["D5"] = 2
+    book.save(tmp_path / "c3.xlsx")
+    table = open_table(tmp_path / "c3.xlsx")
+    assert table.columns == ["title", "n"] and rows_of(table) == [(4, {"title": "a", "n": 1}), (5, {"title": None, "n": 2})]
+    sheet["A5"] = "stray"
+    book.save(tmp_path / "c3.xlsx")
+    with pytest.raises(InputError, match=r"row 5 has a value \('stray'\) in column 1, outside the header's columns 3 to 4"):
+        rows_of(open_table(tmp_path / "c3.xlsx"))
+    sheet["E3"], sheet["G3"] = "x", "y"  # a gap in the header: named by its place in the sheet
+    book.save(tmp_path / "c3.xlsx")
+    with pytest.raises(InputError, match=r"column 6 of the header \(row 3\) has no name"):
+        open_table(tmp_path / "c3.xlsx")
+
+
 def test_a_hidden_first_sheet_is_passed_over_unless_asked_for(workbook):
     book = openpyxl.load_workbook(workbook)
     book["Tasks"].sheet_state = "hidden"
