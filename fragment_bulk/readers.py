@@ -31,6 +31,7 @@ import json
 import re
 import sys
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -658,17 +659,45 @@ def parse_delimiter(text: str) -> str:
 
 
 def sniff_delimiter(text: str) -> str:
-    """The delimiter among , ; tab | : the only one in the header line, else csv.Sniffer's pick."""
-    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    """The delimiter among , ; tab | : the only one in the header line; else the only one that
+    cuts the first records (quotes respected) into one same number of cells; else csv.Sniffer's
+    pick. (``Ticket;City, Country`` has a comma in a header, and lines may end in ``\r`` alone.)"""
+    text = text.lstrip("\ufeff")[:65536]
+    header = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
     counts = {candidate: header.count(candidate) for candidate in DELIMITERS}
     present = [candidate for candidate, count in counts.items() if count]
     if len(present) <= 1:
         return present[0] if present else ","
-    complete_lines = text[: text.rfind("\n") + 1] or text
+    complete_lines = text[: max(text.rfind("\n"), text.rfind("\r")) + 1] or text
+    steady = [candidate for candidate in present if _steady_width(complete_lines, candidate)]
+    if len(steady) > 1:  # "Paris, France": a delimiter is seldom followed by a space, prose's comma is
+        spaced = {candidate: _spaced_cells(complete_lines, candidate) for candidate in steady}
+        steady = [candidate for candidate in steady if spaced[candidate] == min(spaced.values())]
+    if len(steady) == 1:
+        return steady[0]
     try:
-        return csv.Sniffer().sniff(complete_lines[:65536], delimiters="".join(present)).delimiter
+        return csv.Sniffer().sniff(complete_lines, delimiters="".join(steady or present)).delimiter
     except csv.Error:
-        return max(present, key=lambda candidate: counts[candidate])
+        return max(steady or present, key=lambda candidate: counts[candidate])
+
+
+def _first_records(lines: str, delimiter: str) -> list[list[str]]:
+    """The first records of ``lines`` cut by ``delimiter`` (a blank line is no record); [] if unreadable."""
+    try:
+        return [record for record in islice(csv.reader(io.StringIO(lines, newline=""), delimiter=delimiter), 50) if record]
+    except csv.Error:
+        return []
+
+
+def _steady_width(lines: str, delimiter: str) -> bool:
+    """Whether ``delimiter`` cuts the first records of ``lines`` into one same number (> 1) of cells."""
+    widths = {len(record) for record in _first_records(lines, delimiter)}
+    return len(widths) == 1 and widths.pop() > 1
+
+
+def _spaced_cells(lines: str, delimiter: str) -> int:
+    """How many cells after a ``delimiter`` start with a space."""
+    return sum(cell.startswith(" ") for record in _first_records(lines, delimiter) for cell in record[1:])
 
 
 # -- Excel ------------------------------------------------------------------------------------

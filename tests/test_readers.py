@@ -74,6 +74,15 @@ def test_each_delimiter_is_sniffed(tmp_path, delimiter):
     assert rows_of(table)[0][1] == {"title": "a", "country": "FR", "note": "x, y; z"}
 
 
+@pytest.mark.parametrize("ending", ["\n", "\r"])  # "\r" alone: Excel's old Mac CSV
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_a_comma_in_a_header_does_not_win_over_the_real_delimiter(tmp_path, delimiter, ending):
+    lines = ["Ticket", "City, Country"], ["1", "Paris, France"], ["2", "Lyon, France"]
+    table = open_table(write(tmp_path, "c.csv", ending.join(delimiter.join(line) for line in lines).encode() + ending.encode()))
+    assert table.delimiter == delimiter and table.columns == ["Ticket", "City, Country"]
+    assert rows_of(table)[1][1] == {"Ticket": "2", "City, Country": "Lyon, France"}
+
+
 @pytest.mark.parametrize("given", ["\t", "tab", "\\t"])
 def test_a_given_tab_delimiter(tmp_path, given):
     table = open_table(write(tmp_path, "t.tsv", b"a\tb\n1\t2\n"), delimiter=given)
