@@ -52,8 +52,11 @@ __all__ = sorted([*_HOME, "__version__"])
 
 def __getattr__(name: str) -> Any:
     home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'fragment_bulk' has no attribute {name!r}")
+    if home is None:  # a submodule (fragment_bulk.readers), as an eager package would have it loaded
+        try:
+            return import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError:
+            raise AttributeError(f"module 'fragment_bulk' has no attribute {name!r}") from None
     value = getattr(import_module(home), name)
     globals()[name] = value  # loaded once
     return value

@@ -93,6 +93,14 @@ class Checkpoint:
                 finished = previous.get("state") == "complete" and existing.count("failed") == 0
                 if not previous.get("input"):
                     existing._db.close()  # killed before its job was recorded: nothing to resume
+                elif mismatch == ["server"] and not rerun_when_complete:
+                    # Posts cannot be sent twice safely, and one server may be reached by two URLs.
+                    existing._db.close()
+                    raise CheckpointError(
+                        f"the checkpoint {path} records this job as sent to {previous['server']}; this run goes to"
+                        f" {job['server']}. If that is another server, run with --restart (every row is posted"
+                        " again there); if it is the same one, use the first URL"
+                    )
                 elif finished and (rerun_when_complete or mismatch):
                     existing._db.close()
                 elif mismatch:

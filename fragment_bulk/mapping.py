@@ -708,7 +708,7 @@ def _checked(column: Column, where: str) -> Column:
         _check_value(column, column.default, f"default {column.default!r}", where,
                      _apply_values(np.array([column.default], dtype=object), column.values) if column.values else None)
     for cell, value in (column.values or {}).items():
-        if value is not None:
+        if value is not None and value != "":  # (those make the cell an empty one)
             _check_value(column, value, f"value map {cell!r}: {value!r}", where)
     return column
 
@@ -780,10 +780,15 @@ def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str)
         return _Converted(column, raw, raw, np.zeros(len(raw), dtype=bool), str)
     required = _required(column, purpose)
     cells = raw
+    if column.values:  # first: a cell the map sends to None or "" is an empty one ({"n/a": ""})
+        filled = np.flatnonzero(~_empty_cells(raw))
+        cells = raw.copy()
+        cells[filled] = _apply_values(raw[filled], column.values)
     empty = _empty_cells(cells)
     if column.default is not None and empty.any():
         cells = cells.copy()
-        cells[empty] = column.default
+        default = column.default
+        cells[empty] = _apply_values(np.array([default], dtype=object), column.values)[0] if column.values else default
         empty = np.zeros(len(cells), dtype=bool)
     values = np.full(len(cells), None, dtype=object)
     bad = np.zeros(len(cells), dtype=bool)
@@ -797,8 +802,6 @@ def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str)
     given = cells[present]
     if not len(present) or not render and column.kind == "str" and not column.values and _all_text(given):
         return _Converted(column, raw, values, bad, reason)  # nothing else can be wrong with it
-    if column.values:
-        given = _apply_values(given, column.values)
     converted, failed = _CONVERTERS[column.kind](given, column, render)
     bad[present[failed]] = True
     converted[failed] = None
@@ -1095,7 +1098,9 @@ def _render_moment(value: Any, kind: str, zone: ZoneInfo) -> Any:
     if kind == "due_date":
         value = datetime.combine(day, time())
     if value.tzinfo is None or value.utcoffset() is None:
-        if _clock_problem(value, zone):
+        # A due date is its day's first instant: a skipped midnight (fold 0 reads it with the
+        # offset before the change) is the moment the day starts, a repeated one the first.
+        if kind == "datetime" and _clock_problem(value, zone):
             return _BAD
         value = value.replace(tzinfo=zone)
     try:
@@ -1111,7 +1116,7 @@ def _clock_problem(naive: datetime, zone: ZoneInfo) -> str | None:
         return None
     if first.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None) != naive:
         return f"{naive:%Y-%m-%d %H:%M} does not exist in {zone.key}: the clocks skip it"
-    return f"{naive:%Y-%m-%d %H:%M} happens twice in {zone.key}: the clocks go back (write its UTC offset, e.g. +01:00)"
+    return f"{naive:%Y-%m-%d %H:%M} happens twice in {zone.key}: the clocks go back (write it with its UTC offset)"
 
 
 def _utc_text(moment: datetime) -> str:
@@ -1134,6 +1139,8 @@ def _json_ready(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else _BAD
     if isinstance(value, dict):  # what is inside is made ready too: a date in a dict is its ISO text
+        if not all(isinstance(key, _JSON_KEYS) for key in value):
+            return _BAD  # a tuple key, say: JSON keys are text (numbers and booleans become text)
         items = {key: _json_ready(item) for key, item in value.items()}
         return _BAD if any(item is _BAD for item in items.values()) else items
     if isinstance(value, (list, tuple)):
@@ -1157,6 +1164,9 @@ def _json_ready(value: Any) -> Any:
     return _BAD
 
 
+_JSON_KEYS = (str, int, float, bool, type(None))
+
+
 def _decimal_number(value: Decimal) -> Any:
     """A Decimal as the JSON number it equals: ``5`` an int, ``1.10`` the float 1.1; ``_BAD`` if
     a float would change it (JSON readers hold numbers as floats; such a column is text)."""
@@ -1171,6 +1181,9 @@ def _decimal_number(value: Decimal) -> Any:
 def _unsendable(value: Any) -> str:
     """Why ``_json_ready`` refused ``value``: the first thing in it that JSON has no value for."""
     if isinstance(value, dict):
+        odd = next((key for key in value if not isinstance(key, _JSON_KEYS)), None)
+        if odd is not None:
+            return f"the key {odd!r} cannot be a JSON key (keys are text)"
         value = list(value.values())
     if isinstance(value, (list, tuple)):
         return next(_unsendable(item) for item in value if _json_ready(item) is _BAD)
@@ -1300,9 +1313,8 @@ def _date_reason(column: Column) -> Callable[[Any], str]:
         moment = _parse_one(value, column.format) if isinstance(value, str) else value
         if not isinstance(moment, date):
             return unreadable
-        if isinstance(moment, datetime) and moment.tzinfo is None and column.kind != "date":
-            wall = moment if column.kind == "datetime" else datetime.combine(moment.date(), time())
-            return _clock_problem(wall, zone) or _OUT_OF_RANGE
+        if isinstance(moment, datetime) and moment.tzinfo is None and column.kind == "datetime":
+            return _clock_problem(moment, zone) or _OUT_OF_RANGE
         return _OUT_OF_RANGE
 
     return reason

@@ -146,6 +146,10 @@ def test_ctrl_c_while_the_command_line_loads_is_one_line_and_exit_130(monkeypatc
     assert capsys.readouterr().err == "error: interrupted while starting; nothing was sent\n"
 
 
-def test_importing_the_package_loads_nothing_heavy():
-    code = "import sys, fragment_bulk; print(sorted(m for m in ('pandas', 'httpx', 'numpy') if m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+def test_importing_the_package_loads_nothing_heavy_yet_reaches_every_name_and_submodule():
+    code = ("import sys, fragment_bulk; print(sorted(m for m in ('pandas', 'httpx', 'numpy') if m in sys.modules));"
+            " print(fragment_bulk.readers.__name__, fragment_bulk.Mapping.__name__, 'import_file' in dir(fragment_bulk))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:2] == ["[]", "fragment_bulk.readers Mapping True"]
+    with pytest.raises(AttributeError):
+        fragment_bulk.no_such_thing  # noqa: B018

@@ -478,7 +478,10 @@ def test_ctrl_c_during_an_export_leaves_the_previous_file_and_says_so(tmp_path):
         with make_client(sb) as client:
             _seed(client, 2000)
         process = start_cli("export", str(out), "--rate", "off", server_url=server.url)
-        time.sleep(1.5)  # some pages in
+        asked = sb.stats()["requests"]
+        deadline = time.monotonic() + 60
+        while sb.stats()["requests"] < asked + 3 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # some pages in (of 20, at 200 ms each)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
     assert process.returncode == 130

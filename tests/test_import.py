@@ -7,6 +7,8 @@ import csv
 import json
 import random
 import signal
+import subprocess
+import sys
 import time
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
@@ -23,7 +25,7 @@ from fragment_bulk.retry import RetryPolicy
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
 from conftest import make_client
-from helpers import SAMPLES, error_line, kill_then_finish, run_cli, start_cli
+from helpers import SAMPLES, cli_env, error_line, kill_then_finish, run_cli, start_cli
 
 STATUS_OF = {"Open": "TODO", "In progress": "STARTED", "Closed": "DONE"}
 
@@ -165,6 +167,24 @@ def test_ctrl_c_stops_saves_and_says_how_to_resume(tmp_path, presses):
         resumed = run_cli("import", str(source), "--key", "ref", "--rate", "off", "--json", server_url=server.url)
         assert resumed.returncode == 0, resumed.stderr
         _assert_one_task_per_row(sb, 400)
+
+
+def test_a_run_started_with_sigint_ignored_keeps_ignoring_it(tmp_path):
+    # nohup, or a background job of a script: the run must not take a Ctrl-C meant for others
+    source = tmp_path / "slow.csv"
+    _numbered_csv(source, 100)
+    with Sandbox(SandboxConfig(rate_per_min=None, latency_ms=(100, 100))) as sb, sb.serve(port=0) as server:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fragment_bulk", "import", str(source), "--key", "ref", "--rate", "off",
+             "--batch-size", "10", "--concurrency", "1"], env=cli_env(server.url), stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        deadline = time.monotonic() + 60
+        while sb.task_count() < 20 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+        _assert_one_task_per_row(sb, 100)
 
 
 @pytest.mark.parametrize("retry_after", ["header", "none", "zero"])

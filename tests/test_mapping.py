@@ -137,6 +137,8 @@ def test_cells_json_has_no_value_for_are_invalid_rows_not_their_repr():
     assert "more digits than a JSON number keeps" in reasons[5] and reasons[10].startswith("out of range")
     assert [row.payload["fields"].get("x") for row in rows[4:8]] == [
         1.1, 12345678901234567890, "00000000-0000-0000-0000-000000000001", ["2024-05-01T12:30:00"]]
+    problems, _ = mapped(Mapping.infer(["title", "d"]), {"title": ["a"], "d": [{(1, 2): 3}]})
+    assert [p.reason for p in problems] == ["the key (1, 2) cannot be a JSON key (keys are text)"]
     # the same inside a json column, at any depth
     problems, _ = mapped(Mapping.infer(["title", "j"]).with_overrides(types={"j": "json"}),
                          {"title": ["a", "b"], "j": [{"k": [b"x"]}, {"k": [1]}]})
@@ -320,6 +322,15 @@ def test_a_value_map_file_keeps_yes_no_on_off_as_the_words_written(tmp_path):
     problems, rows = mapped(Mapping.load(path), {"t": ["a", "b"], "paid": ["Yes", "no"], "s": ["On", "Off"], "flag": [None, None]})
     assert problems == [] and [row.payload["fields"]["paid"] for row in rows] == [1, 0]
     assert [row.payload["status"] for row in rows] == ["STARTED", "TODO"] and rows[0].payload["fields"]["flag"] is True
+
+
+def test_a_cell_a_value_map_sends_to_nothing_is_an_empty_cell():
+    spec = {"target": "fields.due", "type": "date", "values": {"n/a": "", "TBD": None}}
+    mapping = Mapping.from_dict({"columns": {"t": "title", "d": spec, "p": {
+        "target": "fields.p", "type": "int", "values": {"-": ""}, "default": 3}}})
+    problems, rows = mapped(mapping, {"t": ["a", "b", "c"], "d": ["n/a", "TBD", "2026-01-02"], "p": ["-", "5", None]})
+    assert problems == [] and [row.payload["fields"] for row in rows] == [
+        {"title": "a", "p": 3}, {"title": "b", "p": 5}, {"title": "c", "due": "2026-01-02", "p": 3}]
 
 
 def test_defaults_fill_empty_cells():
@@ -551,6 +562,13 @@ def test_a_clock_time_the_zone_skips_or_repeats_is_invalid_not_shifted(kind):
     assert [(p.row, p.reason.split(": the clocks")[0]) for p in problems] == [
         (2, "2026-03-29 02:30 does not exist in Europe/Paris"), (3, "2026-10-25 02:30 happens twice in Europe/Paris")]
     assert [row.payload["fields"].get("at") for row in rows] == [None, None, "2026-10-25T02:30:00Z", "2026-03-29T01:30:00Z"]
+
+
+def test_a_due_date_whose_midnight_is_skipped_is_the_first_instant_of_the_day():
+    mapping = Mapping.from_dict({"columns": {"title": "title", "due": {
+        "target": "due_at", "type": "date", "timezone": "America/Santiago"}}})  # 2024-09-08 starts at 01:00
+    problems, rows = mapped(mapping, {"title": ["a", "b"], "due": ["2024-09-08", "2024-09-09"]})
+    assert problems == [] and [row.payload["due_at"] for row in rows] == ["2024-09-08T04:00:00Z", "2024-09-09T03:00:00Z"]
 
 
 def test_a_date_text_pandas_reads_as_a_year_before_1_is_invalid():

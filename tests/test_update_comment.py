@@ -165,6 +165,19 @@ def test_comments_by_key(tmp_path, sandbox, client):
     assert [c["uid"] for c in sandbox.comments(task["uid"])] == [uid]
 
 
+def test_a_finished_comment_job_is_not_posted_again_through_another_url(tmp_path):
+    source = tmp_path / "c.csv"
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb, sb.serve(port=0) as server, make_client(sb) as client:
+        uids = _seed(client, 2)
+        _write_csv(source, ["uid", "text"], _comment_rows(uids, 1))
+        first = run_cli("comment", str(source), server_url=server.url)
+        again = run_cli("comment", str(source), server_url=server.url.replace("http://", "HTTP://") + "/")
+        other = run_cli("comment", str(source), server_url=server.url.replace("127.0.0.1", "localhost"))
+        assert first.returncode == again.returncode == 0 and "nothing is sent again" in again.stderr
+        assert other.returncode == 2 and "If that is another server, run with --restart" in error_line(other.stderr)
+        assert sum(len(sb.comments(uid)) for uid in uids) == 2
+
+
 def test_the_same_comment_file_run_again_posts_nothing_until_restart(tmp_path, sandbox, client):
     uids = _seed(client, 2)
     source = tmp_path / "c.csv"
