@@ -390,6 +390,7 @@ class CsvTable(Table):
             raise InputError(f"{self.source_name}: {self.encoding!r} is not a text encoding")
         text = self._decode_sample(sample)
         self.delimiter = parse_delimiter(delimiter) if delimiter else sniff_delimiter(text)
+        self._odd_quotes: bool | None = None  # see _quotes_may_be_open
         self.columns = self._read_header()
 
     def _decode_sample(self, sample: bytes) -> str:
@@ -530,10 +531,25 @@ class CsvTable(Table):
                 rest = table.slice(size)
                 pending, held = rest.to_batches(), rest.num_rows
                 size = next(sizes)
-        if batch is not None and _ends_in_a_multiline_cell(batch):
+        if self._quotes_may_be_open(batch):
             self._check_quotes_close()
         if held:
             yield pa.Table.from_batches(pending)
+
+    def _quotes_may_be_open(self, last_batch: Any) -> bool:
+        """Whether the file may end inside a quote: an odd number of ``"`` in it (each quoted
+        cell has two, an escaped quote two more), counted once; for UTF-16 and UTF-32, whose
+        bytes cannot be counted so, whether the last record has a cell over several lines."""
+        if self._odd_quotes is None:
+            codec = codecs.lookup(self.encoding).name
+            if codec.startswith(("utf-16", "utf-32", "utf-7")):
+                return last_batch is not None and _ends_in_a_multiline_cell(last_batch)
+            count = 0
+            with open(self.path, "rb") as handle:
+                while block := handle.read(1 << 24):
+                    count += block.count(b'"')
+            self._odd_quotes = count % 2 == 1
+        return self._odd_quotes
 
     def _check_quotes_close(self) -> None:
         """pyarrow takes a quote left open to the end of the file as a cell holding the rest of
@@ -644,10 +660,14 @@ def detect_encoding(sample: bytes, *, complete: bool) -> str | None:
 
 
 def _looks_western(text: str) -> bool:
-    """Whether non-ASCII letters mostly stand alone, as accents in Western words do (Orléans,
-    Müßiggang); Cyrillic, Greek or CJK bytes read as cp1252 come in runs (Москва is Ìîñêâà)."""
+    """Whether non-ASCII letters mostly stand alone or in pairs, as accents in Western words do
+    (Orléans, Müßiggang, Sæþór); Cyrillic, Greek or CJK bytes read as cp1252 come in longer runs
+    (Москва is Ìîñêâà), and Shift-JIS katakana as ƒ before ASCII (テスト is ƒeƒXƒg). Short words
+    in those scripts and Central European cp1250 can still pass: --encoding settles it."""
+    if len(re.findall(r"ƒ[\x21-\x7e]", text)) >= 2:
+        return False
     runs = [len(run) for run in re.findall(r"[^\x00-\x7f]+", text)]
-    return sum(length for length in runs if length >= 3) <= sum(runs) / 2
+    return sum(length for length in runs if length >= 4) <= sum(runs) / 2
 
 
 def parse_delimiter(text: str) -> str:
