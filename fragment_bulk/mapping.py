@@ -481,7 +481,7 @@ class Mapping:
                 converted.append(_Converted(column, empty, None, chunk.missing(column.name), lambda value: reason))
                 continue
             codes, cells = chunk.column(column.name)
-            item = self._convert_cells(column, cells, render)
+            item = self._convert_cells(column, cells, render, text_only=chunk.text_only)
             if codes is not None:
                 item = _Converted(column, item.raw[codes], item.values[codes], item.bad[codes], item.reason)
             converted.append(item)
@@ -493,10 +493,10 @@ class Mapping:
                 key_texts.append(texts if codes is None else texts[codes])
         return converted, key_texts, _lacking_key(key_texts, len(chunk))
 
-    def _convert_cells(self, column: Column, cells: np.ndarray, render: bool) -> _Converted:
+    def _convert_cells(self, column: Column, cells: np.ndarray, render: bool, *, text_only: bool = False) -> _Converted:
         if self.formula_escape:
             cells = np.array([unescape_formula(cell) if isinstance(cell, str) else cell for cell in cells], dtype=object)
-        return _convert_column(column, cells, render, self.purpose)
+        return _convert_column(column, cells, render, self.purpose, text_only=text_only)
 
     def _key_problems(self, labels: pd.Index, key_texts: list[np.ndarray], key_bad: np.ndarray, *, positions: bool = False) -> list[Any]:
         found = []
@@ -774,17 +774,18 @@ _MappingLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:
 _BAD = object()  # a converter's "this cell is not valid"
 
 
-def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str) -> _Converted:
-    """Value map, default, then the column's kind; None for empty cells, ``bad`` for invalid ones."""
+def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str, *, text_only: bool = False) -> _Converted:
+    """Value map, default, then the column's kind; None for empty cells, ``bad`` for invalid ones.
+    ``text_only``: the cells are text or None (a CSV's), so none is a float NaN."""
     if not render and _nothing_to_check(column, purpose) and column.kind == "str":
         return _Converted(column, raw, raw, np.zeros(len(raw), dtype=bool), str)
     required = _required(column, purpose)
     cells = raw
     if column.values:  # first: a cell the map sends to None or "" is an empty one ({"n/a": ""})
-        filled = np.flatnonzero(~_empty_cells(raw))
+        filled = np.flatnonzero(~_empty_cells(raw, text_only))
         cells = raw.copy()
         cells[filled] = _apply_values(raw[filled], column.values)
-    empty = _empty_cells(cells)
+    empty = _empty_cells(cells, text_only and not column.values)
     if column.default is not None and empty.any():
         cells = cells.copy()
         default = column.default
@@ -809,9 +810,11 @@ def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str)
     return _Converted(column, raw, values, bad, reason)
 
 
-def _empty_cells(cells: np.ndarray) -> np.ndarray:
+def _empty_cells(cells: np.ndarray, text_only: bool = False) -> np.ndarray:
     """None, pd.NA, NaT and "". A float NaN is a value, and an invalid one: only JSON Lines
     can hold one here (the DataFrame reader has made a DataFrame's NaN None)."""
+    if text_only:
+        return pd.isna(cells) | (cells == "")
     empty = pd.isna(cells)
     if empty.any():
         where = np.flatnonzero(empty)

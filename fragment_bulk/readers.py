@@ -537,13 +537,19 @@ class CsvTable(Table):
             yield pa.Table.from_batches(pending)
 
     def _quotes_may_be_open(self, last_batch: Any) -> bool:
-        """Whether the file may end inside a quote: an odd number of ``"`` in it (each quoted
-        cell has two, an escaped quote two more), counted once; for UTF-16 and UTF-32, whose
-        bytes cannot be counted so, whether the last record has a cell over several lines."""
+        """Whether the file may end inside a quote. Only if the last record has a cell over
+        several lines (what a quote left open swallows), or the file does not end with a line
+        break (a quote opened on the last line); then, but for UTF-16 and UTF-32, whose bytes
+        cannot be counted so, only if it holds an odd number of ``"`` (a quoted cell has two, an
+        escaped quote two more), counted once: cheaper than reading the file again."""
         if self._odd_quotes is None:
-            codec = codecs.lookup(self.encoding).name
-            if codec.startswith(("utf-16", "utf-32", "utf-7")):
-                return last_batch is not None and _ends_in_a_multiline_cell(last_batch)
+            with open(self.path, "rb") as handle:
+                handle.seek(max(0, self.path.stat().st_size - 4))
+                unfinished = not handle.read().rstrip(b"\x00").endswith((b"\n", b"\r"))
+            if not unfinished and not (last_batch is not None and _ends_in_a_multiline_cell(last_batch)):
+                return False
+            if codecs.lookup(self.encoding).name.startswith(("utf-16", "utf-32", "utf-7")):
+                return True
             count = 0
             with open(self.path, "rb") as handle:
                 while block := handle.read(1 << 24):
