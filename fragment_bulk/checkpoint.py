@@ -52,6 +52,7 @@ class Checkpoint:
         self.path = path
         self._db = connection
         self.resumed = resumed
+        self.replaced: str | None = None  # set by open() when an unfinished job of another input gave way
         self._lock = lock
 
     @classmethod
@@ -74,8 +75,11 @@ class Checkpoint:
         - a finished job with nothing left to retry: a new job (running the same import again
           is a fresh, idempotent run, not a no-op), unless not ``rerun_when_complete`` (comments:
           running the same file again would post every comment twice) and it is the same job;
-        - an unfinished job (or one with failed rows) for the same input and mapping: resume;
-        - an unfinished job for another input or mapping: :class:`CheckpointError`.
+        - an unfinished job (or one with failed rows) for the same input, mapping and server: resume;
+        - an unfinished job for another input, mapping or server: a new job when its requests
+          are idempotent (``rerun_when_complete``: sending every row again is safe, and it is
+          what running a fixed file or mapping means; ``replaced`` says why), else
+          :class:`CheckpointError`.
 
         A checkpoint in use by another run is refused: two runs would send the same rows.
         """
@@ -83,6 +87,7 @@ class Checkpoint:
             return cls(":memory:", _connect(":memory:", power_safe), resumed=False)._start(job)
         path = Path(path)
         lock = _Lock.take(path)
+        replaced = None  # what the unfinished job this one replaces was for
         try:
             if path.exists() and not restart:
                 existing = cls(path, _connect(path, power_safe), resumed=True, lock=lock)
@@ -103,18 +108,23 @@ class Checkpoint:
                     )
                 elif finished and (rerun_when_complete or mismatch):
                     existing._db.close()
+                elif mismatch and rerun_when_complete and "mode" not in mismatch:
+                    existing._db.close()
+                    replaced = f"another {' and '.join(mismatch)}"
                 elif mismatch:
                     existing._db.close()
                     where = f" (it sent to {previous['server']}, this run goes to {job['server']})" if "server" in mismatch else ""
                     raise CheckpointError(
-                        f"the checkpoint {path} belongs to an unfinished import of a different "
-                        f"{' and '.join(mismatch)}{where}; run with --restart to start over, or choose "
-                        "another file with --checkpoint"
+                        f"the checkpoint {path} belongs to an unfinished job of a different "
+                        f"{' and '.join(mismatch)}{where}, whose rows cannot safely be sent twice; run with"
+                        " --restart to send every row again, or choose another file with --checkpoint"
                     )
                 else:
                     return existing
             _remove(path)
-            return cls(path, _connect(path, power_safe), resumed=False, lock=lock)._start(job)
+            fresh = cls(path, _connect(path, power_safe), resumed=False, lock=lock)._start(job)
+            fresh.replaced = replaced
+            return fresh
         except BaseException:
             lock.release()
             raise

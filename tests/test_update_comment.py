@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import fragment_bulk
+from fragment_bulk.errors import CheckpointError
 from fragment_bulk.mapping import Mapping
 from fragment_bulk.retry import RetryPolicy
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
@@ -152,6 +153,17 @@ def test_comment_on_an_unknown_task_fails_alone(sandbox, client):
     report = fragment_bulk.comment_dataframe(frame, text_column="body", client=client)
     assert report.counts["created"] == 2 and report.counts["failed"] == 1
     assert "not found" in report.failed["_error"].iloc[0]
+
+
+def test_an_unfinished_comment_job_is_not_replaced_by_an_edited_file(tmp_path, sandbox, client):
+    uids = _seed(client, 2)
+    source = tmp_path / "c.csv"
+    _write_csv(source, ["uid", "text"], [[uids[0], "a"], [str(uuid.uuid4()), "b"]])  # one fails: unfinished
+    assert fragment_bulk.comment_file(source, client=client).counts["failed"] == 1
+    _write_csv(source, ["uid", "text"], [[uids[0], "a"], [uids[1], "b"]])
+    with pytest.raises(CheckpointError, match="unfinished job of a different input, whose rows cannot safely be sent twice; run with --restart"):
+        fragment_bulk.comment_file(source, client=client)  # a new job would post "a" twice
+    assert len(sandbox.comments(uids[0])) == 1
 
 
 def test_comments_by_key(tmp_path, sandbox, client):
