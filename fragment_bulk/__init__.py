@@ -55,7 +55,9 @@ def __getattr__(name: str) -> Any:
     if home is None:  # a submodule (fragment_bulk.readers), as an eager package would have it loaded
         try:
             return import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError:
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise  # the submodule is there, but something it needs (pandas) is not
             raise AttributeError(f"module 'fragment_bulk' has no attribute {name!r}") from None
     value = getattr(import_module(home), name)
     globals()[name] = value  # loaded once

@@ -8,8 +8,9 @@ crash can only leave rows *unrecorded*, and those are sent again on resume. Send
 safe because imports use the idempotent ``PUT`` with a deterministic uid: at-least-once
 delivery plus an idempotent upsert applies each row exactly once.
 
-The file also holds the fingerprints of the input and of the mapping: resuming with a changed
-file or mapping would skip rows that are no longer the rows that were sent, so it is refused.
+The file also holds the fingerprints of the input and of the mapping, and the server: resuming
+with a changed file or mapping would skip rows that are no longer the rows that were sent, and
+against another server rows that server never got, so it is refused.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
+from fragment_bulk.config import canonical_url
 from fragment_bulk.errors import CheckpointError
 
 try:
@@ -52,7 +54,6 @@ class Checkpoint:
         self.path = path
         self._db = connection
         self.resumed = resumed
-        self.replaced: str | None = None  # set by open() when an unfinished job of another input gave way
         self._lock = lock
 
     @classmethod
@@ -75,11 +76,8 @@ class Checkpoint:
         - a finished job with nothing left to retry: a new job (running the same import again
           is a fresh, idempotent run, not a no-op), unless not ``rerun_when_complete`` (comments:
           running the same file again would post every comment twice) and it is the same job;
-        - an unfinished job (or one with failed rows) for the same input, mapping and server: resume;
-        - an unfinished job for another input, mapping or server: a new job when its requests
-          are idempotent (``rerun_when_complete``: sending every row again is safe, and it is
-          what running a fixed file or mapping means; ``replaced`` says why), else
-          :class:`CheckpointError`.
+        - an unfinished job (or one with failed rows) for the same input and mapping: resume;
+        - an unfinished job for another input or mapping: :class:`CheckpointError`.
 
         A checkpoint in use by another run is refused: two runs would send the same rows.
         """
@@ -87,19 +85,19 @@ class Checkpoint:
             return cls(":memory:", _connect(":memory:", power_safe), resumed=False)._start(job)
         path = Path(path)
         lock = _Lock.take(path)
-        replaced = None  # what the unfinished job this one replaces was for
         try:
             if path.exists() and not restart:
                 existing = cls(path, _connect(path, power_safe), resumed=True, lock=lock)
                 previous = existing.job()
                 mismatch = [key for key in ("input", "mapping", "mode") if previous.get(key) != job.get(key)]
-                if previous.get("server", job.get("server")) != job.get("server"):  # (older checkpoints have none)
+                if _server(previous.get("server", job.get("server"))) != _server(job.get("server")):  # (older ones have none)
                     mismatch.append("server")
                 finished = previous.get("state") == "complete" and existing.count("failed") == 0
                 if not previous.get("input"):
                     existing._db.close()  # killed before its job was recorded: nothing to resume
-                elif mismatch == ["server"] and not rerun_when_complete:
-                    # Posts cannot be sent twice safely, and one server may be reached by two URLs.
+                elif mismatch == ["server"] and not rerun_when_complete and _is_url(previous["server"]) and _is_url(job["server"]):
+                    # Posts cannot be sent twice safely, and one server may be reached by two URLs
+                    # (an embedded sandbox's data file, though, is another server).
                     existing._db.close()
                     raise CheckpointError(
                         f"the checkpoint {path} records this job as sent to {previous['server']}; this run goes to"
@@ -108,23 +106,20 @@ class Checkpoint:
                     )
                 elif finished and (rerun_when_complete or mismatch):
                     existing._db.close()
-                elif mismatch and rerun_when_complete and "mode" not in mismatch:
-                    existing._db.close()
-                    replaced = f"another {' and '.join(mismatch)}"
                 elif mismatch:
                     existing._db.close()
                     where = f" (it sent to {previous['server']}, this run goes to {job['server']})" if "server" in mismatch else ""
+                    again = ("a row whose uid changed with the file or mapping becomes a new task" if rerun_when_complete
+                             else "rows cannot be un-posted: every row is posted again")
                     raise CheckpointError(
                         f"the checkpoint {path} belongs to an unfinished job of a different "
-                        f"{' and '.join(mismatch)}{where}, whose rows cannot safely be sent twice; run with"
-                        " --restart to send every row again, or choose another file with --checkpoint"
+                        f"{' and '.join(mismatch)}{where}; run with --restart to send every row again ({again}),"
+                        " or choose another file with --checkpoint"
                     )
                 else:
                     return existing
             _remove(path)
-            fresh = cls(path, _connect(path, power_safe), resumed=False, lock=lock)._start(job)
-            fresh.replaced = replaced
-            return fresh
+            return cls(path, _connect(path, power_safe), resumed=False, lock=lock)._start(job)
         except BaseException:
             lock.release()
             raise
@@ -261,6 +256,15 @@ def _connect(path: Path | str, power_safe: bool = True) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         raise CheckpointError(f"cannot use {path} as a checkpoint ({exc}); use --restart or another --checkpoint") from exc
     return connection
+
+
+def _is_url(server: str) -> bool:
+    return server.startswith(("http://", "https://"))
+
+
+def _server(recorded: str | None) -> str | None:
+    """A recorded server in the spelling compared (checkpoints from before it was one spelling)."""
+    return canonical_url(recorded) if recorded and _is_url(recorded) else recorded
 
 
 def _remove(path: Path) -> None:

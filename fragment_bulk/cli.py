@@ -44,10 +44,14 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _fail(message: str, code: int, *, as_json: bool = False) -> None:
+def _fail(message: str, code: int, *, as_json: bool = False, now: bool = False) -> None:
     _say(f"error: {message}")
     if as_json:  # a script reading stdout gets an answer whatever happened
         click.echo(json.dumps({"error": message, "exit_code": code}))
+    if now:  # without waiting at exit for the threads still sending
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 
@@ -63,9 +67,11 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except InterruptedImport as exc:
             fail(str(exc), EXIT_INTERRUPTED)
         except KeyboardInterrupt:
+            # Ctrl-C pressed again while stopping: this process is ours, so quit now rather than
+            # wait at exit for the requests in flight (the checkpoint holds every acknowledged row).
             if click.get_current_context().command.name == "export":  # it writes through a .partial file
-                fail("interrupted; nothing was written (run the export again)", EXIT_INTERRUPTED)
-            fail("interrupted; run the same command again to resume from the checkpoint", EXIT_INTERRUPTED)
+                fail("interrupted; nothing was written (run the export again)", EXIT_INTERRUPTED, now=True)
+            fail("interrupted; run the same command again to resume from the checkpoint", EXIT_INTERRUPTED, now=True)
         except ValidationError as exc:
             for problem in exc.problems:
                 _say(f"  {problem}")

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from fragment_bulk.config import USER_AGENT, Settings
+from fragment_bulk.config import USER_AGENT, Settings, canonical_url
 from fragment_bulk.errors import (
     ApiError,
     AuthError,
@@ -74,7 +74,7 @@ class FragmentClient:
         self._answered = False  # any response yet: until then a refused connection is a wrong URL, not a blip
         # Where the tasks go, as a checkpoint records it: a job resumed against another server
         # would skip the rows the first server acknowledged.
-        self.destination = _canonical_url(self.settings.base_url)
+        self.destination = canonical_url(self.settings.base_url)
         self._http = httpx.Client(
             base_url=self.settings.base_url,
             transport=transport,
@@ -304,15 +304,6 @@ def translate_error(response: httpx.Response, method: str, path: str) -> ApiErro
     if status >= 500:
         return ServerError(**kwargs)
     return ApiError(**kwargs)
-
-
-def _canonical_url(url: str) -> str:
-    """``url`` spelled one way: scheme and host in lower case, no default port, no trailing
-    slash (``HTTPS://Host:443/api/`` is ``https://host/api``)."""
-    parts = httpx.URL(url)
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    port = "" if parts.port in (None, default) else f":{parts.port}"
-    return f"{parts.scheme}://{parts.host}{port}{parts.path.rstrip('/')}"
 
 
 def describe_transport_error(exc: httpx.HTTPError) -> str:

@@ -84,6 +84,20 @@ class Settings:
         return self.token
 
 
+def canonical_url(url: str) -> str:
+    """``url`` spelled one way: scheme and host in lower case, no default port, no trailing
+    slash (``HTTPS://Host:443/api/`` is ``https://host/api``; ``[::1]`` keeps its brackets)."""
+    parts = urlsplit(url.strip())
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    try:
+        port = parts.port
+    except ValueError:  # not a port: compared as written
+        return url.strip().rstrip("/")
+    shown = f"[{host}]" if ":" in host else host
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{shown}{'' if port in (None, default) else f':{port}'}{parts.path.rstrip('/')}"
+
+
 def is_loopback(host: str) -> bool:
     # *.localhost is reserved for loopback (RFC 6761); a .local name is any host of the network (mDNS).
     if host == "localhost" or host.endswith(".localhost"):

@@ -237,9 +237,6 @@ def run_bulk(
         to_send = total - len(invalid) - already_done
         rate = client.settings.rate_per_min if client is not None else options.planned_rate
         plan = Plan(total, len(invalid), already_done, to_send, math.ceil(to_send / batch_size.size), rate)
-        if checkpoint is not None and checkpoint.replaced:
-            options.log(f"{options.checkpoint} held an unfinished job for {checkpoint.replaced}: starting a new job"
-                        " (every row is sent again, which an upsert makes safe)")
         if checkpoint is not None and checkpoint.resumed and checkpoint.job().get("state") == "complete":
             options.log(f"{options.checkpoint} records this job as finished: nothing is sent again"
                         " (--restart sends every row again)")

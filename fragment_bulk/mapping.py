@@ -798,7 +798,7 @@ def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str,
         reason = _date_reason(column)
     if required:
         bad[empty] = True  # the readers made blank cells None
-        reason = _either(_missing_reason(column), reason)
+        reason = _either(_missing_reason(column), reason, column.values)
     present = np.flatnonzero(~empty)
     given = cells[present]
     if not len(present) or not render and column.kind == "str" and not column.values and _all_text(given):
@@ -841,8 +841,15 @@ def _only_required(column: Column, purpose: str) -> bool:
     return column.kind in ("auto", "str") and _required(column, purpose) and not (column.values or column.default is not None)
 
 
-def _either(when_empty: str, otherwise: Callable[[Any], str]) -> Callable[[Any], str]:
-    return lambda value: when_empty if value is None or (isinstance(value, str) and not value.strip()) else otherwise(value)
+def _either(when_empty: str, otherwise: Callable[[Any], str], values: dict[Any, Any] | None = None) -> Callable[[Any], str]:
+    """``when_empty`` for a cell that is empty, or that the value map ``values`` empties."""
+
+    def reason(value: Any) -> str:
+        if values and value is not None:
+            value = _apply_values(np.array([value], dtype=object), values)[0]
+        return when_empty if value is None or (isinstance(value, str) and not value.strip()) else otherwise(value)
+
+    return reason
 
 
 def _apply_values(cells: np.ndarray, values: dict[Any, Any]) -> np.ndarray:

@@ -537,19 +537,20 @@ class CsvTable(Table):
             yield pa.Table.from_batches(pending)
 
     def _quotes_may_be_open(self, last_batch: Any) -> bool:
-        """Whether the file may end inside a quote. Only if the last record has a cell over
-        several lines (what a quote left open swallows), or the file does not end with a line
-        break (a quote opened on the last line); then, but for UTF-16 and UTF-32, whose bytes
-        cannot be counted so, only if it holds an odd number of ``"`` (a quoted cell has two, an
-        escaped quote two more), counted once: cheaper than reading the file again."""
+        """Whether the file may end inside a quote: always when the last record has a cell over
+        several lines (what a quote left open swallows: whole rows). When the file does not end
+        with a line break (a quote opened on the last line swallows the rest of that line only),
+        only if it holds an odd number of ``"``, counted once (a quoted cell has two, an escaped
+        quote two more; a stray inch mark can hide it, and UTF-16 or UTF-32 cannot be counted so)."""
+        if last_batch is not None and _ends_in_a_multiline_cell(last_batch):
+            return True
         if self._odd_quotes is None:
             with open(self.path, "rb") as handle:
                 handle.seek(max(0, self.path.stat().st_size - 4))
                 unfinished = not handle.read().rstrip(b"\x00").endswith((b"\n", b"\r"))
-            if not unfinished and not (last_batch is not None and _ends_in_a_multiline_cell(last_batch)):
+            if not unfinished or codecs.lookup(self.encoding).name.startswith(("utf-16", "utf-32", "utf-7")):
+                self._odd_quotes = False
                 return False
-            if codecs.lookup(self.encoding).name.startswith(("utf-16", "utf-32", "utf-7")):
-                return True
             count = 0
             with open(self.path, "rb") as handle:
                 while block := handle.read(1 << 24):
@@ -696,7 +697,9 @@ def sniff_delimiter(text: str) -> str:
         return present[0] if present else ","
     complete_lines = text[: max(text.rfind("\n"), text.rfind("\r")) + 1] or text
     steady = [candidate for candidate in present if _steady_width(complete_lines, candidate)]
-    if len(steady) > 1:  # "Paris, France": a delimiter is seldom followed by a space, prose's comma is
+    if len(steady) > 1:  # the most cells; then "Paris, France": a delimiter is seldom followed by a space
+        widths = {candidate: len(_first_records(complete_lines, candidate)[0]) for candidate in steady}
+        steady = [candidate for candidate in steady if widths[candidate] == max(widths.values())]
         spaced = {candidate: _spaced_cells(complete_lines, candidate) for candidate in steady}
         steady = [candidate for candidate in steady if spaced[candidate] == min(spaced.values())]
     if len(steady) == 1:

@@ -295,16 +295,16 @@ def test_missing_sheet_lists_the_sheets(tmp_path):
     assert "Nope" in line and "Tasks" in line and "Archive" in line
 
 
-def test_a_fixed_file_after_an_unfinished_upsert_starts_a_new_job(tmp_path, sandbox, client):
+def test_a_changed_file_is_refused_on_resume_unless_restart(tmp_path, sandbox, client):
     source = tmp_path / "rows.csv"
     _numbered_csv(source, 20, bad_rows={3: {"status": "Pending"}})
     report = fragment_bulk.import_file(source, keys=["ref"], skip_invalid=True, client=client)
     assert report.exit_code == 1  # one failed row keeps the checkpoint open for a resume
-    _numbered_csv(source, 21)  # fixed, and one row more: not the job the checkpoint holds
-    said = []
-    again = fragment_bulk.import_file(source, keys=["ref"], client=client, log=said.append)
-    assert again.exit_code == 0 and again.counts["unchanged"] == 19 and again.counts["created"] == 2
-    assert sandbox.task_count() == 21 and any("unfinished job for another input: starting a new job" in line for line in said)
+    _numbered_csv(source, 21)
+    with pytest.raises(CheckpointError, match="--restart"):
+        fragment_bulk.import_file(source, keys=["ref"], client=client)
+    again = fragment_bulk.import_file(source, keys=["ref"], client=client, restart=True)
+    assert again.exit_code == 0 and sandbox.task_count() == 21
 
 
 def test_an_unfinished_job_is_not_resumed_against_another_server(tmp_path):
@@ -313,8 +313,10 @@ def test_an_unfinished_job_is_not_resumed_against_another_server(tmp_path):
     rehearsal, production = tmp_path / "rehearsal.sqlite", tmp_path / "production.sqlite"
     report = fragment_bulk.import_file(source, keys=["ref"], skip_invalid=True, sandbox=rehearsal)
     assert report.exit_code == 1  # one failed row keeps the checkpoint open for a resume
-    # resumed there, the 19 rows the rehearsal acknowledged would never reach production: a new job
-    again = fragment_bulk.import_file(source, keys=["ref"], skip_invalid=True, sandbox=production)
+    # resumed there, the 19 rows the rehearsal acknowledged would never reach production
+    with pytest.raises(CheckpointError, match=r"different server \(it sent to the sandbox in .*rehearsal\.sqlite"):
+        fragment_bulk.import_file(source, keys=["ref"], skip_invalid=True, sandbox=production)
+    again = fragment_bulk.import_file(source, keys=["ref"], skip_invalid=True, sandbox=production, restart=True)
     assert again.counts["created"] == 19
     with Sandbox(SandboxConfig(db_path=production)) as server:
         assert server.task_count() == 19

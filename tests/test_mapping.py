@@ -329,6 +329,8 @@ def test_a_cell_a_value_map_sends_to_nothing_is_an_empty_cell():
     mapping = Mapping.from_dict({"columns": {"t": "title", "d": spec, "p": {
         "target": "fields.p", "type": "int", "values": {"-": ""}, "default": 3}}})
     problems, rows = mapped(mapping, {"t": ["a", "b", "c"], "d": ["n/a", "TBD", "2026-01-02"], "p": ["-", "5", None]})
+    titled = Mapping.from_dict({"columns": {"t": {"target": "title", "values": {"n/a": ""}}}})
+    assert [(p.row, p.reason) for p in mapped(titled, {"t": ["x", "n/a"]})[0]] == [(3, "title is required")]
     assert problems == [] and [row.payload["fields"] for row in rows] == [
         {"title": "a", "p": 3}, {"title": "b", "p": 5}, {"title": "c", "due": "2026-01-02", "p": 3}]
 

@@ -161,9 +161,20 @@ def test_an_unfinished_comment_job_is_not_replaced_by_an_edited_file(tmp_path, s
     _write_csv(source, ["uid", "text"], [[uids[0], "a"], [str(uuid.uuid4()), "b"]])  # one fails: unfinished
     assert fragment_bulk.comment_file(source, client=client).counts["failed"] == 1
     _write_csv(source, ["uid", "text"], [[uids[0], "a"], [uids[1], "b"]])
-    with pytest.raises(CheckpointError, match="unfinished job of a different input, whose rows cannot safely be sent twice; run with --restart"):
+    with pytest.raises(CheckpointError, match="unfinished job of a different input; run with --restart to send every"
+                                              " row again \\(rows cannot be un-posted"):
         fragment_bulk.comment_file(source, client=client)  # a new job would post "a" twice
     assert len(sandbox.comments(uids[0])) == 1
+
+
+def test_a_finished_comment_job_goes_to_another_sandbox_but_not_through_another_url(tmp_path):
+    source = tmp_path / "c.csv"
+    for name in ("a.sqlite", "b.sqlite"):
+        with Sandbox(SandboxConfig(db_path=tmp_path / name)) as sb, make_client(sb) as client:
+            _write_csv(source, ["uid", "text"], _comment_rows(_seed(client, 2), 1))
+    # a rehearsal on one sandbox, then the other: another server, so the comments go there too
+    assert fragment_bulk.comment_file(source, sandbox=tmp_path / "a.sqlite").counts["created"] == 2
+    assert fragment_bulk.comment_file(source, sandbox=tmp_path / "b.sqlite").counts["created"] == 2
 
 
 def test_comments_by_key(tmp_path, sandbox, client):
