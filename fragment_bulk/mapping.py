@@ -24,9 +24,9 @@ The mapping file (YAML) is what ``fragment-bulk map`` writes and ``--mapping`` r
       Notes: ignore
 
 Types: ``str``, ``int``, ``float``, ``number`` (an int when written as one, ``2``, else a float,
-``2.0``), ``bool``, ``date``, ``datetime``, ``json``; a column with no type keeps its value as read (text stays text, a DataFrame's numbers stay numbers). Value maps
-apply before the type (exact match, then trimmed and case-insensitive); ``default`` fills an
-empty cell. Dates and date-times are sent as ISO 8601 in UTC (``2026-02-28T23:00:00Z``), as the
+``2.0``), ``bool``, ``date``, ``datetime``, ``json``; a column with no type keeps its value as
+read (text stays text, a DataFrame's numbers stay numbers). Value maps apply before the type
+(exact match, then trimmed and case-insensitive); ``default`` fills an empty cell. Dates and date-times are sent as ISO 8601 in UTC (``2026-02-28T23:00:00Z``), as the
 API contract asks; a naive value is read in the column's ``timezone`` (default UTC), and a
 ``date`` for ``due_at`` is midnight there.
 
@@ -914,7 +914,7 @@ def _as_is(cells: np.ndarray, column: Column, render: bool) -> Converted:
 def _to_str(cells: np.ndarray, column: Column, render: bool) -> Converted:
     if _all_text(cells):
         return _fine(cells.copy())
-    return _apply(lambda cell, _: cell if isinstance(cell, str) else _json_ready(cell) if isinstance(cell, float)
+    return _apply(lambda cell, _: cell if isinstance(cell, str) else _BAD if isinstance(cell, float)
                   and not math.isfinite(cell) else _key_text(cell), cells, column)
 
 

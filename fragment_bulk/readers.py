@@ -696,11 +696,14 @@ def sniff_delimiter(text: str) -> str:
     if len(present) <= 1:
         return present[0] if present else ","
     complete_lines = text[: max(text.rfind("\n"), text.rfind("\r")) + 1] or text
-    steady = [candidate for candidate in present if _steady_width(complete_lines, candidate)]
+    records = {candidate: _first_records(complete_lines, candidate) for candidate in present}
+    widths = {candidate: {len(record) for record in cut} for candidate, cut in records.items()}
+    steady = [candidate for candidate in present if len(widths[candidate]) == 1 and min(widths[candidate]) > 1]
     if len(steady) > 1:  # the most cells; then "Paris, France": a delimiter is seldom followed by a space
-        widths = {candidate: len(_first_records(complete_lines, candidate)[0]) for candidate in steady}
-        steady = [candidate for candidate in steady if widths[candidate] == max(widths.values())]
-        spaced = {candidate: _spaced_cells(complete_lines, candidate) for candidate in steady}
+        cells = {candidate: widths[candidate].pop() for candidate in steady}  # (steady: one width each)
+        steady = [candidate for candidate in steady if cells[candidate] == max(cells.values())]
+        spaced = {candidate: sum(cell.startswith(" ") for record in records[candidate] for cell in record[1:])
+                  for candidate in steady}
         steady = [candidate for candidate in steady if spaced[candidate] == min(spaced.values())]
     if len(steady) == 1:
         return steady[0]
@@ -716,17 +719,6 @@ def _first_records(lines: str, delimiter: str) -> list[list[str]]:
         return [record for record in islice(csv.reader(io.StringIO(lines, newline=""), delimiter=delimiter), 50) if record]
     except csv.Error:
         return []
-
-
-def _steady_width(lines: str, delimiter: str) -> bool:
-    """Whether ``delimiter`` cuts the first records of ``lines`` into one same number (> 1) of cells."""
-    widths = {len(record) for record in _first_records(lines, delimiter)}
-    return len(widths) == 1 and widths.pop() > 1
-
-
-def _spaced_cells(lines: str, delimiter: str) -> int:
-    """How many cells after a ``delimiter`` start with a space."""
-    return sum(cell.startswith(" ") for record in _first_records(lines, delimiter) for cell in record[1:])
 
 
 # -- Excel ------------------------------------------------------------------------------------
