@@ -349,8 +349,8 @@ def _send_all(
     try:
         for batch in _batches(table, mapping, checkpoint, batch_size):
             uids = {row.uid for row in batch}
-            # Rows of one task land in file order (two comments on it, two updates of it): a
-            # batch waits while an earlier one holding any of its tasks is in flight.
+            # Rows of one task land in file order (two comments on it; imports and updates refuse
+            # a repeated uid up front): a batch waits while an earlier one holding its tasks is in flight.
             while len(in_flight) >= queued or any(not uids.isdisjoint(held) for held in in_flight.values()):
                 done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
                 collect(done)
