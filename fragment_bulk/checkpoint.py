@@ -147,7 +147,7 @@ class Checkpoint:
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO rows(ordinal, status, uid, error) VALUES (?, ?, ?, ?)",
-                [(o.ordinal, o.status, o.uid, o.error) for o in outcomes],
+                outcomes,  # an Outcome is the tuple of those four columns, in that order
             )
 
     def done_between(self, start: int, stop: int) -> set[int]:

@@ -32,6 +32,16 @@ def uuid_from_key(namespace: str, values: Sequence[str]) -> str:
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
 
 
+def uuids_from_keys(namespace: str, columns: list[list[str]]) -> list[str]:
+    """``uuid_from_key`` of each row of the key ``columns`` (a list of cells each), in one pass."""
+    md5 = hashlib.md5
+    if len(columns) == 1:
+        prefix = f"{namespace}#"
+        digests = [md5((prefix + value).encode("utf-8")).hexdigest() for value in columns[0]]
+        return [f"{d[:8]}-{d[8:12]}-{d[12:16]}-{d[16:20]}-{d[20:]}" for d in digests]
+    return [uuid_from_key(namespace, list(values)) for values in zip(*columns)]
+
+
 def uuid_from_payload(payload: dict[str, Any]) -> str:
     """The uid of a row with no key: identical rows get the same uid, any difference another."""
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

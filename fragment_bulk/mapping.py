@@ -45,12 +45,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import operator
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
+from itertools import repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -62,7 +64,7 @@ import yaml
 
 from fragment_bulk.errors import InputError, RowProblem
 from fragment_bulk.formats import unescape_formula
-from fragment_bulk.identity import normalize_uid, uuid_from_key, uuid_from_payload
+from fragment_bulk.identity import normalize_uid, uuid_from_payload, uuids_from_keys
 
 TYPES = ("str", "int", "float", "number", "bool", "date", "datetime", "json")
 STATUSES = ("TODO", "STARTED", "DONE")
@@ -382,33 +384,58 @@ class Mapping:
         if chunk.start == 0:
             self._mapped_uids.clear()
         converted, key_texts, key_bad = self._convert(chunk, render=True)
-        key_problems: dict[int, list[RowProblem]] = {}
+        problems_at: dict[int, list[RowProblem]] = {}
         for position, problem in self._key_problems(labels, key_texts, key_bad, positions=True):
-            key_problems.setdefault(position, []).append(problem)
-        uid_values = next((item.values for item in converted if item.column.target == "uid"), None)
-        namespace = self.namespace or DEFAULT_NAMESPACE
+            problems_at.setdefault(position, []).append(problem)
         slots = self._slots(converted)
         bad_rows = np.zeros(len(chunk), dtype=bool)
         for item in converted:
             bad_rows |= item.bad
-        key_lists = [texts.tolist() for texts in key_texts]
-        rows = []
-        for position, label in enumerate(labels):
-            problems = list(key_problems.get(position, ()))
-            payload = self._payload(slots, position, label, problems, row_bad=bool(bad_rows[position]))
-            duplicate = self._duplicates.get(chunk.start + position)
-            if duplicate is not None:
-                problems.append(duplicate)
-            if uid_values is not None:
-                uid = uid_values[position]
-            elif self.keys:
-                uid = None if key_bad[position] else uuid_from_key(namespace, [texts[position] for texts in key_lists])
-            else:
-                uid = uuid_from_payload(payload)
-            rows.append(MappedRow(chunk.start + position, label, uid, payload, problems))
-        if uid_values is None and not self.keys and self.purpose != "comment":
+        # Built a column at a time for every row (a row is then a few dict operations, not one
+        # per cell); a row with a bad cell is built again below, its problems named.
+        payloads = self._payloads(slots, len(chunk))
+        for position in np.flatnonzero(bad_rows).tolist():
+            problems = problems_at.setdefault(position, [])
+            payloads[position] = self._payload(slots, position, labels[position], problems, row_bad=True)
+        for ordinal, duplicate in self._duplicates.items():
+            if chunk.start <= ordinal < chunk.start + len(chunk):
+                problems_at.setdefault(ordinal - chunk.start, []).append(duplicate)
+        uids = self._uids(converted, key_texts, key_bad, payloads)
+        rows = [MappedRow(ordinal, label, uid, payload, [])
+                for ordinal, label, uid, payload in zip(range(chunk.start, chunk.start + len(chunk)), labels, uids, payloads)]
+        for position, problems in problems_at.items():
+            rows[position] = rows[position]._replace(problems=problems)
+        if not any(item.column.target == "uid" for item in converted) and not self.keys and self.purpose != "comment":
             self._find_converted_duplicates(rows)
         return rows
+
+    def _uids(self, converted: list[_Converted], key_texts: list[np.ndarray], key_bad: np.ndarray,
+              payloads: list[dict[str, Any]]) -> list[str | None]:
+        """Each row's uid: its uid cell, else made from its key cells (None when one is empty),
+        else from its payload."""
+        uid_values = next((item.values for item in converted if item.column.target == "uid"), None)
+        if uid_values is not None:
+            return uid_values.tolist()
+        if self.keys:
+            uids = uuids_from_keys(self.namespace or DEFAULT_NAMESPACE, [texts.tolist() for texts in key_texts])
+            for position in np.flatnonzero(key_bad).tolist():
+                uids[position] = None
+            return uids
+        return [uuid_from_payload(payload) for payload in payloads]
+
+    def _payloads(self, slots: list[_Slot], count: int) -> list[dict[str, Any]]:
+        """Every row's payload, as ``_payload`` makes it for a row without a bad cell."""
+        placed = [(where, key, values, keep_null) for _, where, key, values, keep_null in slots if where is not None]
+        fields = _dicts([(key, values, keep_null) for where, key, values, keep_null in placed if where], count)
+        natives = _dicts([(key, values, keep_null) for where, key, values, keep_null in placed if not where], count)
+        if self.purpose == "import":
+            for payload, row_fields in zip(natives, fields):
+                payload["fields"] = row_fields
+        else:
+            for payload, row_fields in zip(natives, fields):
+                if row_fields:
+                    payload["fields"] = row_fields
+        return natives
 
     def _find_converted_duplicates(self, rows: list[MappedRow]) -> None:
         """Rows without a key whose cells differ but whose payloads do not ("05" and "5" typed
@@ -988,6 +1015,22 @@ def _to_json(cell: Any, column: Column) -> Any:
         return _json_ready(json.loads(cell, parse_constant=_refuse_constant))  # 1e400 reads as Infinity
     except ValueError:
         return _BAD
+
+
+def _dicts(columns: list[tuple[str, list[Any], bool]], count: int) -> list[dict[str, Any]]:
+    """``count`` dicts, the i-th of each column's i-th value under its key, in column order: an
+    empty value (None) left out, unless its column keeps empty values (as null)."""
+    if not columns:
+        return [{} for _ in range(count)]
+    keys = [key for key, _, _ in columns]
+    cells = zip(*(values for _, values, _ in columns))
+    # ``is None`` (map, not ``in``): a value's own == may not answer a plain bool.
+    if not any(not keep_null and any(map(operator.is_, values, repeat(None))) for _, values, keep_null in columns):
+        return [dict(zip(keys, row)) for row in cells]
+    if any(keep_null for _, _, keep_null in columns):
+        keeps = [keep_null for _, _, keep_null in columns]
+        return [{key: value for key, value, keep in zip(keys, row, keeps) if keep or value is not None} for row in cells]
+    return [{key: value for key, value in zip(keys, row) if value is not None} for row in cells]
 
 
 def _refuse_constant(name: str) -> Any:
