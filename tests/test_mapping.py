@@ -351,6 +351,20 @@ def test_empty_cells_omitted_or_null_never_nan():
     json.dumps(rows[0].payload, allow_nan=False)
 
 
+def test_payloads_keep_the_column_order_and_each_row_its_own_cells():
+    mapping = Mapping.from_dict({"key": ["a", "b"], "namespace": "t", "columns": {
+        "t": "title", "a": "fields.a", "b": "fields.b", "n": {"target": "fields.n", "type": "int"}, "s": "status"}})
+    data = {"t": ["x", "y", "z"], "a": ["1", "2", "3#"], "b": ["p", "q", "r"], "n": ["7", None, "oops"],
+            "s": ["todo", "DONE", "started"]}
+    _, rows = mapped(mapping, data)
+    assert [list(row.payload["fields"]) for row in rows] == [["title", "a", "b", "n"], ["title", "a", "b"], ["title", "a", "b"]]
+    assert rows[0].payload == {"status": "TODO", "fields": {"title": "x", "a": "1", "b": "p", "n": 7}}
+    assert rows[1].payload == {"status": "DONE", "fields": {"title": "y", "a": "2", "b": "q"}} and not rows[1].problems
+    assert [p.column for p in rows[2].problems] == ["n"] and rows[2].payload["status"] == "STARTED"
+    assert [row.uid for row in rows] == [uuid_from_key("t", [a, b]) for a, b in zip(data["a"], data["b"])]
+    assert [row.ordinal for row in rows] == [0, 1, 2] and [row.label for row in rows] == [2, 3, 4]
+
+
 def test_title_is_required():
     mapping = Mapping.infer(["title", "x"])
     [chunk] = open_table(pd.DataFrame({"title": ["a", None, "  "], "x": ["1", "2", "3"]}, index=[2, 3, 4])).chunks()
