@@ -961,7 +961,7 @@ def _to_int(cell: Any, column: Column) -> Any:
 def _to_floats(cells: np.ndarray, column: Column, render: bool) -> Converted:
     """Text parsed by numpy in one go (it calls ``float`` on each, as :func:`_to_float` does);
     cell by cell when any cell is not text or does not parse."""
-    if _all_text(cells):
+    if _all_text(cells) and "_" not in "".join(cells):
         try:
             numbers = cells.astype(float)
         except (TypeError, ValueError):
@@ -975,7 +975,8 @@ def _to_floats(cells: np.ndarray, column: Column, render: bool) -> Converted:
 
 
 def _to_float(cell: Any, column: Column) -> Any:
-    if isinstance(cell, bool):
+    # Python's float reads "1_000"; no spreadsheet writes a number so (and int refuses it).
+    if isinstance(cell, bool) or isinstance(cell, str) and "_" in cell:
         return _BAD
     try:
         number = float(cell.strip() if isinstance(cell, str) else cell)

@@ -255,6 +255,8 @@ def test_others_infer_or_ignore():
         ({"target": "fields.n", "type": "int"}, ["1,234", "1.5", True], None, "not a whole number"),
         ({"target": "fields.n", "type": "float"}, ["1.5", " 2 ", 3], [1.5, 2.0, 3.0], None),
         ({"target": "fields.n", "type": "float"}, ["nan", "inf", "x"], None, "not a number"),
+        ({"target": "fields.n", "type": "float"}, ["1_000", "2.5_0"], None, "not a number"),
+        ({"target": "fields.n", "type": "number"}, ["1_000", "2_5.5"], None, "not a number"),
         ({"target": "fields.b", "type": "bool"}, ["Yes", "n", "TRUE", "0", 1, False], [True, False, True, False, True, False], None),
         ({"target": "fields.b", "type": "bool"}, ["maybe", "2"], None, "not a yes/no value"),
         ({"target": "fields.d", "type": "date", "format": "%d/%m/%Y"}, ["01/03/2026", datetime(2026, 3, 2, 15), date(2026, 3, 3)],
