@@ -8,7 +8,8 @@ Nothing here uses asyncio: the engine runs on threads, so these functions work u
 Jupyter's running event loop.
 
 Defaults for a file input ``tasks.csv``: the checkpoint is ``tasks.csv.fragment-checkpoint``
-and the results ``tasks.fragment-results.csv``, both beside the input. For a DataFrame the
+and the results ``tasks.fragment-results.csv`` (for ``tasks.xlsx``, ``tasks.xlsx.fragment-results.csv``),
+both beside the input. For a DataFrame the
 checkpoint lives in memory (pass ``checkpoint=`` to make it resumable) and the results stay in
 the report (``report.results``).
 """
@@ -149,7 +150,7 @@ def _run_file(
     if checkpoint == _DEFAULT:
         checkpoint = path.with_name(f"{path.name}{suffix}{CHECKPOINT_SUFFIX}")
     if results == _DEFAULT:  # a dry run's own, so that it never overwrites the last real run's
-        results = path.with_name(f"{path.stem}{suffix}{'.dry-run' if options.get('dry_run') else ''}{RESULTS_SUFFIX}")
+        results = path.with_name(f"{results_base(path)}{suffix}{'.dry-run' if options.get('dry_run') else ''}{RESULTS_SUFFIX}")
     _check_outputs(checkpoint, results, source=path)
     # An update of an exported file reads it with the types its export recorded; a hand-written
     # <stem>.mapping.yml beside it was written for the import, and its key is not the update's.
@@ -158,6 +159,13 @@ def _run_file(
         sidecar = _sidecar(path, options.get("mapping"), options.get("log"), exported_only=command == "update")
     return _run(command, table, writer, checkpoint=checkpoint, results=results, keep_results_in_memory=False,
                 sidecar=sidecar, **options)
+
+
+def results_base(path: Path) -> str:
+    """What a results file beside ``path`` is named after: the stem of a CSV (``tasks.csv`` gives
+    ``tasks.fragment-results.csv``), the whole name of any other file, so that ``tasks.xlsx``
+    beside it keeps results of its own (``tasks.xlsx.fragment-results.csv``)."""
+    return path.stem if path.suffix.lower() == ".csv" else path.name
 
 
 def _run_frame(command: str, frame: pd.DataFrame, writer: Any, *, checkpoint: Any = None, results: Any = None,

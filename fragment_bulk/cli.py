@@ -179,7 +179,7 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--dry-run", is_flag=True, help="Validate and print the plan; send nothing."),
         click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), help="Checkpoint file (default: beside the input)."),
         click.option("--restart", is_flag=True, help="Ignore an existing checkpoint and start over."),
-        click.option("--results", type=click.Path(dir_okay=False, path_type=Path), help="Results file (default: beside the input, <stem>.fragment-results.csv, or <stem>.update. / .comment. / .dry-run.fragment-results.csv)."),
+        click.option("--results", type=click.Path(dir_okay=False, path_type=Path), help="Results file (default: beside the input, <stem>.fragment-results.csv, or <stem>.update. / .comment. / .dry-run.fragment-results.csv; the stem of a file that is not a CSV is its whole name)."),
         click.option("--batch-size", type=click.IntRange(1, 1000), help="Rows per request (default 100; shrunk if the server says too large)."),
         click.option("--concurrency", type=click.IntRange(1, 64), help="Requests in flight (default 4)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar and no log lines."),

@@ -96,15 +96,20 @@ def test_cli_imports_the_sample_csv_and_a_second_run_creates_nothing(served, tmp
     assert list(results["Ticket ID"]) == [row["Ticket ID"] for row in sample_rows()]
 
 
-def test_excel_sheet_imports_the_same_tasks_as_the_csv(sandbox, client):
+def test_excel_sheet_imports_the_same_tasks_as_the_csv_and_keeps_results_of_its_own(sandbox, client, tmp_path):
     mapping = SAMPLES / "tasks.mapping.yml"
-    first = fragment_bulk.import_file(SAMPLES / "tasks.csv", mapping=mapping, client=client, checkpoint=None, results=None)
+    for name in ("tasks.csv", "tasks.xlsx"):
+        (tmp_path / name).write_bytes((SAMPLES / name).read_bytes())
+    first = fragment_bulk.import_file(tmp_path / "tasks.csv", mapping=mapping, client=client, checkpoint=None)
     assert first.counts["created"] == len(sample_rows())
-    report = fragment_bulk.import_file(SAMPLES / "tasks.xlsx", sheet="Tasks", mapping=mapping, client=client,
-                                       checkpoint=None, results=None)
+    report = fragment_bulk.import_file(tmp_path / "tasks.xlsx", sheet="Tasks", mapping=mapping, client=client, checkpoint=None)
     assert report.counts.get("created", 0) == 0
     assert report.counts["unchanged"] == len(sample_rows())  # real date cells == the CSV's text dates
     assert_sample_tasks(sandbox.tasks())
+    # Side by side, the workbook's results do not overwrite the CSV's.
+    assert report.results_path == tmp_path / "tasks.xlsx.fragment-results.csv"
+    for name, status in (("tasks.fragment-results.csv", "created"), ("tasks.xlsx.fragment-results.csv", "unchanged")):
+        assert set(pd.read_csv(tmp_path / name, dtype=str)["_status"]) == {status}
 
 
 def _numbered_csv(path, count: int, *, bad_rows: dict[int, dict] | None = None) -> None:
