@@ -50,9 +50,17 @@ class RowProblem:
         where = f"row {self.row}"
         if self.column is not None:
             where += f", column {self.column!r}"
-        if self.value is None or self.value == "":
+        if self.value is None or isinstance(self.value, str) and not self.value:
             return f"{where}: {self.reason}"
-        return f"{where}: {self.value!r}: {self.reason}"
+        return f"{where}: {_shown(self.value)}: {self.reason}"
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, its middle cut when long: an error stays one readable line."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 20]}...{text[-10:]} ({len(text):,} characters)"
 
 
 class InputError(FragmentBulkError, ValueError):

@@ -89,6 +89,7 @@ ALIASES = {
 TRUE_WORDS = frozenset({"true", "yes", "y", "1"})
 FALSE_WORDS = frozenset({"false", "no", "n", "0"})
 _INT_TEXT = re.compile(r"[+-]?\d+")
+_INT_LIMIT = 2**63
 _TARGET_HINT = "title, url, uid, " + ", ".join(NATIVES) + ", fields.<name> or ignore"
 
 
@@ -948,14 +949,37 @@ def _to_str(cells: np.ndarray, column: Column, render: bool) -> Converted:
 def _to_int(cell: Any, column: Column) -> Any:
     if isinstance(cell, str):
         text = cell.strip()
-        return int(text) if _INT_TEXT.fullmatch(text) else _BAD
+        return _int_text(text) if _INT_TEXT.fullmatch(text) else _BAD
     if isinstance(cell, bool):
         return _BAD
     if isinstance(cell, (int, np.integer)):
-        return int(cell)
+        return _in_range(int(cell))
     if isinstance(cell, (float, Decimal, np.floating)) and math.isfinite(cell) and float(cell).is_integer():
-        return int(cell)
+        return _in_range(int(cell))
     return _BAD
+
+
+def _int_text(text: str) -> Any:
+    """Digits as an int, or ``_BAD`` beyond 64 bits (and before Python's 4,300-digit limit on
+    reading one, which would raise)."""
+    return _in_range(int(text)) if len(text) <= 20 else _BAD
+
+
+def _in_range(number: int) -> Any:
+    """An int a 64-bit integer holds, as the API's integers are assumed to be; else ``_BAD``."""
+    return number if -_INT_LIMIT <= number < _INT_LIMIT else _BAD
+
+
+def _too_big_reason(noun: str) -> Callable[[Any], str]:
+    """``noun``'s reason, or for a whole number beyond 64 bits, that."""
+    def reason(value: Any) -> str:
+        digits = value.strip().lstrip("+-") if isinstance(value, str) else None
+        whole = (digits.isdigit() and digits.isascii() if digits is not None else
+                 isinstance(value, (int, np.integer, Decimal)) and not isinstance(value, bool))
+        if whole:
+            return "a whole number beyond 64 bits (type the column str to keep its digits as text)"
+        return noun
+    return reason
 
 
 def _to_floats(cells: np.ndarray, column: Column, render: bool) -> Converted:
@@ -990,11 +1014,12 @@ def _to_number(cell: Any, column: Column) -> Any:
     holds both kinds (an export writes such a column this type) then comes back exactly."""
     if isinstance(cell, str):
         text = cell.strip()
-        return int(text) if _INT_TEXT.fullmatch(text) else _to_float(text, column)
+        return _int_text(text) if _INT_TEXT.fullmatch(text) else _to_float(text, column)
     if isinstance(cell, (int, np.integer)) and not isinstance(cell, (bool, np.bool_)):
-        return int(cell)
+        return _in_range(int(cell))
     if isinstance(cell, Decimal):
-        return _decimal_number(cell)
+        number = _decimal_number(cell)
+        return _in_range(number) if isinstance(number, int) else number
     return _to_float(cell, column)
 
 
@@ -1340,9 +1365,9 @@ _CONVERTERS: dict[str, Callable[[np.ndarray, Column, bool], Converted]] = {
 _VALUE_MAP_HINT = " (add a value map?)"
 _REASONS: dict[str, Callable[[Any], str]] = {
     "str": _unsendable,  # only NaN and Infinity: anything else has a text
-    "int": lambda value: "not a whole number",
+    "int": _too_big_reason("not a whole number"),
     "float": lambda value: "not a number",
-    "number": lambda value: "not a number",
+    "number": _too_big_reason("not a number"),
     "bool": lambda value: "not a yes/no value (true/false, yes/no, y/n, 1/0)",
     "json": lambda value: "not valid JSON (NaN and Infinity are not JSON either)" if isinstance(value, str) else _unsendable(value),
     "auto": _unsendable,

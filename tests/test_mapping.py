@@ -256,6 +256,10 @@ def test_others_infer_or_ignore():
         ({"target": "fields.n", "type": "float"}, ["1.5", " 2 ", 3], [1.5, 2.0, 3.0], None),
         ({"target": "fields.n", "type": "float"}, ["nan", "inf", "x"], None, "not a number"),
         ({"target": "fields.n", "type": "float"}, ["1_000", "2.5_0"], None, "not a number"),
+        ({"target": "fields.n", "type": "int"}, ["9223372036854775807", "-9223372036854775808"],
+         [2**63 - 1, -2**63], None),
+        ({"target": "fields.n", "type": "int"}, ["9223372036854775808", "1" * 5000, 2**64], None, "beyond 64 bits"),
+        ({"target": "fields.n", "type": "number"}, [Decimal("1e400"), "-9223372036854775809"], None, "beyond 64 bits"),
         ({"target": "fields.n", "type": "number"}, ["1_000", "2_5.5"], None, "not a number"),
         ({"target": "fields.b", "type": "bool"}, ["Yes", "n", "TRUE", "0", 1, False], [True, False, True, False, True, False], None),
         ({"target": "fields.b", "type": "bool"}, ["maybe", "2"], None, "not a yes/no value"),
@@ -351,6 +355,14 @@ def test_empty_cells_omitted_or_null_never_nan():
     _, rows = mapped(base.with_overrides(empty="null"), data)
     assert rows[0].payload == {"fields": {"title": "a", "url": None, "n": None}, "due_at": None}
     json.dumps(rows[0].payload, allow_nan=False)
+
+
+def test_a_long_bad_cell_is_shown_cut_in_its_one_line_error():
+    _, rows = mapped(Mapping.from_dict({"columns": {"t": "title", "n": {"target": "fields.n", "type": "int"}}}),
+                     {"t": ["a"], "n": ["1" * 5000]})
+    [problem] = rows[0].problems
+    assert str(problem).startswith("row 2, column 'n': '1111") and "(5,002 characters): a whole number beyond" in str(problem)
+    assert len(str(problem)) < 200
 
 
 def test_payloads_keep_the_column_order_and_each_row_its_own_cells():
