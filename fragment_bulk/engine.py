@@ -493,7 +493,10 @@ def _cell_text(value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, default=str)  # a date inside a dict cell
+        try:
+            return json.dumps(value, ensure_ascii=False, default=str)  # a date inside a dict cell
+        except ValueError:  # an int past Python's 4,300 digits inside (the row failed, saying so)
+            return "(a value too long to write)"
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value

@@ -57,7 +57,10 @@ class RowProblem:
 
 def _shown(value: Any, limit: int = 80) -> str:
     """``repr(value)``, its middle cut when long: an error stays one readable line."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4,300 digits
+        return f"({type(value).__name__} too long to show)"
     if len(text) <= limit:
         return text
     return f"{text[:limit - 20]}...{text[-10:]} ({len(text):,} characters)"

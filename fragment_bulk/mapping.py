@@ -46,6 +46,7 @@ import hashlib
 import json
 import math
 import operator
+import pickle
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -90,6 +91,7 @@ TRUE_WORDS = frozenset({"true", "yes", "y", "1"})
 FALSE_WORDS = frozenset({"false", "no", "n", "0"})
 _INT_TEXT = re.compile(r"[+-]?\d+")
 _INT_LIMIT = 2**63
+_HUGE_INT = 10**4000  # below Python's default limit of 4,300 digits written in decimal
 _TARGET_HINT = "title, url, uid, " + ", ".join(NATIVES) + ", fields.<name> or ignore"
 
 
@@ -930,7 +932,7 @@ def _fine(values: np.ndarray) -> Converted:
 def _as_is(cells: np.ndarray, column: Column, render: bool) -> Converted:
     """Cells sent as they are; NaN, Infinity and what JSON has no value for are invalid."""
     kind = pd.api.types.infer_dtype(cells, skipna=False)
-    if kind in ("string", "integer", "boolean"):
+    if kind in ("string", "boolean") or kind == "integer" and _fit_64_bits(cells):
         return _fine(cells.copy())
     if kind == "floating":
         return cells.copy(), ~np.isfinite(cells.astype(float))
@@ -1213,8 +1215,10 @@ def _json_ready(value: Any) -> Any:
         value = None if np.isnat(value) else pd.Timestamp(value)  # .item() of nanoseconds is an int
     elif isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, (str, bool, int)) or value is None:
+    if isinstance(value, (str, bool)) or value is None:
         return value
+    if isinstance(value, int):
+        return _BAD if _huge(value) else value
     if isinstance(value, float):
         return value if math.isfinite(value) else _BAD
     if isinstance(value, dict):  # what is inside is made ready too: a date in a dict is its ISO text
@@ -1268,6 +1272,8 @@ def _unsendable(value: Any) -> str:
         return next(_unsendable(item) for item in value if _json_ready(item) is _BAD)
     if isinstance(value, (float, np.floating)):
         return "not a finite number (NaN and Infinity cannot be sent as JSON)"
+    if isinstance(value, int) and _huge(value):
+        return "a whole number of more than 4,000 digits cannot be written as JSON (Python's limit)"
     if isinstance(value, Decimal) and value.is_finite():
         return f"the Decimal {value} has more digits than a JSON number keeps (make the column str)"
     if isinstance(value, (bytes, bytearray)):
@@ -1291,7 +1297,23 @@ def _key_text(value: Any) -> str:
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
+    if isinstance(value, int) and _huge(value):
+        return f"0x{value:x}"  # its decimal digits are past Python's limit; hex has none
     return str(value)
+
+
+def _fit_64_bits(cells: np.ndarray) -> bool:
+    """Whether every int of ``cells`` fits 64 bits (else each is looked at: one may be ``_huge``)."""
+    try:
+        cells.astype(np.int64)
+    except OverflowError:
+        return False
+    return True
+
+
+def _huge(number: int) -> bool:
+    """Whether Python refuses to write ``number`` in decimal (more than 4,300 digits by default)."""
+    return abs(number) >= _HUGE_INT
 
 
 def _lacking_key(key_texts: list[np.ndarray], rows: int) -> np.ndarray:
@@ -1306,7 +1328,14 @@ def _cell_hashes(cells: np.ndarray) -> np.ndarray:
     try:
         return pd.util.hash_array(cells, categorize=False)
     except (TypeError, ValueError):  # dicts or lists in cells: hash their text
-        return pd.util.hash_array(np.array([str(cell) for cell in cells], dtype=object), categorize=False)
+        return pd.util.hash_array(np.array([_hashed_text(cell) for cell in cells], dtype=object), categorize=False)
+
+
+def _hashed_text(cell: Any) -> str:
+    try:
+        return str(cell)
+    except ValueError:  # it holds an int past Python's 4,300 digits: pickle writes any int
+        return pickle.dumps(cell).hex()
 
 
 _EMPTY_CELL_HASH = np.uint64(0x9E3779B97F4A7C15)  # any constant: no text hashes to it but by chance

@@ -28,6 +28,7 @@ import functools
 import hashlib
 import io
 import json
+import pickle
 import re
 import sys
 from collections.abc import Iterator
@@ -849,6 +850,9 @@ class JsonLinesTable(Table):
                         record = json.loads(line)
                     except json.JSONDecodeError as exc:
                         raise InputError(f"{self.source_name}: line {number} is not valid JSON: {exc.msg}", row=number) from None
+                    except ValueError:  # Python reads at most 4,300 digits of an int
+                        raise InputError(f"{self.source_name}: line {number} holds a number of more than 4,300 digits,"
+                                         " which Python cannot read (quote it, to read it as text)", row=number) from None
                     if not isinstance(record, dict):
                         raise InputError(f"{self.source_name}: line {number} is not a JSON object", row=number)
                     yield number, record
@@ -870,6 +874,13 @@ def _json_value(value: Any) -> Any:
 
 
 # -- DataFrame --------------------------------------------------------------------------------
+
+
+def _row_bytes(row: tuple) -> bytes:
+    try:
+        return repr(row).encode()
+    except ValueError:  # an int past Python's 4,300 digits has no repr; pickle writes any int
+        return pickle.dumps(tuple(row))
 
 
 class FrameTable(Table):
@@ -895,9 +906,9 @@ class FrameTable(Table):
                     kinds = np.fromiter((type(cell).__name__ for cell in self.frame.iloc[:, position]), dtype=object,
                                         count=len(self.frame))
                     digest.update(pd.util.hash_array(kinds, categorize=True).tobytes())
-        except TypeError:  # unhashable cells (dicts, lists): hash their text instead
+        except (TypeError, ValueError):  # unhashable cells (dicts, lists), ints of 4,300+ digits: their text
             for row in self.frame.itertuples():
-                digest.update(repr(row).encode())
+                digest.update(_row_bytes(row))
         return digest.hexdigest()
 
     def chunks(self) -> Iterator[Chunk]:

@@ -437,6 +437,19 @@ def test_a_dataframe_whose_index_repeats_labels_gets_each_error_on_its_own_row(s
     assert "title is required" in results.loc["4", "_error"]
 
 
+def test_ints_past_pythons_digit_limit_are_failed_rows_not_a_crash(sandbox, client):
+    huge = 2**20000  # 6,021 digits: Python refuses to write it in decimal
+    frame = pd.DataFrame({"ID": [huge, 2, 3], "title": ["a", "b", "c"], "n": [5, huge, 7], "meta": [{}, {}, {"k": huge}]})
+    for keys, statuses in ((["ID"], ["created", "failed", "failed"]), ([], ["failed"] * 3)):
+        # Keyed, the huge ID is only a key (made into a uid); unkeyed, it is a field and cannot be sent.
+        report = fragment_bulk.import_dataframe(frame, keys=keys, ignore=keys, skip_invalid=True, client=client)
+        assert list(report.results["_status"]) == statuses
+        errors = list(report.results["_error"])
+        assert "column 'n': (int too long to show): a whole number of more than 4,000 digits" in errors[1]
+        assert "column 'meta': (dict too long to show)" in errors[2]
+    assert sandbox.task_count() == 1  # the keyed row 0 (its key is fine as a key, its n is 5)
+
+
 def test_a_dataframe_of_lists_arrays_nested_dates_and_float32_imports_and_round_trips(sandbox, client):
     frame = pd.DataFrame({
         "title": ["a", "b"],

@@ -331,6 +331,8 @@ def test_jsonl_columns_are_the_union_and_values_stay_native(tmp_path):
 def test_jsonl_bad_line_is_named(tmp_path):
     with pytest.raises(InputError, match="line 2 is not valid JSON"):
         open_table(write(tmp_path, "t.ndjson", b'{"a": 1}\n{"a": \n'))
+    with pytest.raises(InputError, match="line 2 holds a number of more than 4,300 digits"):
+        rows_of(open_table(write(tmp_path, "t.jsonl", b'{"a": 1}\n{"a": ' + b"1" * 5000 + b"}\n")))
 
 
 # -- DataFrames -------------------------------------------------------------------------------
