@@ -30,7 +30,7 @@ from fragment_bulk.commenter import CommentWriter
 from fragment_bulk.config import Settings, parse_rate
 from fragment_bulk.connection import SandboxChoice, connect
 from fragment_bulk.engine import RunOptions, RunReport, run_bulk
-from fragment_bulk.errors import ConfigError
+from fragment_bulk.errors import ConfigError, InputError
 from fragment_bulk.exporter import ExportReport, Search
 from fragment_bulk.importer import CreateWriter, UpsertWriter
 from fragment_bulk.mapping import Mapping
@@ -170,6 +170,9 @@ def results_base(path: Path) -> str:
 
 def _run_frame(command: str, frame: pd.DataFrame, writer: Any, *, checkpoint: Any = None, results: Any = None,
                **options: Any) -> RunReport:
+    if not isinstance(frame, pd.DataFrame):
+        hint = " (series.to_frame() makes one)" if isinstance(frame, pd.Series) else ""
+        raise ConfigError(f"{command}_dataframe takes a pandas DataFrame, not a {type(frame).__name__}{hint}")
     _check_outputs(checkpoint, results)
     return _run(command, open_table(frame), writer, checkpoint=checkpoint, results=results,
                 keep_results_in_memory=True, **options)
@@ -254,19 +257,45 @@ def _mapping(
     """The mapping file (or the sidecar an export wrote), else inferred; then the overrides."""
     if isinstance(mapping, Mapping):
         base = mapping
+    elif isinstance(mapping, dict):
+        base = Mapping.from_dict(mapping)
     elif mapping is not None:
         base = Mapping.load(mapping)
     elif sidecar is not None:
         base = Mapping.load(sidecar)
     else:
         base = Mapping.infer(columns)
-    chosen = base.with_overrides(maps=dict(maps or {}), ignore=list(ignore), types=dict(types or {}),
-                                 keys=list(keys), empty=empty)
+    maps, types = _by_name(maps, "maps"), _by_name(types, "types")
+    ignore, keys = _names(ignore), _names(keys)
+    for verb, names in (("map", maps), ("ignore", ignore), ("type", types)):
+        missing = next((name for name in names if name not in columns), None)
+        if missing is not None:  # a typo in --ignore would send the very column meant to stay out
+            raise InputError(f"the column {missing!r} to {verb} is not in the input; its columns are: {', '.join(columns)}",
+                             column=missing)
+    chosen = base.with_overrides(maps=maps, ignore=ignore, types=types, keys=keys, empty=empty)
     if purpose == "update":
         return chosen.for_update(empty)
     if purpose == "comment":
         return chosen.for_comments(text_column)
     return chosen
+
+
+def _names(given: Any) -> list[str]:
+    """Column names given as one name or several (a DataFrame's names are compared as text, as
+    its header is read): ``"Notes"`` is one column, not five."""
+    if given is None:
+        return []
+    if isinstance(given, (str, int)):
+        given = [given]
+    return [str(name) for name in given]
+
+
+def _by_name(given: Any, argument: str) -> dict[str, str]:
+    if given is None:
+        return {}
+    if not isinstance(given, MappingType):
+        raise ConfigError(f"{argument}= takes a dict of column name to value, not a {type(given).__name__}")
+    return {str(name): value for name, value in given.items()}
 
 
 def _check_outputs(checkpoint: Any, results: Any, *, source: Path | None = None) -> None:

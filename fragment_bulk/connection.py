@@ -11,6 +11,7 @@ the time the real migration will take; ``--rate off`` lifts both.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 from fragment_bulk.client import FragmentClient
 from fragment_bulk.config import Settings, parse_rate
+from fragment_bulk.errors import ConfigError
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
 DEFAULT_SANDBOX_DB = Path(".fragment-sandbox.sqlite")
@@ -71,4 +73,7 @@ def _sandbox(choice: SandboxChoice, rate_per_min: float | None, log: Callable[[s
         return choice
     path = DEFAULT_SANDBOX_DB if choice is True else Path(choice)
     log(f"using the embedded sandbox, data in {path}")
-    return stack.enter_context(Sandbox(SandboxConfig(db_path=path, rate_per_min=rate_per_min)))
+    try:
+        return stack.enter_context(Sandbox(SandboxConfig(db_path=path, rate_per_min=rate_per_min)))
+    except (sqlite3.Error, OSError) as exc:
+        raise ConfigError(f"cannot keep the sandbox's data in {path}: {exc}") from None

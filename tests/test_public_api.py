@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import inspect
 
+import pandas as pd
+import pytest
+
 import fragment_bulk
+from fragment_bulk.errors import ConfigError, InputError
 
 PUBLIC = {
     "ApiError", "CheckpointError", "ConfigError", "FragmentBulkError", "FragmentClient", "InputError",
@@ -24,3 +28,25 @@ def test_file_and_frame_importers_take_the_same_options():
     file_options = set(inspect.signature(fragment_bulk.import_file).parameters) - {"path", "encoding", "delimiter", "sheet"}
     frame_options = set(inspect.signature(fragment_bulk.import_dataframe).parameters) - {"frame"}
     assert file_options == frame_options
+
+
+def test_column_names_are_taken_as_a_notebook_writes_them(sandbox, client):
+    frame = pd.DataFrame({"title": ["a"], "Notes": ["secret"], "SSN": ["123"], 0: ["x"]})
+    fragment_bulk.import_dataframe(frame, ignore="Notes", keys="SSN", maps={0: "fields.zero"}, client=client)
+    [task] = sandbox.tasks()
+    assert task["fields"] == {"title": "a", "ssn": "123", "zero": "x"}  # "Notes" is one column, not five letters
+    with pytest.raises(InputError, match="the column 'SNN' to ignore is not in the input"):
+        fragment_bulk.import_dataframe(frame, ignore=["SNN"], client=client)  # a typo must not send SSN
+    with pytest.raises(InputError, match="the column 'Title' to type is not in the input"):
+        fragment_bulk.import_dataframe(frame, types={"Title": "str"}, client=client)
+    report = fragment_bulk.import_dataframe(frame, mapping={"columns": {"title": "title"}, "others": "ignore"}, client=client)
+    assert report.counts["created"] == 1  # a plain dict is a mapping too
+
+
+def test_wrong_arguments_are_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"takes a pandas DataFrame, not a Series \(series.to_frame"):
+        fragment_bulk.import_dataframe(pd.Series(["a"], name="title"), sandbox=True)
+    with pytest.raises(ConfigError, match="maps= takes a dict"):
+        fragment_bulk.import_dataframe(pd.DataFrame({"title": ["a"]}), maps=["title"], sandbox=True)
+    with pytest.raises(ConfigError, match="cannot keep the sandbox's data in"):
+        fragment_bulk.import_dataframe(pd.DataFrame({"title": ["a"]}), sandbox=tmp_path / "missing" / "x.sqlite")
