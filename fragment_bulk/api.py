@@ -174,6 +174,13 @@ def _run_frame(command: str, frame: pd.DataFrame, writer: Any, *, checkpoint: An
         hint = " (series.to_frame() makes one)" if isinstance(frame, pd.Series) else ""
         raise ConfigError(f"{command}_dataframe takes a pandas DataFrame, not a {type(frame).__name__}{hint}")
     _check_outputs(checkpoint, results)
+    attached = frame.attrs.get(exporter.FRAME_MAPPING)
+    if options.get("mapping") is None and isinstance(attached, dict) and isinstance(attached.get("columns"), dict):
+        # An exported frame's own mapping, for the columns it still has (a frame cut to a few
+        # columns updates those); columns added since are inferred.
+        kept = {name: spec for name, spec in attached["columns"].items() if name in map(str, frame.columns)}
+        options["mapping"] = Mapping.from_dict({**attached, "columns": kept})
+        options.get("log", lambda message: None)("using the mapping export_dataframe attached to the frame (frame.attrs)")
     return _run(command, open_table(frame), writer, checkpoint=checkpoint, results=results,
                 keep_results_in_memory=True, **options)
 

@@ -199,6 +199,9 @@ def export_frame(
     for name in names:
         if name in DATE_COLUMNS:
             frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
+    # What a file's sidecar is to it: so that the frame imports back to the same field keys
+    # ("ticketId" is not re-inferred as fields.ticketid, nor "Status" as the native status).
+    frame.attrs[FRAME_MAPPING] = sidecar_mapping(names, {}, escaped=False, format="frame")
     return frame
 
 
@@ -282,6 +285,9 @@ def flatten(task: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
+FRAME_MAPPING = "fragment_bulk.mapping"  # the key of an exported frame's mapping in ``frame.attrs``
+
+
 def sidecar_of(path: Path) -> Path:
     """Where the mapping of an exported file goes, and where an import of it looks first."""
     return path.with_name(path.name + SIDECAR_SUFFIX)
@@ -303,8 +309,8 @@ def sidecar_mapping(columns: list[str], types: Mapping[str, str], *, escaped: bo
         else:
             target = name if name.startswith("fields.") else f"fields.{name}"
             kind = types.get(name, "str")
-            # Text formats lose JSON types, so declare them; JSON Lines keeps them as they are.
-            specs[name] = {"target": target} if format == "jsonl" else {"target": target, "type": kind}
+            # Text formats lose JSON types, so declare them; JSON Lines and a frame keep them as they are.
+            specs[name] = {"target": target} if format in ("jsonl", "frame") else {"target": target, "type": kind}
     mapping["columns"] = specs
     return mapping
 

@@ -255,6 +255,24 @@ def test_export_dataframe_from_python(sandbox, client):
     assert str(frame["due_at"].dt.tz) == "UTC"
 
 
+def test_an_exported_frame_imports_back_to_the_same_field_keys(sandbox, client):
+    # Keys inference would rename (ticketId -> ticketid), send as natives (Status) or leave out (Created At).
+    fragment_bulk.import_dataframe(
+        pd.DataFrame({"title": ["a", "b"], "a": ["T1", "T2"], "b": ["2020-01-01", None], "c": ["DONE", "x"], "n": [1, None]}),
+        maps={"a": "fields.ticketId", "b": "fields.Created At", "c": "fields.Status"}, types={"n": "int"}, client=client)
+    before = sorted(sandbox.tasks(), key=lambda task: task["fields"]["title"])
+    frame = fragment_bulk.export_dataframe(client=client)
+    assert fragment_bulk.import_dataframe(frame, client=client).counts["unchanged"] == 2
+    assert fragment_bulk.update_dataframe(frame, client=client).counts["unchanged"] == 2
+    assert sorted(sandbox.tasks(), key=lambda task: task["fields"]["title"]) == before
+    # Cut to a few columns, the frame updates those (its mapping kept for the columns it still has).
+    changed = frame[["uid", "Status"]].assign(Status=["NEW", "NEW"])
+    assert fragment_bulk.update_dataframe(changed, client=client).counts["updated"] == 2
+    assert {task["fields"]["Status"] for task in sandbox.tasks()} == {"NEW"}
+    assert all(set(task["fields"]) == set(old["fields"]) for task, old in
+               zip(sorted(sandbox.tasks(), key=lambda task: task["fields"]["title"]), before))
+
+
 # -- paging against misbehaving or stricter servers -----------------------------------------------------
 
 
