@@ -671,7 +671,9 @@ def _infer_target(name: str, taken: set[str]) -> str:
             return normal
         return _custom_target(normal, taken)
     target = ALIASES.get(normal)
-    if target is not None and (target == IGNORE or target not in taken):
+    # The server sets created_at and the like: an export's column of that exact name is left
+    # out; a "Created At" of the user's own (the old system's date) is data, kept as a field.
+    if target == IGNORE and name in READ_ONLY or target not in (None, IGNORE) and target not in taken:
         return target
     return _custom_target(name, taken)
 
