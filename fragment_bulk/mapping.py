@@ -408,8 +408,11 @@ class Mapping:
                 for ordinal, label, uid, payload in zip(range(chunk.start, chunk.start + len(chunk)), labels, uids, payloads)]
         for position, problems in problems_at.items():
             rows[position] = rows[position]._replace(problems=problems)
-        if not any(item.column.target == "uid" for item in converted) and not self.keys and self.purpose != "comment":
+        uid_column = next((item for item in converted if item.column.target == "uid"), None)
+        if uid_column is None and not self.keys and self.purpose != "comment":
             self._find_converted_duplicates(rows)
+        elif uid_column is not None and self.purpose == "import":  # the rows given no uid
+            self._find_converted_duplicates([row for row, uid in zip(rows, uid_column.values) if uid is None])
         return rows
 
     def _uids(self, converted: list[_Converted], key_texts: list[np.ndarray], key_bad: np.ndarray,
@@ -418,7 +421,9 @@ class Mapping:
         else from its payload."""
         uid_values = next((item.values for item in converted if item.column.target == "uid"), None)
         if uid_values is not None:
-            return uid_values.tolist()
+            # A row added to an exported file has no uid yet: made from its cells, as without a key.
+            return [uuid_from_payload(payload) if uid is None and self.purpose == "import" else uid
+                    for uid, payload in zip(uid_values.tolist(), payloads)]
         if self.keys:
             uids = uuids_from_keys(self.namespace or DEFAULT_NAMESPACE, [texts.tolist() for texts in key_texts])
             for position in np.flatnonzero(key_bad).tolist():
@@ -856,11 +861,16 @@ def _empty_cells(cells: np.ndarray, text_only: bool = False) -> np.ndarray:
 
 
 def _required(column: Column, purpose: str) -> bool:
-    return column.target == "title" and purpose == "import" or column.target == COMMENT
+    """Whether an empty cell makes the row invalid: a title, a comment's text, and the uid of a
+    row that must name an existing task (an import makes a new row's uid from its cells)."""
+    if purpose == "import":
+        return column.target == "title"
+    return column.target in (COMMENT, "uid")
 
 
 def _missing_reason(column: Column) -> str:
-    return "title is required" if column.target == "title" else "the comment text is empty"
+    return {"title": "title is required", "uid": "the uid is empty: which task is it?"}.get(
+        column.target, "the comment text is empty")
 
 
 def _nothing_to_check(column: Column, purpose: str) -> bool:

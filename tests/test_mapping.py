@@ -400,6 +400,17 @@ def test_uid_from_the_uid_column():
     assert [(p.row, p.column, p.reason) for p in problems] == [(3, "uid", "not a uid (32 hexadecimal digits)")]
 
 
+def test_an_empty_uid_cell_is_a_new_row_to_import_and_invalid_to_update():
+    uid = "cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c"
+    data = {"title": ["a", "b", "c", "b"], "uid": [uid, None, None, None]}
+    problems, rows = mapped(Mapping.infer(["title", "uid"]), data)
+    assert problems == [] and rows[0].uid == uid
+    assert rows[1].uid == uuid_from_payload(rows[1].payload) and rows[2].uid not in (rows[1].uid, None)
+    assert [p.reason.split(" (")[0] for p in rows[3].problems] == ["same uid as row 3"]  # one new task, once
+    problems, _ = mapped(Mapping.infer(["title", "uid"]).for_update(), data)
+    assert [(p.row, p.column, p.reason) for p in problems] == [(r, "uid", "the uid is empty: which task is it?") for r in (3, 4, 5)]
+
+
 def test_uid_from_key_matches_the_contract_example():
     mapping = Mapping.from_dict({"key": ["Ticket"], "namespace": "ticket", "columns": {"Subject": "title"}})
     problems, rows = mapped(mapping, {"Ticket": ["123", 123, None], "Subject": ["a", "b", "c"]})
