@@ -30,6 +30,7 @@ from fragment_bulk.errors import (
     RequestRejected,
     ServerError,
     TransportError,
+    describe_detail,
 )
 from fragment_bulk.ratelimit import Throttle
 from fragment_bulk.retry import RetryPolicy, parse_retry_after
@@ -223,16 +224,38 @@ class FragmentClient:
     ) -> Iterator[Page]:
         """Pages of a paginated endpoint until a null cursor or an empty page.
 
-        ``total_count`` is never trusted to stop; a cursor the server gives twice would loop
-        forever, so it is an error.
+        The page is the largest the server takes: a first page refused naming ``limit`` is asked
+        for again at half the size. ``total_count`` is never trusted to stop. What would loop
+        forever or stop early without a word is an error: a cursor given twice, the same page
+        twice (a server ignoring the cursor), a full page without a cursor when ``total_count``
+        says more follow (a cursor somewhere this client does not look).
         """
         seen: set[str] = set()
         cursor: str | None = None
+        previous: list[Any] | None = None
+        received = 0
+        page_size = max(1, page_size)
         while True:
-            page = self._page(path, filters, limit=page_size, cursor=cursor)
+            try:
+                page = self._page(path, filters, limit=page_size, cursor=cursor)
+            except RequestRejected as exc:
+                if cursor is not None or page_size == 1 or "limit" not in describe_detail(exc.detail).lower():
+                    raise
+                page_size //= 2  # a server whose maximum page is smaller than the API's
+                continue
+            identities = [item.get("uid") if isinstance(item, dict) else item for item in page.items]
+            if page.items and identities == previous:
+                raise ProtocolError(f"GET {path} answered the same page twice (does the server ignore the cursor?); stopping")
+            previous = identities
+            received += len(page.items)
             if page.items:
                 yield page
-            if not page.items or not page.next_cursor:
+            if not page.items:
+                return
+            if not page.next_cursor:
+                if len(page.items) >= page_size and page.total_count is not None and page.total_count > received:
+                    raise ProtocolError(f"GET {path} gave no cursor after {received:,} of the {page.total_count:,} items"
+                                        " it counts; stopping rather than handing out part of them")
                 return
             if page.next_cursor in seen:
                 raise ProtocolError(f"GET {path} returned the cursor {page.next_cursor!r} twice; stopping")

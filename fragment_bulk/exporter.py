@@ -42,7 +42,7 @@ import pandas as pd
 import yaml
 
 from fragment_bulk.client import MAX_PAGE_SIZE, FragmentClient, Page
-from fragment_bulk.errors import ConfigError, RequestRejected, describe_detail
+from fragment_bulk.errors import ConfigError
 from fragment_bulk.formats import CHUNK_ROWS, format_of, parse_moment, write_rows
 from fragment_bulk.progress import progress_bar
 
@@ -394,9 +394,7 @@ def _collect(client: FragmentClient, search: Search, spool: Path, *, progress: b
 
 def _task_pages(client: FragmentClient, search: Search, page_size: int | None) -> Iterator[tuple[Page, list[dict[str, Any]], int]]:
     """Every page of the search with the tasks in it that pass the native filters, until
-    ``search.limit`` tasks passed, and how many of it did not pass (the server ignored a filter).
-    The page is the largest the server takes: a 422 naming ``limit`` on the first page halves
-    it and tries again."""
+    ``search.limit`` tasks passed, and how many of it did not pass (the server ignored a filter)."""
     size = page_size or MAX_PAGE_SIZE
     if search.limit is not None:
         if search.limit == 0:
@@ -404,24 +402,16 @@ def _task_pages(client: FragmentClient, search: Search, page_size: int | None) -
         size = min(size, search.limit)
     query = search.query()
     filtering = search.status is not None or search.updated_after is not None or search.created_after is not None
-    while True:
-        pages = kept_total = 0
-        try:
-            for page in client.iter_pages("/tasks", query, page_size=size):
-                pages += 1
-                kept = [task for task in page.items if search.matches(task)] if filtering else page.items
-                outside = len(page.items) - len(kept)
-                if search.limit is not None:
-                    kept = kept[: search.limit - kept_total]
-                kept_total += len(kept)
-                yield page, kept, outside
-                if search.limit is not None and kept_total >= search.limit:
-                    return
+    kept_total = 0
+    for page in client.iter_pages("/tasks", query, page_size=size):
+        kept = [task for task in page.items if search.matches(task)] if filtering else page.items
+        outside = len(page.items) - len(kept)
+        if search.limit is not None:
+            kept = kept[: search.limit - kept_total]
+        kept_total += len(kept)
+        yield page, kept, outside
+        if search.limit is not None and kept_total >= search.limit:
             return
-        except RequestRejected as exc:
-            if pages or size == 1 or "limit" not in describe_detail(exc.detail).lower():
-                raise
-            size //= 2
 
 
 def _prefetched(pages: Iterator[Any], depth: int = PREFETCH_PAGES) -> Iterator[Any]:

@@ -221,6 +221,35 @@ def test_a_repeated_cursor_is_an_error_not_a_loop():
             list(c.iter_tasks())
 
 
+def test_a_server_ignoring_the_cursor_or_hiding_it_is_an_error_not_a_loop_or_a_cut():
+    calls = []
+
+    def new_cursor_same_page(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(200, json={"items": [{"uid": "a"}, {"uid": "b"}], "meta": {"next_cursor": f"c{len(calls)}"}})
+
+    def cursor_elsewhere(request: httpx.Request) -> httpx.Response:
+        items = [{"uid": f"u{n}"} for n in range(int(request.url.params["limit"]))]
+        return httpx.Response(200, json={"items": items, "meta": {"next": "somewhere", "total_count": 250}})
+
+    settings = Settings(token="t", base_url="http://127.0.0.1:1/api/v1", rate_per_min=None)
+    with FragmentClient(settings, transport=httpx.MockTransport(new_cursor_same_page)) as c:
+        with pytest.raises(ProtocolError, match="the same page twice"):
+            list(c.iter_tasks())
+    assert len(calls) == 2
+    with FragmentClient(settings, transport=httpx.MockTransport(cursor_elsewhere)) as c:
+        with pytest.raises(ProtocolError, match="no cursor after 100 of the 250 items"):
+            list(c.iter_tasks())
+
+
+def test_comments_are_listed_from_a_server_with_smaller_pages():
+    with Sandbox(SandboxConfig(rate_per_min=None, page_max=50, page_default=50)) as sb, make_client(sb) as c:
+        uid = c.create_task({"fields": {"title": "t"}})["uid"]
+        for n in range(60):
+            c.add_comment(uid, f"note {n}")
+        assert [comment["text"] for comment in c.iter_comments(uid)] == [f"note {n}" for n in range(60)]
+
+
 def test_retry_after_parses_seconds_and_http_dates():
     assert parse_retry_after("7") == 7
     assert parse_retry_after("Thu, 01 Jan 2026 00:00:10 GMT", now=1767225600.0) == pytest.approx(10)
