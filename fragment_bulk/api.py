@@ -17,6 +17,7 @@ the report (``report.results``).
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping as MappingType
 from pathlib import Path
@@ -131,7 +132,11 @@ def comment_file(path: str | Path, *, text_column: str = "text", **options: Any)
 
 
 def comment_dataframe(frame: pd.DataFrame, *, text_column: str = "text", **options: Any) -> RunReport:
-    """:func:`comment_file` for a DataFrame."""
+    """:func:`comment_file` for a DataFrame. A comment is not idempotent: only a ``checkpoint=``
+    file lets the same call, run again, post just the comments still missing."""
+    if options.get("checkpoint") is None and not options.get("dry_run"):
+        warnings.warn("comment_dataframe without checkpoint= posts every comment again if it is run again;"
+                      " pass checkpoint='comments.checkpoint' to post only what is missing", UserWarning, stacklevel=2)
     options.setdefault("batch_size", 1)
     return _run_frame("comment", frame, CommentWriter(), purpose="comment", text_column=text_column, **options)
 

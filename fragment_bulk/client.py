@@ -141,6 +141,7 @@ class FragmentClient:
             raise TransportError(
                 f"{method} {path}: {describe_transport_error(exc)}",
                 may_have_committed=not isinstance(exc, _NOT_SENT),
+                timed_out=isinstance(exc, httpx.TimeoutException) and not isinstance(exc, _NOT_SENT),
             ) from exc
         self._answered = True
         if response.status_code >= 400:

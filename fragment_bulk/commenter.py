@@ -21,7 +21,7 @@ from typing import Any
 
 from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
-from fragment_bulk.errors import NotFoundError, RequestRejected, ServerError, TransportError
+from fragment_bulk.errors import NotFoundError, ProtocolError, RequestRejected, ServerError, TransportError
 from fragment_bulk.importer import UNKNOWN, parse_time
 
 COMMENT_KEY = "comment"  # where the mapping puts the comment's text in a row's payload
@@ -56,18 +56,18 @@ class CommentWriter:
         text = row.payload[COMMENT_KEY]
         try:
             if row.ordinal in self.maybe_posted:
-                found = self._find(client, row.uid, text)
+                found = self._check(client, row, text)
                 if found:
-                    return Outcome(row.ordinal, "created", found)
+                    return found
             for _ in range(MAX_POSTS):
                 try:
                     comment = client.add_comment(row.uid, text)
                 except (TransportError, ServerError) as exc:
                     if not exc.may_have_committed:
                         raise
-                    found = self._find(client, row.uid, text)
+                    found = self._check(client, row, text, timed_out=getattr(exc, "timed_out", False))
                     if found:
-                        return Outcome(row.ordinal, "created", found)
+                        return found
                     continue
                 self._claim(comment["uid"])
                 return Outcome(row.ordinal, "created", comment["uid"])
@@ -76,6 +76,24 @@ class CommentWriter:
         except RequestRejected as rejected:
             return Outcome(row.ordinal, "failed", None, f"rejected by the server: {rejected}")
         return Outcome(row.ordinal, "failed", None, f"{UNKNOWN}: no answer after {MAX_POSTS} posts and the comment is not listed")
+
+    def _check(self, client: FragmentClient, row: Any, text: str, *, timed_out: bool = False) -> Outcome | None:
+        """The row's outcome if its comment may be on the server: "created" when it is listed, an
+        unknown outcome (never posted again) when the list cannot be read; None to post again.
+
+        After a timeout the server may still be writing the comment: it is given as long again
+        as the client waited before the comments are listed a second time.
+        """
+        try:
+            found = self._find(client, row.uid, text)
+            if found is None and timed_out:
+                client.throttle.sleep(client.settings.timeout)
+                found = self._find(client, row.uid, text)
+        # (A 401 stops the run and a 404 means no task, so no comment: those go on up as they are.)
+        except (RequestRejected, ServerError, TransportError, ProtocolError) as exc:
+            return Outcome(row.ordinal, "failed", None, f"{UNKNOWN}: it may have been posted, and the task's comments"
+                                                       f" could not be listed to tell ({exc}); check before re-sending")
+        return Outcome(row.ordinal, "created", found) if found else None
 
     def _find(self, client: FragmentClient, task_uid: str, text: str) -> str | None:
         """The uid of an unclaimed comment with ``text`` on the task since the job began."""

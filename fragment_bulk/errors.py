@@ -100,10 +100,12 @@ class TransportError(FragmentBulkError):
 
     ``may_have_committed`` is true when the request was fully sent before the failure, so the
     server may have applied it: a non-idempotent request must not be re-sent blindly.
+    ``timed_out``: no answer came in time, so the server may still be working on it.
     """
 
-    def __init__(self, message: str, *, may_have_committed: bool):
+    def __init__(self, message: str, *, may_have_committed: bool, timed_out: bool = False):
         self.may_have_committed = may_have_committed
+        self.timed_out = timed_out
         super().__init__(message)
 
 

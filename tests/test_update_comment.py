@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import random
+import threading
+import time
 import uuid
 from collections import Counter
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -147,10 +150,67 @@ def test_comments_survive_kill_dash_nine_with_lost_answers(tmp_path):
         _assert_each_comment_once(sb, rows)
 
 
+class _SlowComments(httpx.BaseTransport):
+    """The sandbox, but a comment POST answers nothing in time (the write lands ``late`` seconds
+    after the client gave up), and comment listings can be made to fail."""
+
+    def __init__(self, inner: httpx.BaseTransport, *, late: float = 0.0):
+        self.inner, self.late, self.listings_fail, self.writers = inner, late, False, []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        listing = request.method == "GET" and request.url.path.endswith("/comments")
+        if listing and self.listings_fail:
+            return httpx.Response(503, json={"detail": "unavailable"})
+        if request.method == "POST" and request.url.path.endswith("/comments") and self.late:
+            body = request.read()
+
+            def write_late() -> None:
+                time.sleep(self.late)
+                self.inner.handle_request(httpx.Request("POST", request.url, headers=request.headers, content=body))
+
+            self.writers.append(threading.Thread(target=write_late))
+            self.writers[-1].start()
+            raise httpx.ReadTimeout("timed out", request=request)
+        return self.inner.handle_request(request)
+
+
+def test_a_comment_still_being_written_after_a_timeout_is_not_posted_twice():
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
+        with make_client(sb) as seeding:
+            uids = _seed(seeding, 2)
+        slow = _SlowComments(sb.transport(), late=0.3)
+        with make_client(sb, transport=slow, timeout=0.6, retry=RetryPolicy(floor=0.001, cap=0.01)) as client:
+            report = fragment_bulk.comment_dataframe(pd.DataFrame({"uid": uids, "text": ["a", "b"]}), client=client)
+        for writer in slow.writers:
+            writer.join()
+        assert report.counts["created"] == 2
+        assert [len(sb.comments(uid)) for uid in uids] == [1, 1]  # listed again after a wait, found: not re-posted
+
+
+def test_a_comment_whose_check_cannot_be_made_is_unknown_and_never_posted_twice(tmp_path):
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
+        with make_client(sb) as seeding:
+            uids = _seed(seeding, 3)
+        frame = pd.DataFrame({"uid": uids, "text": ["a", "b", "c"]})
+        flaky = _SlowComments(sb.transport())
+        flaky.listings_fail = True
+        sb.configure(fault_lost=1.0)  # each comment is written, its answer lost; and it cannot be looked up
+        with make_client(sb, transport=flaky, retry=RetryPolicy(floor=0.001, cap=0.01, max_attempts=2)) as client:
+            first = fragment_bulk.comment_dataframe(frame, client=client, checkpoint=tmp_path / "c.ckpt")
+            assert first.counts["failed"] == 3
+            assert all(error.startswith("outcome unknown: it may have been posted") for error in first.failed["_error"])
+            sb.configure(fault_lost=0.0)
+            flaky.listings_fail = False
+            again = fragment_bulk.comment_dataframe(frame, client=client, checkpoint=tmp_path / "c.ckpt")
+        assert again.counts["created"] == 3
+        assert [len(sb.comments(uid)) for uid in uids] == [1, 1, 1]  # found on the re-run, not posted again
+
+
 def test_comment_on_an_unknown_task_fails_alone(sandbox, client):
     uids = _seed(client, 3)
     frame = pd.DataFrame({"uid": [uids[0], str(uuid.uuid4()), uids[2]], "body": ["a", "b", "c"]})
-    report = fragment_bulk.comment_dataframe(frame, text_column="body", client=client)
+    with pytest.warns(UserWarning, match="without checkpoint= posts every comment again"):
+        report = fragment_bulk.comment_dataframe(frame, text_column="body", client=client)
     assert report.counts["created"] == 2 and report.counts["failed"] == 1
     assert "not found" in report.failed["_error"].iloc[0]
 
