@@ -188,6 +188,8 @@ class RequestRejected(ApiError, ValueError):
     def too_large(self) -> bool:
         if self.status == 413:
             return True
+        if self.item_problems:  # "String should have at most 40 characters" names an item: not the batch
+            return False
         text = describe_detail(self.detail).lower()
         return any(word in text for word in ("too many", "too large", "maximum", "at most"))
 
