@@ -956,8 +956,27 @@ def _as_is(cells: np.ndarray, column: Column, render: bool) -> Converted:
 def _to_str(cells: np.ndarray, column: Column, render: bool) -> Converted:
     if _all_text(cells):
         return _fine(cells.copy())
-    return _apply(lambda cell, _: cell if isinstance(cell, str) else _BAD if isinstance(cell, float)
-                  and not math.isfinite(cell) else _key_text(cell), cells, column)
+    return _apply(lambda cell, _: _text_of(cell), cells, column)
+
+
+_TEXT_LIKE = (str, bool, int, float, Decimal, datetime, date, time, UUID)
+
+
+def _text_of(cell: Any) -> Any:
+    """A cell as text, as a spreadsheet shows it (``12.0`` is ``"12"``, a date its ISO text);
+    ``_BAD`` for NaN, Infinity and what has no text of its own (bytes, sets, lists, objects: their
+    Python repr would be sent, and an object's changes on every run)."""
+    if isinstance(cell, np.generic) and not isinstance(cell, (np.bytes_, np.void)):
+        cell = cell.item()
+    if not isinstance(cell, _TEXT_LIKE) or isinstance(cell, float) and not math.isfinite(cell):
+        return _BAD
+    return _key_text(cell)
+
+
+def _not_text(value: Any) -> str:
+    if isinstance(value, (list, tuple, dict)):
+        return f"a {type(value).__name__} is not text (a title, url or str column takes text; a custom field takes it as JSON)"
+    return _unsendable(value)
 
 
 def _to_int(cell: Any, column: Column) -> Any:
@@ -1292,7 +1311,8 @@ def _unsendable(value: Any) -> str:
         return "bytes cannot be sent as JSON (decode the column to text first)"
     if isinstance(value, datetime):
         return _OUT_OF_RANGE
-    return f"a {type(value).__name__} cannot be sent as JSON (convert the column to text or numbers first)"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name} cannot be sent as JSON (convert the column to text or numbers first)"
 
 
 def _key_text(value: Any) -> str:
@@ -1405,7 +1425,7 @@ _CONVERTERS: dict[str, Callable[[np.ndarray, Column, bool], Converted]] = {
 
 _VALUE_MAP_HINT = " (add a value map?)"
 _REASONS: dict[str, Callable[[Any], str]] = {
-    "str": _unsendable,  # only NaN and Infinity: anything else has a text
+    "str": _not_text,
     "int": _too_big_reason("not a whole number"),
     "float": lambda value: "not a number",
     "number": _too_big_reason("not a number"),

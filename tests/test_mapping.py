@@ -148,6 +148,15 @@ def test_cells_json_has_no_value_for_are_invalid_rows_not_their_repr():
     assert [(p.row, p.column, p.reason.split(" (")[0]) for p in problems] == [(2, "j", "bytes cannot be sent as JSON")]
 
 
+def test_text_columns_refuse_cells_without_a_text_of_their_own():
+    cells = [b"Invoice 42", {"x"}, object(), [1, 2], 12.0, np.int64(5), Decimal("1.5"), date(2024, 1, 2), True, "ok"]
+    problems, rows = mapped(Mapping.infer(["title", "n"]), {"title": cells, "n": list(range(len(cells)))})
+    reasons = {p.row: p.reason.split(" (")[0] for p in problems}
+    assert reasons == {2: "bytes cannot be sent as JSON", 3: "a set cannot be sent as JSON",
+                       4: "an object cannot be sent as JSON", 5: "a list is not text"}  # not their Python repr
+    assert [row.payload["fields"]["title"] for row in rows[4:]] == ["12", "5", "1.5", "2024-01-02", "true", "ok"]
+
+
 def test_the_number_type_keeps_an_int_an_int_and_a_float_a_float():
     mapping = Mapping.infer(["title", "n"]).with_overrides(types={"n": "number"})
     problems, rows = mapped(mapping, {"title": list("abcdefgh"),
