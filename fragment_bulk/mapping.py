@@ -1380,6 +1380,10 @@ def _column_hashes(codes: np.ndarray | None, cells: np.ndarray) -> np.ndarray:
     "nan"), which would make a row with an empty cell the duplicate of one that says "None".
     """
     hashes = _cell_hashes(cells)
+    if pd.api.types.infer_dtype(cells, skipna=True).startswith("mixed"):
+        # Text hashes "1" and 1, or "True" and True, alike: their types tell such rows apart.
+        kinds = np.array([type(cell).__name__ for cell in cells], dtype=object)
+        hashes = _combined([hashes, pd.util.hash_array(kinds, categorize=True)], len(cells))
     hashes[pd.isna(cells)] = _EMPTY_CELL_HASH
     return hashes if codes is None else hashes[codes]
 

@@ -434,6 +434,14 @@ def test_uid_from_the_payload():
     assert [(p.row, p.reason.split(" (")[0]) for p in problems] == [(3, "same uid as row 2")]
 
 
+def test_rows_whose_cells_differ_only_in_type_are_two_rows_not_duplicates():
+    problems, rows = mapped(Mapping.infer(["title", "code"]), {"title": ["a", "a", "a", "a"], "code": ["1", 1, True, "True"]})
+    assert problems == [] and all(not row.problems for row in rows)
+    assert len({row.uid for row in rows}) == 4  # four payloads, four tasks
+    problems, _ = mapped(Mapping.infer(["title", "code"]), {"title": ["a", "a"], "code": [1, 1]})
+    assert [p.reason.split(" (")[0] for p in problems] == ["same uid as row 2"]
+
+
 def test_duplicate_uids_are_found_across_chunks_and_reset_per_run():
     mapping = Mapping.from_dict({"key": ["Ticket ID"], "columns": {"Subject": "title"}})
     first = chunk_of({"Ticket ID": ["00123", "00124"], "Subject": ["a", "b"]})
