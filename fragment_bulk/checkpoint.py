@@ -150,6 +150,14 @@ class Checkpoint:
                 outcomes,  # an Outcome is the tuple of those four columns, in that order
             )
 
+    def unpend(self, ordinals: Iterable[int], previous: Iterable[Outcome] = ()) -> None:
+        """Take back the ``pending`` mark of rows whose request never went out, or was refused with
+        nothing written: each goes back to its ``previous`` outcome when it had one, else to no
+        record, so that a resumed run sends it. A row no longer pending keeps its outcome."""
+        with self._db:
+            self._db.executemany("DELETE FROM rows WHERE ordinal = ? AND status = ?", ((o, PENDING) for o in ordinals))
+            self._db.executemany("INSERT OR IGNORE INTO rows(ordinal, status, uid, error) VALUES (?, ?, ?, ?)", previous)
+
     def done_between(self, start: int, stop: int) -> set[int]:
         """Ordinals in ``[start, stop)`` already acknowledged by the server: skip them."""
         rows = self._db.execute(
@@ -164,6 +172,15 @@ class Checkpoint:
             (start, stop),
         )
         return {row[0]: Outcome(*row) for row in rows}
+
+    def outcomes_of(self, ordinals: Iterable[int]) -> dict[int, Outcome]:
+        """The recorded outcomes of ``ordinals``, for those that have one (a few rows: one lookup each)."""
+        found = {}
+        for ordinal in ordinals:
+            row = self._db.execute("SELECT ordinal, status, uid, error FROM rows WHERE ordinal = ?", (ordinal,)).fetchone()
+            if row is not None:
+                found[ordinal] = Outcome(*row)
+        return found
 
     def count(self, status: str | None = None) -> int:
         if status is None:

@@ -57,7 +57,10 @@ class Writer(Protocol):
 
     A writer whose requests are not idempotent sets ``journals_intent``: the engine then records
     each batch as ``pending`` before sending it, so that after a crash the writer knows which
-    rows to check on the server before sending them again.
+    rows to check on the server before sending them again. Such a writer may also define
+    ``wrote_nothing(error) -> bool``: true when a ``send`` that raised ``error`` provably wrote
+    nothing. The pending marks of those rows are then taken back, so that a resumed run sends
+    them; without it, only batches that never started are taken back.
     """
 
     name: str
@@ -184,6 +187,18 @@ class RunReport:
             "stopped_by": self.stopped_by,
             "exit_code": self.exit_code,
         }
+
+
+@dataclass
+class _Batch:
+    """A batch handed to the pool. ``answered`` is filled by its worker as requests answer (read
+    only once the batch is done); ``before`` is what the checkpoint held for its rows before they
+    were marked pending."""
+
+    rows: list[Any]
+    uids: set[str]
+    answered: list[Outcome] = field(default_factory=list)
+    before: dict[int, Outcome] = field(default_factory=dict)
 
 
 class _BatchSize:
@@ -324,41 +339,57 @@ def _send_all(
     bar = progress_bar(plan.rows, description=writer.name, enabled=options.progress)
     bar.update(plan.already_done + plan.invalid)
     pool = futures.ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="fragment-bulk")
-    in_flight: dict[futures.Future, set[str]] = {}  # each batch in flight, with its tasks' uids
+    in_flight: dict[futures.Future, _Batch] = {}
     failure: BaseException | None = None
+    wrote_nothing = getattr(writer, "wrote_nothing", lambda error: False)
 
     def collect(done: set[futures.Future]) -> None:
         nonlocal failure
         acknowledged: list[Outcome] = []
+        unsent: list[int] = []  # rows marked pending whose batch provably wrote nothing
+        previous: list[Outcome] = []
         for future in done:
-            in_flight.pop(future, None)
-            try:
-                acknowledged.extend(future.result())
-            except BaseException as exc:  # noqa: BLE001 - the first failure stops the run
-                failure = failure or exc
+            batch = in_flight.pop(future)
+            if future.cancelled():  # it never started
+                taken_back = batch.rows
+            else:
+                try:
+                    acknowledged.extend(future.result())
+                    continue
+                except BaseException as exc:  # noqa: BLE001 - the first failure stops the run
+                    failure = failure or exc
+                    acknowledged.extend(batch.answered)  # what the server answered before it failed
+                    answered = {outcome.ordinal for outcome in batch.answered}
+                    taken_back = [row for row in batch.rows if row.ordinal not in answered] if wrote_nothing(exc) else []
+            unsent.extend(row.ordinal for row in taken_back)
+            previous.extend(batch.before[row.ordinal] for row in taken_back if row.ordinal in batch.before)
         # Batches that finished together share one durable commit.
         if acknowledged:
             checkpoint.record(acknowledged)
             bar.update(len(acknowledged))
+        # Left pending, a row would be reported "outcome unknown" and never sent by a resumed run.
+        if unsent and writer.journals_intent:
+            checkpoint.unpend(unsent, previous)
 
     # Batches queued beyond the workers let a worker that finishes start its next request at
     # once, instead of waiting for this thread to journal and hand it one. Not for a writer
-    # that journals its intent: a queued batch would be marked pending without being sent.
+    # that journals its intent: a queued batch is marked pending, and a crash would leave it so.
     queued = options.concurrency if writer.journals_intent else 2 * options.concurrency
     wind_down.watch()
     try:
-        for batch in _batches(table, mapping, checkpoint, batch_size):
-            uids = {row.uid for row in batch}
+        for rows in _batches(table, mapping, checkpoint, batch_size):
+            batch = _Batch(rows, {row.uid for row in rows})
             # Rows of one task land in file order (two comments on it; imports and updates refuse
             # a repeated uid up front): a batch waits while an earlier one holding its tasks is in flight.
-            while len(in_flight) >= queued or any(not uids.isdisjoint(held) for held in in_flight.values()):
+            while len(in_flight) >= queued or any(not batch.uids.isdisjoint(held.uids) for held in in_flight.values()):
                 done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
                 collect(done)
             if failure is not None:
                 break
             if writer.journals_intent:
-                checkpoint.record(Outcome(row.ordinal, PENDING, row.uid) for row in batch)
-            in_flight[pool.submit(_deliver, writer, client, batch, batch_size)] = uids
+                batch.before = checkpoint.outcomes_of(row.ordinal for row in rows)  # put back if it is never sent
+                checkpoint.record(Outcome(row.ordinal, PENDING, row.uid) for row in rows)
+            in_flight[pool.submit(_deliver, writer, client, rows, batch_size, batch.answered)] = batch
         while in_flight and failure is None:
             done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
             collect(done)
@@ -368,8 +399,9 @@ def _send_all(
         if failure is not None:
             client.throttle.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
-        # Batches that finished while stopping were acknowledged: journal them too.
-        collect({future for future in in_flight if future.done() and not future.cancelled()})
+        # Batches that finished while stopping were acknowledged: journal them too. Those
+        # cancelled before they started, or stopped at the throttle, wrote nothing: take them back.
+        collect(set(in_flight))
         bar.close()
     return failure
 
@@ -412,35 +444,44 @@ def _record_late_problems(checkpoint: Checkpoint, start: int, count: int, rows: 
     checkpoint.record(Outcome(row.ordinal, "failed", None, "; ".join(map(str, row.problems))) for row in late)
 
 
-def _deliver(writer: Writer, client: FragmentClient, rows: list[Any], batch_size: _BatchSize) -> list[Outcome]:
-    """Send ``rows``, isolating the rows a 422 names so that the others still go through."""
+def _deliver(writer: Writer, client: FragmentClient, rows: list[Any], batch_size: _BatchSize,
+             answered: list[Outcome]) -> list[Outcome]:
+    """Send ``rows``, isolating the rows a 422 names so that the others still go through.
+
+    Outcomes are added to ``answered`` as requests answer, so that a batch stopped midway by an
+    error still tells which of its rows the server answered. Returns ``answered``.
+    """
     size = batch_size.size
     if len(rows) > size:  # formed before the server said "too large": no need to hear it again
-        return [outcome for start in range(0, len(rows), size)
-                for outcome in _deliver(writer, client, rows[start:start + size], batch_size)]
+        for start in range(0, len(rows), size):
+            _deliver(writer, client, rows[start:start + size], batch_size, answered)
+        return answered
     try:
-        return writer.send(client, rows)
+        answered.extend(writer.send(client, rows))
     except RequestRejected as rejected:
         if rejected.too_large and len(rows) > 1:
             batch_size.shrink_below(len(rows))
-            return _split(writer, client, rows, batch_size)
+            return _split(writer, client, rows, batch_size, answered)
         named = {p.index: p for p in rejected.item_problems if 0 <= p.index < len(rows)}
         if named:
-            failed = [
+            answered.extend(
                 Outcome(rows[i].ordinal, "failed", rows[i].uid, _server_reason(named[i].field, named[i].message))
                 for i in sorted(named)
-            ]
+            )
             rest = [row for i, row in enumerate(rows) if i not in named]
-            sent = _deliver(writer, client, rest, batch_size) if rest else []
-            return sorted(failed + sent, key=lambda outcome: outcome.ordinal)
+            return _deliver(writer, client, rest, batch_size, answered) if rest else answered
         if len(rows) == 1:
-            return [Outcome(rows[0].ordinal, "failed", rows[0].uid, f"rejected by the server: {rejected}")]
-        return _split(writer, client, rows, batch_size)
+            answered.append(Outcome(rows[0].ordinal, "failed", rows[0].uid, f"rejected by the server: {rejected}"))
+            return answered
+        return _split(writer, client, rows, batch_size, answered)
+    return answered
 
 
-def _split(writer: Writer, client: FragmentClient, rows: list[Any], batch_size: _BatchSize) -> list[Outcome]:
+def _split(writer: Writer, client: FragmentClient, rows: list[Any], batch_size: _BatchSize,
+           answered: list[Outcome]) -> list[Outcome]:
     half = len(rows) // 2
-    return _deliver(writer, client, rows[:half], batch_size) + _deliver(writer, client, rows[half:], batch_size)
+    _deliver(writer, client, rows[:half], batch_size, answered)
+    return _deliver(writer, client, rows[half:], batch_size, answered)
 
 
 def _server_reason(field: str | None, message: str) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
-from fragment_bulk.errors import TransportError
+from fragment_bulk.errors import ApiError, ConnectionFailed, InterruptedImport, ServerError, TransportError
 
 ANCHOR_KEY = "anchor_updated_at"
 _UTC_TEXT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")  # one shape of UTC timestamp text
@@ -85,6 +85,20 @@ class CreateWriter:
             reason = f"{UNKNOWN}: the tasks may have been created ({exc}); check before re-sending"
             return [Outcome(row.ordinal, "failed", None, reason) for row in rows]
         return [Outcome(row.ordinal, "created", task.get("uid")) for row, task in zip(rows, answered)]
+
+    def wrote_nothing(self, error: BaseException) -> bool:
+        """Whether a :meth:`send` that raised ``error`` created nothing, so its rows may be sent again.
+
+        A send makes one POST, and a batch is created whole or not at all. Stopped at the throttle
+        (or in a retry wait, which only follows an attempt that wrote nothing), refused with a 4xx,
+        or failed in a way that proves the request was not applied: nothing. A 5xx that may have
+        been applied, a lost answer, or an answer we cannot read: maybe.
+        """
+        if isinstance(error, (InterruptedImport, ConnectionFailed)):
+            return True
+        if isinstance(error, (TransportError, ServerError)):
+            return not error.may_have_committed
+        return isinstance(error, ApiError) and 400 <= error.status < 500
 
 
 def load_anchor(client: FragmentClient, checkpoint: Checkpoint) -> Anchor | None:

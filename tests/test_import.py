@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ import pytest
 
 import fragment_bulk
 from fragment_bulk.checkpoint import Checkpoint, Outcome
-from fragment_bulk.errors import CheckpointError, ValidationError
+from fragment_bulk.errors import ApiError, CheckpointError, ValidationError
 from fragment_bulk.retry import RetryPolicy
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
@@ -500,6 +501,58 @@ def test_create_mode_reports_lost_answers_instead_of_resending(tmp_path):
             # Resuming never re-sends rows whose outcome is unknown.
             resumed = fragment_bulk.import_file(source, mode="create", client=client, checkpoint=tmp_path / "ck")
             assert sb.task_count() == 200 and resumed.counts["failed"] == unknown
+
+
+class _FailingOnePost(httpx.BaseTransport):
+    """Answers the ``nth`` ``POST /tasks/batch`` with ``status``, writing nothing (a 401 comes from
+    the sandbox itself, its token changed first), and keeps the refs of the rows that reached it."""
+
+    def __init__(self, sb: Sandbox, *, nth: int, status: int):
+        self.sb, self.inner, self.nth, self.status = sb, sb.transport(), nth, status
+        self.lock = threading.Lock()
+        self.posts = 0
+        self.sent: set[str] = set()
+        self.failed: set[str] = set()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/tasks/batch"):
+            refs = {item["fields"]["ref"] for item in json.loads(request.content)["items"]}
+            with self.lock:
+                self.posts += 1
+                self.sent |= refs
+                if self.posts == self.nth:
+                    self.failed = refs
+                    if self.status != 401:
+                        return httpx.Response(self.status, json={"detail": "injected failure"})
+                    self.sb.configure(token="another-token")
+        return self.inner.handle_request(request)
+
+
+@pytest.mark.parametrize("status", [500, 401])
+def test_create_mode_resume_sends_the_rows_a_stopped_run_never_sent(tmp_path, status):
+    # Batches wait at the throttle before their POST goes out. When one POST fails and the run
+    # stops, those were never sent: the resume must create them, and report "outcome unknown"
+    # only for the rows whose POST may have been written (a 500; a 401 proves nothing was).
+    source = tmp_path / "rows.csv"
+    _numbered_csv(source, 60)
+    refs = {f"{n:06d}" for n in range(60)}
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
+        token = sb.config.token
+        transport = _FailingOnePost(sb, nth=3, status=status)
+        with make_client(sb, rate_per_min=600, transport=transport) as client, pytest.raises(ApiError) as stopped:
+            fragment_bulk.import_file(source, mode="create", client=client, checkpoint=tmp_path / "ck",
+                                      batch_size=5, concurrency=3, results=None)
+        assert stopped.value.status == status
+        assert refs - transport.sent, "no batch was left waiting: the test proves nothing"
+        sb.configure(token=token)
+        with make_client(sb) as client:
+            resumed = fragment_bulk.import_file(source, mode="create", client=client, checkpoint=tmp_path / "ck",
+                                                results=tmp_path / "r.csv")
+        created = [task["fields"]["ref"] for task in sb.tasks()]
+    maybe_created = transport.failed if status == 500 else set()
+    assert len(created) == len(set(created)) and set(created) == refs - maybe_created
+    assert set(resumed.failed["ref"]) == maybe_created and resumed.counts.get("failed", 0) == len(maybe_created)
+    assert resumed.failed["_error"].str.startswith("outcome unknown").all()
 
 
 def test_the_throttle_keeps_a_limited_server_from_answering_429(tmp_path):
