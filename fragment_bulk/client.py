@@ -192,9 +192,12 @@ class FragmentClient:
         return self._batch("PATCH", items)
 
     def _batch(self, method: str, items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The tasks the server answered. Those of a POST (server-made uids) can only be matched
+        by position, so there must be one per item; a PUT's or PATCH's carry the uids sent, which
+        the caller matches them by."""
         body = self.request(method, "/tasks/batch", json={"items": [item if isinstance(item, dict) else dict(item) for item in items]})
         answered = body.get("items") if isinstance(body, dict) else None
-        if not isinstance(answered, list) or len(answered) != len(items):
+        if not isinstance(answered, list) or method == "POST" and len(answered) != len(items):
             raise ProtocolError(
                 f"{method} /tasks/batch sent {len(items)} items but the answer holds "
                 f"{len(answered) if isinstance(answered, list) else 'no'} items"

@@ -18,6 +18,7 @@ anything else was already as the row says (an identical PUT keeps ``updated_at``
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -26,6 +27,7 @@ from typing import Any
 from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
 from fragment_bulk.errors import ApiError, ConnectionFailed, InterruptedImport, ServerError, TransportError
+from fragment_bulk.identity import normalize_uid
 
 ANCHOR_KEY = "anchor_updated_at"
 _UTC_TEXT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")  # one shape of UTC timestamp text
@@ -46,11 +48,7 @@ class UpsertWriter:
         self.anchor = load_anchor(client, checkpoint)
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
-        answered = client.upsert_tasks([{**row.payload, "uid": row.uid} for row in rows])
-        return [
-            Outcome(row.ordinal, classify(task, self.anchor), task.get("uid", row.uid))
-            for row, task in zip(rows, answered)
-        ]
+        return send_keyed(client.upsert_tasks, rows, lambda task: classify(task, self.anchor))
 
 
 class CreateWriter:
@@ -99,6 +97,36 @@ class CreateWriter:
         if isinstance(error, (TransportError, ServerError)):
             return not error.may_have_committed
         return isinstance(error, ApiError) and 400 <= error.status < 500
+
+
+LEFT_OUT = "the server acknowledged the row twice without returning its task; run again to check it"
+
+
+def send_keyed(send: Callable[[list[dict[str, Any]]], list[dict[str, Any]]], rows: list[Any],
+               status: Callable[[dict[str, Any]], str]) -> list[Outcome]:
+    """Send rows that carry their uid (PUT, PATCH: sending twice is harmless) and tell each row's
+    outcome from the task answered with its uid, wherever it is in the answer. Rows the answer
+    leaves out are sent once more; still left out, they are failed, to be checked by a re-run."""
+    outcomes = []
+    for _ in range(2):
+        answered = _by_uid(send([{**row.payload, "uid": row.uid} for row in rows]), {row.uid for row in rows})
+        outcomes += [Outcome(row.ordinal, status(answered[row.uid]), row.uid) for row in rows if row.uid in answered]
+        rows = [row for row in rows if row.uid not in answered]
+        if not rows:
+            break
+    return outcomes + [Outcome(row.ordinal, "failed", row.uid, LEFT_OUT) for row in rows]
+
+
+def _by_uid(tasks: list[Any], sent: set[str]) -> dict[str, dict[str, Any]]:
+    """The answered tasks by uid, in the form the rows hold it (a server may write it otherwise)."""
+    found = {task.get("uid"): task for task in tasks if isinstance(task, dict)}
+    if not sent.issubset(found):
+        for uid, task in list(found.items()):
+            try:
+                found[normalize_uid(uid)] = task
+            except ValueError:
+                continue
+    return found
 
 
 def load_anchor(client: FragmentClient, checkpoint: Checkpoint) -> Anchor | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
-from fragment_bulk.importer import Anchor, load_anchor
+from fragment_bulk.importer import Anchor, load_anchor, send_keyed
 
 
 class UpdateWriter:
@@ -28,8 +28,7 @@ class UpdateWriter:
         self.anchor = load_anchor(client, checkpoint)
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
-        answered = client.update_tasks([{**row.payload, "uid": row.uid} for row in rows])
-        return [Outcome(row.ordinal, self._status(task), row.uid) for row, task in zip(rows, answered)]
+        return send_keyed(client.update_tasks, rows, self._status)
 
     def _status(self, task: dict[str, Any]) -> str:
         if self.anchor is None or self.anchor.is_before(task.get("updated_at")) is not False:

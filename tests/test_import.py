@@ -503,6 +503,37 @@ def test_create_mode_reports_lost_answers_instead_of_resending(tmp_path):
             assert sb.task_count() == 200 and resumed.counts["failed"] == unknown
 
 
+class _ShuffledAnswers(httpx.BaseTransport):
+    """The sandbox, but a batch's answer lists its tasks sorted by uid, and leaves the first one
+    out of the first ``short`` answers."""
+
+    def __init__(self, inner: httpx.BaseTransport, short: int = 0):
+        self.inner, self.short = inner, short
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if not request.url.path.endswith("/tasks/batch") or request.method == "POST" or response.status_code != 200:
+            return response
+        items = sorted(json.loads(response.read())["items"], key=lambda task: task["uid"])
+        if self.short:
+            self.short -= 1
+            items = items[1:]
+        return httpx.Response(200, json={"items": items})
+
+
+def test_a_batch_answer_is_matched_to_the_rows_by_uid_whatever_its_order_or_length(sandbox, tmp_path):
+    frame = pd.DataFrame({"ref": [f"{n:03d}" for n in range(30)], "title": [f"t{n}" for n in range(30)]})
+    with make_client(sandbox, transport=_ShuffledAnswers(sandbox.transport(), short=1)) as client:
+        report = fragment_bulk.import_dataframe(frame, keys=["ref"], client=client, batch_size=10)
+        assert report.counts["created"] == 30  # the row left out of an answer was sent again, and answered
+        by_ref = {task["fields"]["ref"]: task["uid"] for task in sandbox.tasks()}
+        assert list(report.results["_uid"]) == [by_ref[ref] for ref in frame["ref"]]  # each row its own task's uid
+        frame["status"] = "DONE"
+        updated = fragment_bulk.update_dataframe(frame, keys=["ref"], client=client, batch_size=10)
+        assert updated.counts["updated"] == 30 and list(updated.results["_uid"]) == list(report.results["_uid"])
+    assert sandbox.task_count() == 30
+
+
 class _FailingOnePost(httpx.BaseTransport):
     """Answers the ``nth`` ``POST /tasks/batch`` with ``status``, writing nothing (a 401 comes from
     the sandbox itself, its token changed first), and keeps the refs of the rows that reached it."""
