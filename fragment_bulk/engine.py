@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from fragment_bulk.ahead import read_ahead
@@ -489,7 +490,9 @@ def _server_reason(field: str | None, message: str) -> str:
 
 
 def _results_chunks(table: Any, outcomes_between: Callable[[int, int], dict[int, Outcome]], default: str) -> Iterator[pd.DataFrame]:
-    """The input rows in input order, each with ``_row``, ``_status``, ``_uid`` and ``_error``."""
+    """The input rows in input order, each with ``_row``, ``_status``, ``_uid`` and ``_error``
+    (an input column of one of those names is renamed ``<name> (input)``). The input's cells
+    stay as they were: not made floats by pandas (an id with a gap in its column is not rounded)."""
     for chunk in table.chunks():
         frame = chunk.frame
         outcomes = outcomes_between(chunk.start, chunk.start + len(frame))
@@ -504,7 +507,8 @@ def _results_chunks(table: Any, outcomes_between: Callable[[int, int], dict[int,
         meta = pd.DataFrame(
             {"_row": list(frame.index), "_status": status, "_uid": uid, "_error": error}
         )
-        body = frame.reset_index(drop=True).map(_cell_text)
+        names = [f"{name} (input)" if name in meta.columns else name for name in frame.columns]
+        body = pd.DataFrame(_cell_texts(frame.to_numpy(dtype=object)), columns=names, dtype=object)
         yield pd.concat([meta, body], axis=1)
 
 
@@ -528,6 +532,10 @@ def _write_results(
 
 def _results_frame(table: Any, outcomes_between: Callable[[int, int], dict[int, Outcome]], *, default: str) -> pd.DataFrame:
     return pd.concat(list(_results_chunks(table, outcomes_between, default)), ignore_index=True)
+
+
+def _cell_texts(cells: np.ndarray) -> np.ndarray:
+    return np.frompyfunc(_cell_text, 1, 1)(cells) if cells.size else cells
 
 
 def _cell_text(value: Any) -> Any:

@@ -438,6 +438,15 @@ def test_a_dataframe_whose_index_repeats_labels_gets_each_error_on_its_own_row(s
     assert "title is required" in results.loc["4", "_error"]
 
 
+def test_the_results_give_back_the_input_cells_as_they_were(sandbox, client):
+    frame = pd.DataFrame({"id": pd.array([9007199254740993, 2, None], dtype="Int64"), "title": list("abc"),
+                          "status": ["bogus", "DONE", "TODO"], "_error": ["mine", "mine", "mine"]})
+    report = fragment_bulk.import_dataframe(frame, keys=["id"], ignore=["_error"], skip_invalid=True, client=client)
+    assert report.failed["id"].tolist() == [9007199254740993, None]  # not rounded through a float column
+    assert list(report.results.columns) == ["_row", "_status", "_uid", "_error", "id", "title", "status", "_error (input)"]
+    assert report.failed["_error"].str.contains("status 'bogus'").tolist() == [True, False]  # the other lacks its key
+
+
 def test_ints_past_pythons_digit_limit_are_failed_rows_not_a_crash(sandbox, client):
     huge = 2**20000  # 6,021 digits: Python refuses to write it in decimal
     frame = pd.DataFrame({"ID": [huge, 2, 3], "title": ["a", "b", "c"], "n": [5, huge, 7], "meta": [{}, {}, {"k": huge}]})
