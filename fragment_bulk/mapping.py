@@ -1190,15 +1190,17 @@ def _parse_one(text: str, format: str | None) -> Any:
 
 
 def _python_moment(value: Any) -> datetime:
-    return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+    """A pandas Timestamp as a Python datetime, nanoseconds cut (the API keeps microseconds)."""
+    if isinstance(value, pd.Timestamp):
+        return (value.floor("us") if value.nanosecond else value).to_pydatetime()
+    return value
 
 
 def _render_moment(value: Any, kind: str, zone: ZoneInfo) -> Any:
     """The ISO text of a date (``date``) or an instant in UTC (``datetime``, ``due_date``)."""
     if value is True:
         return value  # validation only: parsed, nothing to render
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
+    value = _python_moment(value)
     if isinstance(value, datetime):
         day = value.date()
     elif isinstance(value, date):

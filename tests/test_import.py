@@ -438,6 +438,21 @@ def test_a_dataframe_whose_index_repeats_labels_gets_each_error_on_its_own_row(s
     assert "title is required" in results.loc["4", "_error"]
 
 
+@pytest.mark.filterwarnings("error")
+def test_nanoseconds_are_cut_to_the_apis_microseconds_without_a_warning_per_cell(sandbox, client, tmp_path):
+    stamps = pd.to_datetime(["2024-01-01 10:00:00.123456789", None])
+    frame = pd.DataFrame({"title": ["a", "b"], "at": stamps.tz_localize("UTC"), "naive": stamps,
+                          "cell": pd.Series([stamps[0], np.datetime64("2024-01-01T10:00:00.123456789")], dtype=object)})
+    fragment_bulk.import_dataframe(frame, client=client)
+    source = tmp_path / "ns.csv"
+    source.write_text("title,at\nc,2024-01-01T10:00:00.123456789Z\n", encoding="utf-8")
+    fragment_bulk.import_file(source, types={"at": "datetime"}, client=client, checkpoint=None, results=None)
+    fields = {task["fields"]["title"]: task["fields"] for task in sandbox.tasks()}
+    assert fields["a"] == {"title": "a", "at": "2024-01-01T10:00:00.123456Z", "naive": "2024-01-01T10:00:00.123456",
+                           "cell": "2024-01-01T10:00:00.123456"}
+    assert fields["c"]["at"] == "2024-01-01T10:00:00.123456Z"
+
+
 def test_the_results_give_back_the_input_cells_as_they_were(sandbox, client):
     frame = pd.DataFrame({"id": pd.array([9007199254740993, 2, None], dtype="Int64"), "title": list("abc"),
                           "status": ["bogus", "DONE", "TODO"], "_error": ["mine", "mine", "mine"]})
