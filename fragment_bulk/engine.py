@@ -162,8 +162,9 @@ class RunReport:
 
     @property
     def failed(self) -> pd.DataFrame:
+        """The rows not applied: failed, and skipped (not sent) but in a dry run, where every valid row is."""
         results = self.results
-        return results[results["_status"].isin(["failed", "skipped"])]
+        return results[results["_status"].isin(["failed"] if self.dry_run else ["failed", "skipped"])]
 
     def summary_line(self) -> str:
         if self.dry_run:
@@ -228,13 +229,13 @@ def run_bulk(
     invalid, problems, total = _validate(table, mapping)
     if total == 0:
         raise InputError(f"{table.source_name}: the input has no data rows, only a header")
+    invalid_between = lambda start, stop: {o: invalid[o] for o in range(start, stop) if o in invalid}  # noqa: E731
     if invalid and not options.skip_invalid:
-        results_path = _write_results(
-            table, options.results, lambda start, stop: {o: invalid[o] for o in range(start, stop) if o in invalid},
-            default="not sent: the input has invalid rows (fix them, or use --skip-invalid)",
-        )
+        not_sent = "not sent: the input has invalid rows (fix them, or use --skip-invalid)"
         error = ValidationError(problems, invalid_rows=len(invalid))
-        error.results_path = results_path
+        error.results_path = _write_results(table, options.results, invalid_between, default=not_sent)
+        if options.keep_results_in_memory:  # a DataFrame's every invalid row, not the first few problems
+            error.results = _results_frame(table, invalid_between, default=not_sent)
         raise error
 
     batch_size = _BatchSize(options.batch_size)
@@ -260,7 +261,10 @@ def run_bulk(
             options.log(f"resuming from {options.checkpoint}: {already_done:,} rows already acknowledged")
         options.log(f"plan: {plan.describe()}")
         if options.dry_run:
-            return RunReport(command, {}, total, time.monotonic() - started, plan=plan, dry_run=True, problems=problems)
+            counts = {"failed": len(invalid), "skipped": total - len(invalid)}  # skipped: valid, not sent
+            kept = _results_frame(table, invalid_between, default="dry run: valid, not sent") if options.keep_results_in_memory else None
+            return RunReport(command, counts, total, time.monotonic() - started, plan=plan, dry_run=True, problems=problems,
+                             _results=kept)
         if client is None:
             raise FragmentBulkError("a client is needed to send")
         client.throttle.reset_cancel()

@@ -76,7 +76,11 @@ class InputError(FragmentBulkError, ValueError):
 
 
 class ValidationError(InputError):
-    """Rows failed validation before anything was sent; ``problems`` lists each one."""
+    """Rows failed validation before anything was sent; ``problems`` lists the first ones, and
+    ``results`` (a DataFrame's run) or the file at ``results_path`` every row with its error."""
+
+    results: Any = None
+    results_path: Any = None
 
     def __init__(self, problems: list[RowProblem], *, invalid_rows: int | None = None):
         self.problems = problems

@@ -453,6 +453,16 @@ def test_nanoseconds_are_cut_to_the_apis_microseconds_without_a_warning_per_cell
     assert fields["c"]["at"] == "2024-01-01T10:00:00.123456Z"
 
 
+def test_a_dataframes_invalid_rows_are_all_in_the_error_and_in_a_dry_run_report(sandbox, client):
+    frame = pd.DataFrame({"title": [None] * 15 + ["ok"]})
+    with pytest.raises(ValidationError) as invalid:
+        fragment_bulk.import_dataframe(frame, client=client)
+    assert len(invalid.value.problems) == 10 and list(invalid.value.results["_status"]) == ["failed"] * 15 + ["skipped"]
+    report = fragment_bulk.import_dataframe(frame, dry_run=True, skip_invalid=True, client=client)
+    assert (report.counts["failed"], report.counts["skipped"]) == (15, 1) and len(report.failed) == 15
+    assert sandbox.task_count() == 0
+
+
 def test_the_results_give_back_the_input_cells_as_they_were(sandbox, client):
     frame = pd.DataFrame({"id": pd.array([9007199254740993, 2, None], dtype="Int64"), "title": list("abc"),
                           "status": ["bogus", "DONE", "TODO"], "_error": ["mine", "mine", "mine"]})
