@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from fragment_bulk.config import USER_AGENT, Settings, canonical_url
+from fragment_bulk.config import USER_AGENT, Settings, canonical_url, shown_url
 from fragment_bulk.errors import (
     ApiError,
     AuthError,
@@ -136,7 +136,7 @@ class FragmentClient:
             # Before any answer, a failed connection (refused, unknown host, TLS) is a wrong URL or
             # a server that is down: say so now. Once the server has answered, it is a blip: retried.
             if isinstance(exc, httpx.ConnectError) and not self._answered:
-                raise ConnectionFailed(f"{method} {path} to {self.settings.base_url}: {describe_transport_error(exc)};"
+                raise ConnectionFailed(f"{method} {path} to {shown_url(self.settings.base_url)}: {describe_transport_error(exc)};"
                                        " is the server up, and the base URL right?") from exc
             raise TransportError(
                 f"{method} {path}: {describe_transport_error(exc)}",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field, replace
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from fragment_bulk._version import __version__
 from fragment_bulk.errors import ConfigError
@@ -65,7 +65,7 @@ class Settings:
                               " check the variable that holds it (its value is never shown)")
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"base URL {self.base_url!r} is not an http(s) URL")
+            raise ConfigError(f"base URL {shown_url(self.base_url)!r} is not an http(s) URL")
         if parts.scheme == "http" and not (self.allow_insecure_http or is_loopback(parts.hostname)):
             raise ConfigError(
                 f"refusing plain http to {parts.hostname}: the token would travel unencrypted "
@@ -82,6 +82,14 @@ class Settings:
         if not self.token:
             raise ConfigError("no API token: set FRAGMENT_TOKEN (or pass --token-env NAME)")
         return self.token
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed: a ``user:password@`` in it is left out."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 def canonical_url(url: str) -> str:

@@ -118,6 +118,15 @@ def test_an_unreachable_server_fails_at_once_naming_the_url():
         with pytest.raises(ConnectionFailed, match="127.0.0.1:9/api/v1: cannot connect.*is the server up"):
             c.whoami()
     assert len(attempts) == 1  # not two minutes of retries before saying so
+    # A password written into the URL is not shown.
+    settings = Settings(token="t", base_url="http://ann:s3cret@127.0.0.1:9/api/v1", rate_per_min=None)
+    with FragmentClient(settings, transport=httpx.MockTransport(refuse)) as c:
+        with pytest.raises(ConnectionFailed) as failed:
+            c.whoami()
+    assert "s3cret" not in str(failed.value) and "http://***@127.0.0.1:9/api/v1" in str(failed.value)
+    with pytest.raises(ConfigError) as refused:
+        Settings(token="t", base_url="ftp://ann:s3cret@host/api").checked()
+    assert "s3cret" not in str(refused.value)
 
 
 def test_once_the_server_has_answered_a_failed_connection_is_retried():
