@@ -75,7 +75,9 @@ class Checkpoint:
         - no file, or ``restart``: a new job;
         - a finished job with nothing left to retry: a new job (running the same import again
           is a fresh, idempotent run, not a no-op), unless not ``rerun_when_complete`` (comments:
-          running the same file again would post every comment twice) and it is the same job;
+          running the same file again would post every comment twice): then the same job is
+          resumed (nothing to send), and another input or mapping is refused (a file with a row
+          added would post the others again), but for another embedded sandbox;
         - an unfinished job (or one with failed rows) for the same input and mapping: resume;
         - an unfinished job for another input or mapping: :class:`CheckpointError`.
 
@@ -104,8 +106,16 @@ class Checkpoint:
                         f" {job['server']}. If that is another server, run with --restart (every row is posted"
                         " again there); if it is the same one, use the first URL"
                     )
-                elif finished and (rerun_when_complete or mismatch):
+                elif finished and (rerun_when_complete or mismatch == ["server"]):  # (another embedded sandbox)
                     existing._db.close()
+                elif finished and mismatch:
+                    existing._db.close()
+                    raise CheckpointError(
+                        f"the checkpoint {path} records a finished {previous.get('mode', 'earlier')} job of a different"
+                        f" {' and '.join(mismatch)}, whose rows were posted: this file would post them again. Put"
+                        " only the new rows in a file of their own, or run with --restart to post every row again,"
+                        " or choose another file with --checkpoint"
+                    )
                 elif mismatch:
                     existing._db.close()
                     where = f" (it sent to {previous['server']}, this run goes to {job['server']})" if "server" in mismatch else ""

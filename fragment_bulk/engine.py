@@ -255,8 +255,8 @@ def run_bulk(
         rate = client.settings.rate_per_min if client is not None else options.planned_rate
         plan = Plan(total, len(invalid), already_done, to_send, math.ceil(to_send / batch_size.size), rate)
         if checkpoint is not None and checkpoint.resumed and checkpoint.job().get("state") == "complete":
-            options.log(f"{options.checkpoint} records this job as finished: nothing is sent again"
-                        " (--restart sends every row again)")
+            left = f"its {to_send:,} rows not applied are sent again" if to_send else "nothing is sent again"
+            options.log(f"{options.checkpoint} records this job as finished: {left} (--restart sends every row again)")
         elif checkpoint is not None and checkpoint.resumed and already_done:
             options.log(f"resuming from {options.checkpoint}: {already_done:,} rows already acknowledged")
         options.log(f"plan: {plan.describe()}")

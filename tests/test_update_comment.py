@@ -271,6 +271,24 @@ def test_the_same_comment_file_run_again_posts_nothing_until_restart(tmp_path, s
     assert [len(sandbox.comments(uid)) for uid in uids] == [1, 1]  # a finished job is not a fresh one
     fragment_bulk.comment_file(source, client=client, restart=True)
     assert [len(sandbox.comments(uid)) for uid in uids] == [2, 2]
+    # A row added to the finished file: posting the file would post the first two again.
+    with open(source, "a", encoding="utf-8") as handle:
+        handle.write(f"{uids[0]},one more\n")
+    with pytest.raises(CheckpointError, match="finished comment job of a different input, whose rows were posted"):
+        fragment_bulk.comment_file(source, client=client)
+    assert [len(sandbox.comments(uid)) for uid in uids] == [2, 2]
+
+
+def test_a_finished_run_with_failed_rows_says_it_sends_those_again(tmp_path, sandbox, client):
+    uids = _seed(client, 1)
+    source = tmp_path / "u.csv"
+    pd.DataFrame({"uid": [uids[0], str(uuid.UUID(int=99))], "status": ["DONE", "DONE"]}).to_csv(source, index=False)
+    assert fragment_bulk.update_file(source, client=client).counts["failed"] == 1  # no task 99 yet
+    client.upsert_tasks([{"uid": str(uuid.UUID(int=99)), "fields": {"title": "late"}}])
+    said = []
+    again = fragment_bulk.update_file(source, client=client, log=said.append)
+    assert again.counts == {"updated": 2, "skipped": 0}
+    assert any("finished: its 1 rows not applied are sent again" in line for line in said)
 
 
 def test_updating_an_edited_export_changes_only_the_edited_cell(tmp_path, sandbox, client):
