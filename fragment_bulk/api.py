@@ -162,6 +162,10 @@ def _run_file(
     sidecar = None
     if command in ("import", "update"):
         sidecar = _sidecar(path, options.get("mapping"), options.get("log"), exported_only=command == "update")
+        if sidecar is None and options.get("mapping") is None and {"uid", "updated_at"} <= set(table.columns):
+            (options.get("log") or (lambda message: None))(
+                f"note: {path.name} looks like an export, but no {exporter.sidecar_of(path).name} is beside it:"
+                " its numbers and other typed fields are read as text (give the export's mapping with --mapping)")
     return _run(command, table, writer, checkpoint=checkpoint, results=results, keep_results_in_memory=False,
                 sidecar=sidecar, **options)
 

@@ -463,6 +463,15 @@ def test_a_dataframes_invalid_rows_are_all_in_the_error_and_in_a_dry_run_report(
     assert sandbox.task_count() == 0
 
 
+def test_a_renamed_export_without_its_mapping_is_noted(sandbox, client, tmp_path):
+    fragment_bulk.import_dataframe(pd.DataFrame({"title": ["a"], "n": [5]}), client=client)
+    fragment_bulk.export_file(tmp_path / "ex.csv", client=client)
+    (tmp_path / "ex.csv").rename(tmp_path / "edited.csv")
+    said = []
+    fragment_bulk.import_file(tmp_path / "edited.csv", client=client, log=said.append)
+    assert any(line.startswith("note: edited.csv looks like an export, but no edited.csv.mapping.yml") for line in said)
+
+
 def test_the_results_give_back_the_input_cells_as_they_were(sandbox, client):
     frame = pd.DataFrame({"id": pd.array([9007199254740993, 2, None], dtype="Int64"), "title": list("abc"),
                           "status": ["bogus", "DONE", "TODO"], "_error": ["mine", "mine", "mine"]})
