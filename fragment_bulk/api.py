@@ -16,6 +16,8 @@ the report (``report.results``).
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
 import warnings
 from collections import Counter
@@ -116,17 +118,20 @@ def import_dataframe(
 def update_file(path: str | Path, **options: Any) -> RunReport:
     """Change existing tasks: each row names a task (``uid`` column or ``keys``) and the values
     to change (``PATCH /tasks/batch``). Takes the options of :func:`import_file` but ``mode``."""
+    _check_options("update_file", options, import_file)
     return _run_file("update", path, UpdateWriter(), purpose="update", **options)
 
 
 def update_dataframe(frame: pd.DataFrame, **options: Any) -> RunReport:
     """:func:`update_file` for a DataFrame (options of :func:`import_dataframe`)."""
+    _check_options("update_dataframe", options, import_dataframe)
     return _run_frame("update", frame, UpdateWriter(), purpose="update", **options)
 
 
 def comment_file(path: str | Path, *, text_column: str = "text", **options: Any) -> RunReport:
     """Add one comment per row: the task by ``uid`` column or ``keys``, the text from
     ``text_column``. Exactly once, even when resumed after a crash (see ``commenter``)."""
+    _check_options("comment_file", options, import_file, "text_column")
     options.setdefault("batch_size", 1)
     return _run_file("comment", path, CommentWriter(), purpose="comment", text_column=text_column, **options)
 
@@ -134,11 +139,23 @@ def comment_file(path: str | Path, *, text_column: str = "text", **options: Any)
 def comment_dataframe(frame: pd.DataFrame, *, text_column: str = "text", **options: Any) -> RunReport:
     """:func:`comment_file` for a DataFrame. A comment is not idempotent: only a ``checkpoint=``
     file lets the same call, run again, post just the comments still missing."""
+    _check_options("comment_dataframe", options, import_dataframe, "text_column")
     if options.get("checkpoint") is None and not options.get("dry_run"):
         warnings.warn("comment_dataframe without checkpoint= posts every comment again if it is run again;"
                       " pass checkpoint='comments.checkpoint' to post only what is missing", UserWarning, stacklevel=2)
     options.setdefault("batch_size", 1)
     return _run_frame("comment", frame, CommentWriter(), purpose="comment", text_column=text_column, **options)
+
+
+def _check_options(function: str, options: dict[str, Any], like: Callable[..., Any], *also: str) -> None:
+    """TypeError naming ``function`` for an option ``like`` does not take (not a dataclass's
+    complaint from deep inside), with the closest one it (or ``also``) does."""
+    known = set(inspect.signature(like).parameters) - {"path", "frame", "mode"} | set(also)
+    for name in options:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"{function}() got an unexpected keyword argument {name!r}{hint}")
 
 
 def _arguments(values: dict[str, Any], *consumed: str) -> dict[str, Any]:

@@ -80,7 +80,8 @@ class Settings:
 
     def require_token(self) -> str:
         if not self.token:
-            raise ConfigError("no API token: set FRAGMENT_TOKEN (or pass --token-env NAME)")
+            raise ConfigError("no API token: set FRAGMENT_TOKEN (or pass --token-env NAME; in Python,"
+                              " settings=Settings(token=...) or sandbox=True for a local sandbox)")
         return self.token
 
 

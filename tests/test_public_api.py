@@ -50,3 +50,10 @@ def test_wrong_arguments_are_one_clear_error(tmp_path):
         fragment_bulk.import_dataframe(pd.DataFrame({"title": ["a"]}), maps=["title"], sandbox=True)
     with pytest.raises(ConfigError, match="cannot keep the sandbox's data in"):
         fragment_bulk.import_dataframe(pd.DataFrame({"title": ["a"]}), sandbox=tmp_path / "missing" / "x.sqlite")
+
+
+def test_a_misspelt_option_is_named_with_the_one_meant():
+    with pytest.raises(TypeError, match=r"update_dataframe\(\) got an unexpected keyword argument 'key' \(did you mean 'keys'\?\)"):
+        fragment_bulk.update_dataframe(pd.DataFrame({"uid": ["x"]}), key=["id"], sandbox=True)
+    with pytest.raises(TypeError, match=r"comment_file\(\) .* 'text_col' \(did you mean 'text_column'\?\)"):
+        fragment_bulk.comment_file("comments.csv", text_col="body")
