@@ -43,9 +43,24 @@ def uuids_from_keys(namespace: str, columns: list[list[str]]) -> list[str]:
 
 
 def uuid_from_payload(payload: dict[str, Any]) -> str:
-    """The uid of a row with no key: identical rows get the same uid, any difference another."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """The uid of a row with no key: identical rows get the same uid, any difference another.
+
+    A whole-number float counts as its int (``1.0`` as ``1``): pandas makes an int column with
+    one empty cell a float column, and that must not make every other row a new task.
+    """
+    canonical = json.dumps(_whole_floats_as_ints(payload), sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False, default=str)
     return uuid_from_key("row", [canonical])
+
+
+def _whole_floats_as_ints(value: Any) -> Any:
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, dict):
+        return {key: _whole_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_floats_as_ints(item) for item in value]
+    return value
 
 
 def normalize_uid(text: str) -> str:

@@ -463,6 +463,13 @@ def test_a_dataframes_invalid_rows_are_all_in_the_error_and_in_a_dry_run_report(
     assert sandbox.task_count() == 0
 
 
+def test_a_keyless_frame_whose_int_column_gains_a_gap_keeps_its_tasks(sandbox, client):
+    fragment_bulk.import_dataframe(pd.DataFrame({"title": ["a", "b"], "priority": [1, 2]}), client=client)
+    again = pd.DataFrame({"title": ["a", "b", "c"], "priority": [1, 2, None]})  # pandas: 1.0, 2.0, NaN
+    report = fragment_bulk.import_dataframe(again, client=client)
+    assert report.counts["created"] == 1 and sandbox.task_count() == 3  # not a, b twice
+
+
 def test_a_renamed_export_without_its_mapping_is_noted(sandbox, client, tmp_path):
     fragment_bulk.import_dataframe(pd.DataFrame({"title": ["a"], "n": [5]}), client=client)
     fragment_bulk.export_file(tmp_path / "ex.csv", client=client)
