@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
@@ -133,6 +133,7 @@ class ExportReport:
     pages: int
     mapping_path: Path | None = None
     dropped: int = 0  # tasks the server returned outside the native filters (it ignored one)
+    cleaned: int = 0  # xlsx cells whose control characters were dropped (Excel cannot hold them)
 
     def summary_line(self) -> str:
         rate = self.rows / self.elapsed if self.elapsed > 0 else 0.0
@@ -141,6 +142,8 @@ class ExportReport:
             text += f"; types in {self.mapping_path}"
         if self.dropped:
             text += f"; {self.dropped:,} tasks outside the filters dropped (the server ignored a filter)"
+        if self.cleaned:
+            text += f"; {self.cleaned:,} cells changed: control characters an .xlsx cannot hold were removed"
         return text
 
 
@@ -173,11 +176,11 @@ def export_tasks(
         names = [seen.names[index] for index in picks]
         types = [seen.type_of(index) for index in picks]
         guard = escape_formulas and kind in ("csv", "xlsx")
-        write_rows(kind, out, names, types, _spooled_rows(spool, picks), excel_csv=excel_csv, guard=guard)
+        cleaned = write_rows(kind, out, names, types, _spooled_rows(spool, picks), excel_csv=excel_csv, guard=guard)
     sidecar = sidecar_of(out)
     mapping = sidecar_mapping(names, dict(zip(names, types)), escaped=guard, format=kind)
     sidecar.write_text(yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return ExportReport(out, seen.rows, names, time.monotonic() - started, seen.pages, sidecar, seen.dropped)
+    return ExportReport(out, seen.rows, names, time.monotonic() - started, seen.pages, sidecar, seen.dropped, cleaned)
 
 
 def export_frame(
@@ -220,8 +223,8 @@ def export_comments(
 ) -> ExportReport:
     """The comments of ``task_uids`` (or of the tasks matching ``search``), one per row.
 
-    ``search.limit`` caps the comments, not the tasks. Columns: task_uid, comment_uid, text,
-    created_at. One ``GET /tasks/{uid}/comments`` per task, so the rate limit sets the pace.
+    ``search.limit`` caps the tasks, as ``--limit`` says: every comment of each is written.
+    Columns: task_uid, comment_uid, text, created_at. One ``GET /tasks/{uid}/comments`` per task, so the rate limit sets the pace.
     """
     started = time.monotonic()
     out = Path(out)
@@ -229,8 +232,9 @@ def export_comments(
     search.check()
     picks = _choose(list(COMMENT_COLUMNS), columns)
     if task_uids is None:
-        every_task = replace(search, limit=None)
-        task_uids = (task["uid"] for _, kept, _ in _task_pages(client, every_task, page_size) for task in kept)
+        task_uids = (task["uid"] for _, kept, _ in _task_pages(client, search, page_size) for task in kept)
+    elif search.limit is not None:
+        task_uids = islice(task_uids, search.limit)
     rows = (
         [uid, comment.get("uid"), comment.get("text"), comment.get("created_at")]
         for uid in task_uids
@@ -238,13 +242,12 @@ def export_comments(
     )
     bar = progress_bar(None, unit="comment", description="export", enabled=progress)
     count = 0
-    limit = search.limit
     with _spool(out) as spool:
         try:
             with open(spool, "wb") as handle:
                 page: list[list[Any]] = []
                 # The bar moves per comment: at the rate limit, a page of them can take minutes.
-                for row in rows if limit is None else islice(rows, limit):
+                for row in rows:
                     page.append(row)
                     count += 1
                     bar.update(1)
@@ -256,9 +259,9 @@ def export_comments(
         finally:
             bar.close()
         guard = escape_formulas and kind in ("csv", "xlsx")
-        write_rows(kind, out, [COMMENT_COLUMNS[i] for i in picks], [COMMENT_TYPES[i] for i in picks],
-                   _spooled_rows(spool, picks), excel_csv=excel_csv, guard=guard)
-    return ExportReport(out, count, [COMMENT_COLUMNS[i] for i in picks], time.monotonic() - started, 0)
+        cleaned = write_rows(kind, out, [COMMENT_COLUMNS[i] for i in picks], [COMMENT_TYPES[i] for i in picks],
+                             _spooled_rows(spool, picks), excel_csv=excel_csv, guard=guard)
+    return ExportReport(out, count, [COMMENT_COLUMNS[i] for i in picks], time.monotonic() - started, 0, cleaned=cleaned)
 
 
 def flatten(task: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,11 @@ How values land in each format:
 - **csv**: text. Numbers as JSON writes them, booleans ``true``/``false``, nested values as
   JSON text, a ``json`` column (mixed types) as JSON text for every value (``5`` and ``"x"``),
   dates as the server's ISO 8601 text.
-- **xlsx**: numbers and booleans as such; dates as real date cells in **naive UTC** (Excel has
+- **xlsx**: numbers and booleans as such, a float written in full (its ``repr``: ``2.0``,
+  ``-0.0``, all 17 digits) where openpyxl would round it to 16 digits and write ``2`` for
+  ``2.0``; text always as a text cell, never a formula (openpyxl takes a ``str`` starting with
+  ``=`` for one), without the control characters XML cannot hold (they are dropped, and the
+  cells so changed counted); dates as real date cells in **naive UTC** (Excel has
   no time zones) and to the millisecond (Excel's precision). A ``datetime`` finer than that
   stays ISO text, so that importing the file back leaves it exactly as it was; a ``timestamp``
   (``created_at`` and the like, never imported) is rounded down to the millisecond instead.
@@ -26,7 +30,9 @@ The formula guard: a text cell that starts with ``=``, ``+``, ``-``, ``@``, a ta
 return is run as a formula by spreadsheet software (CSV injection). Such text is written with a
 leading apostrophe, the OWASP recommendation; text that already starts with an apostrophe gets
 one more, so that :func:`unescape_formula` undoes :func:`escape_formula` exactly, for every
-string. Only ``str`` columns are guarded: numbers (``-5``) and JSON text never are.
+string. Only ``str`` columns are guarded: numbers (``-5``) and JSON text never are. In xlsx
+a text cell is never run, but the guard stays on by default there too: a sheet saved from Excel
+as CSV runs it once opened again; without the guard, xlsx text is written exactly as it is.
 """
 
 from __future__ import annotations
@@ -81,15 +87,19 @@ def require_pyarrow() -> None:
 
 
 def write_rows(kind: str, path: Path, names: Sequence[str], types: Sequence[str], rows: Iterable[list[Any]], *,
-               excel_csv: bool = False, guard: bool = True) -> None:
-    """Write ``rows`` to ``path`` in format ``kind`` (from :func:`format_of`), through a temporary file and a rename."""
+               excel_csv: bool = False, guard: bool = True) -> int:
+    """Write ``rows`` to ``path`` in format ``kind`` (from :func:`format_of`), through a temporary file and a rename.
+
+    Returns how many cells the format could not hold as they were (xlsx: control characters dropped).
+    """
     writer = {"csv": _write_csv, "xlsx": _write_xlsx, "jsonl": _write_jsonl, "parquet": _write_parquet}[kind]
     partial = path.with_name(path.name + ".partial")
     try:
-        writer(partial, list(names), list(types), iter(rows), excel_csv=excel_csv, guard=guard and kind in ("csv", "xlsx"))
+        changed = writer(partial, list(names), list(types), iter(rows), excel_csv=excel_csv, guard=guard and kind in ("csv", "xlsx"))
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
+    return changed or 0
 
 
 def parse_moment(text: str) -> datetime:
@@ -185,15 +195,45 @@ def _write_jsonl(path: Path, names: list[str], types: list[str], rows: Iterator[
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def _write_xlsx(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guard: bool) -> None:
+def _write_xlsx(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guard: bool) -> int:
     import openpyxl
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("Tasks")
-    sheet.append(names)
+    illegal = ILLEGAL_CHARACTERS_RE.search
+    changed = 0
+
+    def typed(value: str, data_type: str) -> Any:
+        # openpyxl types a cell by its value: a str starting with "=" would be a formula with no
+        # saved result (read back empty), and a float would be written to 16 digits ("2" for 2.0).
+        cell = WriteOnlyCell(sheet, value)
+        cell.data_type = data_type
+        return cell
+
+    def text(value: str) -> Any:
+        nonlocal changed
+        if illegal(value):  # control characters XML 1.0 has no place for (openpyxl refuses them): dropped, counted
+            value = ILLEGAL_CHARACTERS_RE.sub("", value)
+            changed += 1
+        return typed(value, "s") if value[:1] == "=" else value
+
+    texts = [index for index, kind in enumerate(types) if kind == "str"]
+    floats = [index for index, kind in enumerate(types) if kind in ("float", "number")]
+    sheet.append([text(name) for name in names])
     for row in _rendered(rows, [_excel_renderer(kind, guard) for kind in types]):
+        for index in texts:
+            value = row[index]
+            if value is not None and (value[:1] == "=" or illegal(value)):
+                row[index] = text(value)
+        for index in floats:
+            value = row[index]
+            if type(value) is float:
+                row[index] = typed(repr(value), "n")  # read back by float(): the same double
         sheet.append(row)
     workbook.save(path)
+    return changed
 
 
 def _write_parquet(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guard: bool) -> None:

@@ -443,8 +443,8 @@ def test_comments_of_given_tasks_to_excel_with_date_cells(tmp_path, sandbox, cli
     rows = list(openpyxl.load_workbook(tmp_path / "c.xlsx").active.iter_rows(values_only=True))
     assert report.rows == 2 and rows[0] == ("task_uid", "comment_uid", "text", "created_at")
     assert {row[0] for row in rows[1:]} == {uids[3]} and all(isinstance(row[3], datetime) for row in rows[1:])
-    limited = export_comments(client, tmp_path / "c.jsonl", Search(limit=1))
-    assert limited.rows == 1
+    limited = export_comments(client, tmp_path / "c.jsonl", Search(limit=2, order_by="created_at"))
+    assert limited.rows == 1  # the first two tasks: no comment on uids[0], one on uids[1]
 
 
 def test_the_comments_bar_moves_per_comment_and_the_limit_stops_the_requests(tmp_path, sandbox, client, monkeypatch):
@@ -457,9 +457,67 @@ def test_the_comments_bar_moves_per_comment_and_the_limit_stops_the_requests(tmp
     monkeypatch.setattr(exporter, "progress_bar", lambda *args, **kwargs: bar)
     recorder = Rewriting(sandbox.transport())
     with make_client(sandbox, transport=recorder) as counting:
-        report = export_comments(counting, tmp_path / "c.csv", task_uids=iter(uids), search=Search(limit=3))
-    assert report.rows == 3 and steps == [1, 1, 1]  # at 60 requests/min, a page of comments takes minutes
+        report = export_comments(counting, tmp_path / "c.csv", task_uids=iter(uids), search=Search(limit=2))
+    assert report.rows == 4 and steps == [1, 1, 1, 1]  # at 60 requests/min, a page of comments takes minutes
     assert len(recorder.queries) == 2  # the third task's comments are never asked for
+
+
+def test_the_comments_limit_counts_tasks_and_keeps_every_comment_of_each(tmp_path, sandbox, client):
+    uids = _seed(client, 2)
+    first = [client.add_comment(uids[0], "c1")["uid"], client.add_comment(uids[0], "c2")["uid"]]
+    client.add_comment(uids[1], "c3")
+    report = export_comments(client, tmp_path / "lim.csv", Search(limit=1, order_by="created_at"))
+    frame = pd.read_csv(tmp_path / "lim.csv", dtype=str)
+    assert report.rows == 2 and list(frame["comment_uid"]) == first and set(frame["task_uid"]) == {uids[0]}
+    given = export_comments(client, tmp_path / "given.csv", Search(limit=1), task_uids=iter(uids))
+    assert given.rows == 2
+
+
+@pytest.mark.parametrize("name", ["raw.csv", "raw.xlsx"])
+def test_without_the_guard_text_is_written_exactly_and_round_trips(tmp_path, sandbox, client, name):
+    texts = [text for text in FORMULAS if name.endswith(".csv") or "\r" not in text]
+    _seed(client, len(texts), fields=lambda n: {"title": texts[n], "note": texts[(n + 3) % len(texts)]})
+    before = sandbox.tasks()
+    export_tasks(client, tmp_path / name, escape_formulas=False)
+    assert "formula_escape" not in yaml.safe_load((tmp_path / f"{name}.mapping.yml").read_text())
+    if name.endswith(".xlsx"):  # read as an import reads it: a formula cell never computed is empty
+        rows = list(openpyxl.load_workbook(tmp_path / name, data_only=True).active.iter_rows(values_only=True))
+        title = rows[0].index("title")
+        assert sorted(str(row[title]) for row in rows[1:]) == sorted(texts)
+    report = fragment_bulk.import_file(tmp_path / name, client=client, checkpoint=None, results=None)
+    assert report.counts.get("unchanged") == len(texts) and sandbox.tasks() == before
+
+
+def test_xlsx_drops_control_characters_and_says_how_many_cells_changed(tmp_path, sandbox, client):
+    texts = ["Word\u000bline", "bell\u0007 and\u0000null", "plain", "tab\tand\nline feed stay"]
+    uids = _seed(client, len(texts), fields=lambda n: {"title": texts[n], "note": "=\u000b1+1"} if n == 0 else {"title": texts[n]})
+    report = export_tasks(client, tmp_path / "cc.xlsx")
+    rows = list(openpyxl.load_workbook(tmp_path / "cc.xlsx").active.iter_rows(values_only=True))
+    title, note = rows[0].index("title"), rows[0].index("note")
+    assert [row[title] for row in rows[1:]] == ["Wordline", "bell andnull", "plain", "tab\tand\nline feed stay"]
+    assert rows[1][note] == "'=1+1"  # guarded before the character went: still inert
+    assert report.cleaned == 3 and "3 cells changed: control characters" in report.summary_line()
+    assert export_tasks(client, tmp_path / "cc.csv").cleaned == 0  # CSV keeps them
+    client.add_comment(uids[0], "from\u000bWord")
+    comments = export_comments(client, tmp_path / "c.xlsx")
+    assert comments.cleaned == 1 and "1 cells changed" in comments.summary_line()
+
+
+FLOATS = [0.12345678901234568, 0.1 + 0.2, 2**0.5, 123456789.12345679, 1e-300 / 3, 5e-324, 1.7976931348623157e308]
+
+
+def test_xlsx_floats_keep_every_digit(tmp_path, sandbox, client):
+    # openpyxl writes "%.16g": 0.12345678901234568 would come back 0.1234567890123457. (The
+    # largest double is whole: in a column of ints and floats it would come back an int, too big.)
+    mixed = lambda n: FLOATS[n] if n % 2 == 0 and FLOATS[n] < 1e300 else n  # noqa: E731
+    _seed(client, len(FLOATS), fields=lambda n: {"title": f"t{n}", "x": FLOATS[n], "mixed": mixed(n)})
+    before = json.dumps(sandbox.tasks())
+    export_tasks(client, tmp_path / "f.xlsx")
+    rows = list(openpyxl.load_workbook(tmp_path / "f.xlsx", read_only=True).active.iter_rows(values_only=True))
+    x = rows[0].index("x")
+    assert [row[x] for row in rows[1:]] == FLOATS
+    report = fragment_bulk.import_file(tmp_path / "f.xlsx", client=client, checkpoint=None, results=None)
+    assert report.counts.get("unchanged") == len(FLOATS) and json.dumps(sandbox.tasks()) == before
 
 
 def test_the_output_folder_is_made_or_refused_before_any_request(tmp_path, sandbox, client):
