@@ -295,7 +295,7 @@ class Mapping:
         columns = data.pop("columns")
         lines = [*header, *(_yaml_line(key, value) for key, value in data.items())]
         lines.append("columns:" if columns else "columns: {}")
-        lines += ["  " + _yaml_line(name, value) for name, value in columns.items()]  # one column a line
+        lines += ["  " + _yaml_line(name, value).replace("\n", "\n  ") for name, value in columns.items()]  # one column a line
         return "\n".join(lines) + "\n"
 
     def dump(self, path: str | Path) -> None:
@@ -637,9 +637,29 @@ def _merge_sorted(
 
 
 def _yaml_line(key: str, value: Any) -> str:
-    """``key: value`` on one line, both quoted as YAML needs (a flow mapping of one item, unwrapped)."""
-    text = yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True, default_flow_style=True, width=1 << 16)
+    """``key: value`` on one line, both quoted as YAML needs. A key of over 1,000 characters
+    (YAML allows an implicit key up to 1,024) is written explicitly: ``? key``, then ``: value``."""
+    key_text, value_text = _yaml_flow(key), _yaml_flow(value)
+    return f"? {key_text}\n: {value_text}" if len(key_text) > 1000 else f"{key_text}: {value_text}"
+
+
+def _yaml_flow(value: Any) -> str:
+    """``value`` as YAML on one line: a flow sequence of one item, unwrapped. (Each on its own:
+    in ``{key: value}`` PyYAML writes a key of 128 characters or more as ``? key :``, which only
+    a flow mapping can hold.)"""
+    text = yaml.dump([value], Dumper=_OneLineDumper, sort_keys=False, allow_unicode=True, default_flow_style=True,
+                     width=float("inf"))
     return text.strip()[1:-1]
+
+
+class _OneLineDumper(yaml.SafeDumper):
+    """Writes text holding a line break double-quoted, the break escaped (``"Due\\ndate"``):
+    PyYAML would single-quote it over several lines (an Excel header typed with Alt+Enter)."""
+
+
+_LINE_BREAKS = ("\n", "\r", "\x85", "\u2028", "\u2029")  # what YAML reads as a line break
+_OneLineDumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style='"' if any(mark in text for mark in _LINE_BREAKS) else None))
 
 
 # -- targets and types ------------------------------------------------------------------------
@@ -1151,6 +1171,10 @@ def _parse_texts(texts: np.ndarray, column: Column, *, keep: bool) -> tuple[np.n
     except (ValueError, TypeError):  # mixed time zones: one by one
         parsed = pd.Series([_parse_one(text, format) for text in texts], dtype=object)
     failed = pd.isna(parsed).to_numpy()
+    # The naive times pandas parsed are checked against the clock vectorised; those parsed one
+    # by one (all of them, or the ones retried below), one by one.
+    vectorised = parsed if isinstance(parsed.dtype, np.dtype) and parsed.dtype.kind == "M" else None
+    one_by_one = failed.copy() if pd.api.types.is_datetime64_any_dtype(parsed.dtype) else np.ones(len(texts), dtype=bool)
     if failed.any():  # white space around the text, or a form pandas did not take
         retried = [_parse_one(text, format) for text in texts[failed]]
         parsed = parsed.astype(object)
@@ -1163,14 +1187,20 @@ def _parse_texts(texts: np.ndarray, column: Column, *, keep: bool) -> tuple[np.n
         years = np.fromiter((0 if gone else value.year for value, gone in zip(parsed, failed)), dtype=float, count=len(texts))
     # pandas reads "-3" as the year -3, which no Python date (nor the API) can hold.
     failed |= ~failed & ((years < 1) | (years > 9999))
-    if column.kind == "datetime" and column.timezone and isinstance(parsed.dtype, np.dtype) and parsed.dtype.kind == "M":
+    if column.kind == "datetime" and column.timezone:
         # Naive times read in a zone with daylight saving: 02:30 on the night the clocks go
         # forward does not exist, and on the night they go back it happens twice.
         # (Not in the years 1 and 9999: pandas cannot localize what UTC moves off the calendar,
         # and _render_moment tries those one by one anyway.)
         inner = ~failed & (years > 1) & (years < 9999)
-        local = parsed[inner].dt.tz_localize(column.timezone, ambiguous="NaT", nonexistent="NaT")
-        failed[np.flatnonzero(inner)[local.isna().to_numpy()]] = True
+        if vectorised is not None:
+            pandas_parsed = inner & ~one_by_one
+            local = vectorised[pandas_parsed].dt.tz_localize(column.timezone, ambiguous="NaT", nonexistent="NaT")
+            failed[np.flatnonzero(pandas_parsed)[local.isna().to_numpy()]] = True
+        zone = ZoneInfo(column.timezone)
+        for position in np.flatnonzero(inner & one_by_one):
+            moment = _python_moment(parsed.iloc[position])
+            failed[position] = moment.tzinfo is None and _clock_problem(moment, zone) is not None
     edge = ~failed & ((years == 1) | (years == 9999))
     out = np.empty(len(texts), dtype=object)
     if keep:

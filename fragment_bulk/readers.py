@@ -382,13 +382,7 @@ class CsvTable(Table):
                 f"{self.source_name}: is not UTF-8, and does not read as Western European text (cp1252) either:"
                 " give its encoding with --encoding (for example shift_jis, gb18030, cp1251, cp1250)"
             )
-        self.encoding = detected
-        try:
-            codec = codecs.lookup(self.encoding)
-        except LookupError:
-            raise InputError(f"{self.source_name}: unknown encoding {self.encoding!r}") from None
-        if not codec._is_text_encoding:  # rot13, base64...: codecs, but not of text
-            raise InputError(f"{self.source_name}: {self.encoding!r} is not a text encoding")
+        self.encoding = _text_encoding(detected, self.source_name)
         text = self._decode_sample(sample)
         self.delimiter = parse_delimiter(delimiter) if delimiter else sniff_delimiter(text)
         self._odd_quotes: bool | None = None  # see _quotes_may_be_open
@@ -640,15 +634,33 @@ def _next_record(records: Iterator[list[str]]) -> list[str] | None:
         csv.field_size_limit(limit)
 
 
+def _text_encoding(name: str, source: str) -> str:
+    """``name`` if it is a codec of text; else a one-line InputError."""
+    try:
+        codec = codecs.lookup(name)
+    except LookupError:
+        raise InputError(f"{source}: unknown encoding {name!r}") from None
+    if not codec._is_text_encoding:  # rot13, base64...: codecs, but not of text
+        raise InputError(f"{source}: {name!r} is not a text encoding")
+    return name
+
+
+def bom_encoding(head: bytes) -> str | None:
+    """The codec of the byte-order mark ``head`` starts with (a codec that drops it), or None."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16: FF FE starts both
+        return "utf-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return None
+
+
 def detect_encoding(sample: bytes, *, complete: bool) -> str | None:
     """BOM, else UTF-8 if the sample decodes (a character cut at its end is fine), else cp1252
     if the text it gives looks Western European; None when unsure: better to ask than garble."""
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16: FF FE starts both
-        return "utf-32"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
+    if bom := bom_encoding(sample):
+        return bom
     # UTF-16 without a BOM: text of mostly ASCII has a zero byte in every other place.
     pairs = len(sample) // 2
     for encoding, zeros_at in (("utf-16-le", 1), ("utf-16-be", 0)):
@@ -831,7 +843,10 @@ class JsonLinesTable(Table):
     def __init__(self, path: Path, *, encoding: str | None, chunk_size: int):
         self.path = path
         self.source_name = path.name
-        self.encoding = encoding or "utf-8-sig"
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        # A BOM decides, as for CSV (PowerShell writes UTF-16 with one); else JSON's UTF-8.
+        self.encoding = _text_encoding(encoding or bom_encoding(head) or "utf-8", self.source_name)
         self.chunk_size = chunk_size
         keys: dict[str, None] = {}
         for _, record in self._records():
@@ -844,6 +859,8 @@ class JsonLinesTable(Table):
         try:
             with open(self.path, encoding=self.encoding) as handle:
                 for number, line in enumerate(handle, 1):
+                    if number == 1:
+                        line = line.lstrip("\ufeff")  # the BOM, when --encoding names a codec that keeps it
                     if not line.strip():
                         continue
                     try:
@@ -857,7 +874,13 @@ class JsonLinesTable(Table):
                         raise InputError(f"{self.source_name}: line {number} is not a JSON object", row=number)
                     yield number, record
         except UnicodeDecodeError as exc:
-            raise InputError(f"{self.source_name}: cannot be read as {self.encoding}: {exc.reason}") from None
+            raise InputError(
+                f"{self.source_name}: cannot be read as {self.encoding} (byte {exc.object[exc.start:exc.start + 1]!r}"
+                f" is not valid {exc.encoding}); give the right --encoding (e.g. utf-16, cp1252)"
+            ) from None
+        except UnicodeError as exc:  # "UTF-16 stream does not start with BOM"
+            raise InputError(f"{self.source_name}: cannot be read as {self.encoding}: {exc}; give the right --encoding"
+                             " (e.g. utf-16-le, utf-16-be)") from None
 
     def fingerprint(self) -> str:
         return file_fingerprint(self.path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
@@ -14,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fragment_bulk.errors import InputError
 from fragment_bulk.identity import normalize_uid, uuid_from_key, uuid_from_payload
@@ -183,6 +186,34 @@ def test_yaml_round_trip_keeps_the_fingerprint(tmp_path):
     assert again == mapping and again.fingerprint() == mapping.fingerprint()
     assert Mapping.infer(["a", "b"]).fingerprint() != Mapping.infer(["a", "c"]).fingerprint()
     assert "  Subject: title\n" in mapping.to_yaml()  # the short form
+
+
+ODD_HEADERS = ["Due\ndate", "Due\r\ndate", "a\x85b\u2028c\u2029", "trailing\n", "tab\there", "\t", "q'\"", "'", '"', "\\",
+               "a: b", "x:", "#c", "Notes #1", " x ", "", " ", "Pays réel", "Страна", "東京", "😀", "\x00\x7f\x9f",
+               "\ufeffbom", "yes", "No", "on", "null", "~", "true", "1", "1.5", "0x1F", ".inf", "2024-01-01", "<<", "=",
+               "a,b", "[x]", "{y}", "- z", "? q", "@t", "`u", "%v", "&w", "*x", "!y", "|z", ">a",
+               "Please rate, on a scale from 1 to 10, how likely you are to recommend us " * 3, "y" * 1500]
+
+
+def _round_trip(names: list[str], folder: Path) -> None:
+    mapping = Mapping.infer(names)
+    mapping.dump(folder / "m.yml")
+    again = Mapping.load(folder / "m.yml")
+    assert list(again.columns) == names and again == mapping
+    lines = (folder / "m.yml").read_text(encoding="utf-8").partition("\ncolumns:\n")[2].splitlines()
+    assert len([line for line in lines if not line.startswith("  : ")]) == len(names)  # one a line (a very long one: two)
+
+
+def test_every_header_round_trips_through_the_mapping_file(tmp_path):
+    _round_trip(ODD_HEADERS, tmp_path)
+    assert '  "Due\\ndate": due_at\n' in Mapping.infer(["Due\ndate"]).to_yaml()  # an Excel header typed with Alt+Enter
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from(list("\n\r\t :#'\"?-~,[]{}&*!|>%@`a\x85\u2028")), max_size=8)
+                | st.text() | st.sampled_from(ODD_HEADERS), unique=True, max_size=6))
+def test_any_header_round_trips_through_the_mapping_file(names):
+    with tempfile.TemporaryDirectory() as folder:
+        _round_trip(names, Path(folder))
 
 
 @pytest.mark.parametrize(
@@ -623,6 +654,21 @@ def test_a_clock_time_the_zone_skips_or_repeats_is_invalid_not_shifted(kind):
     assert [(p.row, p.reason.split(": the clocks")[0]) for p in problems] == [
         (2, "2026-03-29 02:30 does not exist in Europe/Paris"), (3, "2026-10-25 02:30 happens twice in Europe/Paris")]
     assert [row.payload["fields"].get("at") for row in rows] == [None, None, "2026-10-25T02:30:00Z", "2026-03-29T01:30:00Z"]
+
+
+@pytest.mark.parametrize("beside", ["2024-06-01T12:00:00+02:00",  # mixed time zones: pandas gives up, parsed one by one
+                                    "soon",  # an unreadable cell: the others are parsed again one by one
+                                    " 2024-06-01 12:00 "])  # white space: that one parsed again
+def test_validation_finds_a_skipped_or_repeated_clock_time_whatever_else_the_column_holds(beside):
+    data = {"key": ["id"], "columns": {"id": "title", "when": {
+        "target": "fields.when", "type": "datetime", "timezone": "Europe/Paris"}}}
+    cells = ["2024-03-31 02:30", beside, "2024-10-27 02:30", "2024-10-27T02:30:00+01:00"]
+    problems = Mapping.from_dict(data).validate(chunk_of({"id": ["1", "2", "3", "4"], "when": cells}))
+    clock = [(p.row, p.reason) for p in problems if p.value != "soon"]
+    assert clock == [(2, "2024-03-31 02:30 does not exist in Europe/Paris: the clocks skip it"),
+                     (4, "2024-10-27 02:30 happens twice in Europe/Paris: the clocks go back (write it with its UTC offset)")]
+    alone = Mapping.from_dict(data).validate(chunk_of({"id": ["1", "3"], "when": [cells[0], cells[2]]}))  # vectorised
+    assert [(p.row, p.reason) for p in alone] == [(2, clock[0][1]), (3, clock[1][1])]  # the same reasons
 
 
 def test_a_due_date_whose_midnight_is_skipped_is_the_first_instant_of_the_day():

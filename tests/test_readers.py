@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 import threading
 import time
@@ -333,6 +334,31 @@ def test_jsonl_bad_line_is_named(tmp_path):
         open_table(write(tmp_path, "t.ndjson", b'{"a": 1}\n{"a": \n'))
     with pytest.raises(InputError, match="line 2 holds a number of more than 4,300 digits"):
         rows_of(open_table(write(tmp_path, "t.jsonl", b'{"a": 1}\n{"a": ' + b"1" * 5000 + b"}\n")))
+
+
+JSONL_TEXT = '{"title": "Café à Orléans", "city": "Москва 東京 😀"}\r\n\r\n{"title": "b"}\r\n'  # as PowerShell writes
+JSONL_ROWS = [(1, {"title": "Café à Orléans", "city": "Москва 東京 😀"}), (3, {"title": "b", "city": None})]
+BOMS = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE, "utf-32-le": codecs.BOM_UTF32_LE,
+        "utf-32-be": codecs.BOM_UTF32_BE, "utf-8": codecs.BOM_UTF8}
+
+
+@pytest.mark.parametrize("encoding", list(BOMS))
+def test_jsonl_with_a_bom_is_read_in_the_encoding_it_names(tmp_path, encoding):
+    path = write(tmp_path, "w.jsonl", BOMS[encoding] + JSONL_TEXT.encode(encoding))
+    assert rows_of(open_table(path)) == JSONL_ROWS
+    assert rows_of(open_table(path, encoding=encoding)) == JSONL_ROWS  # a codec that keeps the BOM
+
+
+def test_jsonl_that_does_not_decode_is_one_line_asking_for_its_encoding(tmp_path):
+    path = write(tmp_path, "w.jsonl", '{"title": "Café à Orléans"}\n'.encode("cp1252"))
+    with pytest.raises(InputError, match=r"^w\.jsonl: cannot be read as utf-8 \(byte b'\\xe9' is not valid utf-8\);"
+                                         r" give the right --encoding \(e\.g\. utf-16, cp1252\)$"):
+        open_table(path)
+    assert rows_of(open_table(path, encoding="cp1252")) == [(1, {"title": "Café à Orléans"})]
+    with pytest.raises(InputError, match=r"^w\.jsonl: cannot be read as utf-16: .*BOM; give the right --encoding"):
+        open_table(write(tmp_path, "w.jsonl", JSONL_TEXT.encode("utf-16-le")), encoding="utf-16")
+    with pytest.raises(InputError, match=r"^w\.jsonl: unknown encoding 'nope'$"):
+        open_table(path, encoding="nope")
 
 
 # -- DataFrames -------------------------------------------------------------------------------
