@@ -204,8 +204,11 @@ def _run_frame(command: str, frame: pd.DataFrame, writer: Any, *, checkpoint: An
     if options.get("mapping") is None and isinstance(attached, dict) and isinstance(attached.get("columns"), dict):
         # An exported frame's own mapping, for the columns it still has (a frame cut to a few
         # columns updates those); columns added since are inferred.
-        kept = {name: spec for name, spec in attached["columns"].items() if name in map(str, frame.columns)}
-        options["mapping"] = Mapping.from_dict({**attached, "columns": kept})
+        present = set(map(str, frame.columns))
+        kept = {name: spec for name, spec in attached["columns"].items() if name in present}
+        # A field column taken out in pandas cuts the frame as --columns cuts an export.
+        cut = any(name not in present and exporter.is_field_spec(spec) for name, spec in attached["columns"].items())
+        options["mapping"] = Mapping.from_dict({**attached, "columns": kept, "partial": attached.get("partial") or cut})
         options.get("log", lambda message: None)("using the mapping export_dataframe attached to the frame (frame.attrs)")
     return _run(command, open_table(frame), writer, checkpoint=checkpoint, results=results,
                 keep_results_in_memory=True, **options)
@@ -298,6 +301,10 @@ def _mapping(
         base = Mapping.load(sidecar)
     else:
         base = Mapping.infer(columns)
+    if base.partial and purpose == "import":
+        raise ConfigError("this export holds only some of each task's fields (it was cut with columns): importing it"
+                          " would delete the others, since an import replaces a task's fields. Send it as an update,"
+                          " which changes only the columns it has (fragment-bulk update, or update_file / update_dataframe)")
     maps, types = _by_name(maps, "maps"), _by_name(types, "types")
     ignore, keys = _names(ignore), _names(keys)
     for verb, names in (("map", maps), ("ignore", ignore), ("type", types)):

@@ -178,7 +178,7 @@ def export_tasks(
         guard = escape_formulas and kind in ("csv", "xlsx")
         cleaned = write_rows(kind, out, names, types, _spooled_rows(spool, picks), excel_csv=excel_csv, guard=guard)
     sidecar = sidecar_of(out)
-    mapping = sidecar_mapping(names, dict(zip(names, types)), escaped=guard, format=kind)
+    mapping = sidecar_mapping(names, dict(zip(names, types)), escaped=guard, format=kind, partial=_cut(seen, names))
     sidecar.write_text(yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return ExportReport(out, seen.rows, names, time.monotonic() - started, seen.pages, sidecar, seen.dropped, cleaned)
 
@@ -204,7 +204,7 @@ def export_frame(
             frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
     # What a file's sidecar is to it: so that the frame imports back to the same field keys
     # ("ticketId" is not re-inferred as fields.ticketid, nor "Status" as the native status).
-    frame.attrs[FRAME_MAPPING] = sidecar_mapping(names, {}, escaped=False, format="frame")
+    frame.attrs[FRAME_MAPPING] = sidecar_mapping(names, {}, escaped=False, format="frame", partial=_cut(seen, names))
     return frame
 
 
@@ -296,11 +296,28 @@ def sidecar_of(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
-def sidecar_mapping(columns: list[str], types: Mapping[str, str], *, escaped: bool, format: str = "csv") -> dict[str, Any]:  # noqa: A002
-    """The mapping that imports the export back: by uid, with each custom field's type."""
+def is_field_spec(spec: Any) -> bool:
+    """Whether a column of a sidecar mapping (``sidecar_mapping``) holds a field of the task."""
+    target = spec.get("target") if isinstance(spec, dict) else spec
+    return isinstance(target, str) and (target in ("title", "url") or target.startswith("fields."))
+
+
+def _cut(seen: _Seen, kept: list[str]) -> bool:
+    """Whether ``kept`` leaves out a field some task has (title, url or a custom one): an import
+    of it would delete that field, as PUT replaces ``fields`` whole (left-out natives stay as they are)."""
+    natives = set(NATIVE_COLUMNS + OPTIONAL_NATIVES) - {"title", "url"}
+    return any(name not in kept and name not in natives and seen.kinds[position] for position, name in enumerate(seen.names))
+
+
+def sidecar_mapping(columns: list[str], types: Mapping[str, str], *, escaped: bool, format: str = "csv",  # noqa: A002
+                    partial: bool = False) -> dict[str, Any]:
+    """The mapping that imports the export back: by uid, with each custom field's type.
+    ``partial``: the export left out some field, so it may only be sent back as an update."""
     mapping: dict[str, Any] = {"version": 1, "empty": "omit"}
     if escaped:
         mapping["formula_escape"] = True
+    if partial:
+        mapping["partial"] = True
     specs: dict[str, Any] = {}
     for name in columns:
         if name in READ_ONLY:

@@ -80,7 +80,7 @@ NULLABLE = ("url", "due_at", "assignee_email", *UID_NATIVES)  # and every custom
 EMPTY_POLICIES = ("omit", "null")
 OTHERS = ("infer", "ignore")
 DEFAULT_NAMESPACE = "key"
-FILE_KEYS = ("version", "key", "namespace", "empty", "others", "formula_escape", "columns")
+FILE_KEYS = ("version", "key", "namespace", "empty", "others", "formula_escape", "partial", "columns")
 SPEC_KEYS = ("target", "type", "values", "format", "timezone", "default")
 ALIASES = {
     **{name: name for name in (*STANDARD, "uid", *NATIVES)},
@@ -164,6 +164,7 @@ class Mapping:
     others: str = "infer"
     purpose: str = "import"  # import | update | comment
     formula_escape: bool = False  # text cells carry the export's formula guard: undo it on read
+    partial: bool = False  # an export cut to some of the fields: updates may take it, imports not
     _seen: _HashIndex = field(default_factory=lambda: _HashIndex(), init=False, repr=False, compare=False)
     _duplicates: dict[int, RowProblem] = field(default_factory=dict, init=False, repr=False, compare=False)
     _mapped_uids: _HashIndex = field(default_factory=lambda: _HashIndex(), init=False, repr=False, compare=False)
@@ -219,6 +220,7 @@ class Mapping:
                           EMPTY_POLICIES, "empty", source),
             others=_choice(data.get("others", "infer"), OTHERS, "others", source),
             formula_escape=_flag(data.get("formula_escape", False), "formula_escape", source),
+            partial=_flag(data.get("partial", False), "partial", source),
         )
         return mapping
 
@@ -280,6 +282,8 @@ class Mapping:
         data["others"] = self.others
         if self.formula_escape:
             data["formula_escape"] = True
+        if self.partial:
+            data["partial"] = True
         data["columns"] = {name: column.to_yaml_value() for name, column in self.columns.items()}
         return data
 

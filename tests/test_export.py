@@ -255,6 +255,27 @@ def test_export_dataframe_from_python(sandbox, client):
     assert str(frame["due_at"].dt.tz) == "UTC"
 
 
+def test_an_export_cut_to_some_fields_goes_back_as_an_update_never_an_import(sandbox, client, tmp_path):
+    fragment_bulk.import_dataframe(pd.DataFrame({"id": ["1"], "title": ["t"], "country": ["FR"], "n": [5]}),
+                                   keys=["id"], client=client)
+    before = sandbox.tasks()
+    fragment_bulk.export_file(tmp_path / "part.csv", columns=["uid", "title"], client=client)
+    with pytest.raises(ConfigError, match="holds only some of each task's fields"):
+        fragment_bulk.import_file(tmp_path / "part.csv", client=client)  # it would delete country, id and n
+    assert fragment_bulk.update_file(tmp_path / "part.csv", client=client).counts["unchanged"] == 1
+    frame = fragment_bulk.export_dataframe(columns=["uid", "title"], client=client)
+    with pytest.raises(ConfigError, match="holds only some of each task's fields"):
+        fragment_bulk.import_dataframe(frame, client=client)
+    whole = fragment_bulk.export_dataframe(client=client)
+    with pytest.raises(ConfigError, match="holds only some of each task's fields"):
+        fragment_bulk.import_dataframe(whole[["uid", "title", "status"]], client=client)  # cut in pandas
+    assert fragment_bulk.import_dataframe(whole, client=client).counts["unchanged"] == 1
+    assert sandbox.tasks() == before
+    # Natives left out do not cut it: an import keeps the natives it is not given.
+    fragment_bulk.export_file(tmp_path / "fields.csv", columns=["uid", "title", "id", "country", "n"], client=client)
+    assert fragment_bulk.import_file(tmp_path / "fields.csv", client=client).counts["unchanged"] == 1
+
+
 def test_an_exported_frame_imports_back_to_the_same_field_keys(sandbox, client):
     # Keys inference would rename (ticketId -> ticketid), send as natives (Status) or leave out (Created At).
     fragment_bulk.import_dataframe(
