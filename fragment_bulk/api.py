@@ -177,8 +177,8 @@ def _run_file(
     # An update of an exported file reads it with the types its export recorded; a hand-written
     # <stem>.mapping.yml beside it was written for the import, and its key is not the update's.
     sidecar = None
-    if command in ("import", "update"):
-        sidecar = _sidecar(path, options.get("mapping"), options.get("log"), exported_only=command == "update")
+    if command in ("import", "update", "comment"):
+        sidecar = _sidecar(path, options.get("mapping"), options.get("log"), exported_only=command != "import")
         if sidecar is None and options.get("mapping") is None and {"uid", "updated_at"} <= set(table.columns):
             (options.get("log") or (lambda message: None))(
                 f"note: {path.name} looks like an export, but no {exporter.sidecar_of(path).name} is beside it:"

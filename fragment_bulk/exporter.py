@@ -259,9 +259,15 @@ def export_comments(
         finally:
             bar.close()
         guard = escape_formulas and kind in ("csv", "xlsx")
-        cleaned = write_rows(kind, out, [COMMENT_COLUMNS[i] for i in picks], [COMMENT_TYPES[i] for i in picks],
+        names = [COMMENT_COLUMNS[i] for i in picks]
+        cleaned = write_rows(kind, out, names, [COMMENT_TYPES[i] for i in picks],
                              _spooled_rows(spool, picks), excel_csv=excel_csv, guard=guard)
-    return ExportReport(out, count, [COMMENT_COLUMNS[i] for i in picks], time.monotonic() - started, 0, cleaned=cleaned)
+    # So that `comment` posts the file elsewhere as it was: to the task by uid, the guard undone.
+    sidecar = sidecar_of(out)
+    mapping = {"version": 1, **({"formula_escape": True} if guard else {}),
+               "columns": {name: "uid" if name == "task_uid" else "ignore" for name in names}}
+    sidecar.write_text(yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return ExportReport(out, count, names, time.monotonic() - started, 0, sidecar, cleaned=cleaned)
 
 
 def flatten(task: Mapping[str, Any]) -> dict[str, Any]:

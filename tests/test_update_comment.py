@@ -206,6 +206,19 @@ def test_a_comment_whose_check_cannot_be_made_is_unknown_and_never_posted_twice(
         assert [len(sb.comments(uid)) for uid in uids] == [1, 1, 1]  # found on the re-run, not posted again
 
 
+def test_exported_comments_post_elsewhere_as_they_were_written(tmp_path, sandbox, client):
+    texts = ["=SUM(A1) is wrong", "-5 EUR refunded", "'quoted", "plain"]
+    [uid] = _seed(client, 1)
+    fragment_bulk.comment_dataframe(pd.DataFrame({"uid": [uid] * 4, "text": texts}), client=client,
+                                    checkpoint=tmp_path / "first.checkpoint")
+    fragment_bulk.export_file(tmp_path / "comments.csv", comments=True, client=client)  # guarded: '=SUM...
+    with Sandbox(SandboxConfig(rate_per_min=None)) as other, make_client(other) as elsewhere:
+        _seed(elsewhere, 1)
+        report = fragment_bulk.comment_file(tmp_path / "comments.csv", client=elsewhere)  # its mapping beside it
+        assert report.counts["created"] == 4
+        assert [comment["text"] for comment in other.comments(uid)] == texts  # the guard undone
+
+
 def test_comment_on_an_unknown_task_fails_alone(sandbox, client):
     uids = _seed(client, 3)
     frame = pd.DataFrame({"uid": [uids[0], str(uuid.uuid4()), uids[2]], "body": ["a", "b", "c"]})
