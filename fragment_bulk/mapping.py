@@ -247,12 +247,12 @@ class Mapping:
             columns[name] = Column(name, IGNORE)
         for name, type_name in (types or {}).items():
             old = columns.get(name) or Column(name, _infer_target(name, _taken(columns.values())))
-            columns[name] = _checked(replace(old, type=_check_type(type_name.strip(), name)), "--type")
+            columns[name] = _checked(replace(old, type=_check_type(type_name.strip(), name)), "--type (types=)")
         changed = replace(self, columns=columns)
         if keys:
             changed.keys = tuple(keys)
         if empty is not None:
-            changed.empty = _choice(empty, EMPTY_POLICIES, "--empty", "the command line")
+            changed.empty = _choice(empty, EMPTY_POLICIES, "--empty (empty=)", "the options")
         return changed
 
     def for_update(self, empty: str | None = None) -> Mapping:
@@ -339,7 +339,7 @@ class Mapping:
         listing = ", ".join(columns)
         for name in self.needed_columns():
             if name not in columns:
-                hint = " (choose it with --text-column)" if name in self.columns and self.columns[name].target == COMMENT else ""
+                hint = " (choose it with --text-column, or text_column= in Python)" if name in self.columns and self.columns[name].target == COMMENT else ""
                 raise InputError(f"column {name!r} is not in the input{hint}; its columns are: {listing}", column=name)
         resolved = [column for column in self.resolve(columns) if column.target != IGNORE]
         holders: dict[str, str] = {}

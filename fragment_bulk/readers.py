@@ -163,7 +163,7 @@ def clean_header(names: list[Any], source: str, *, row: int = 1, first_column: i
             )
         seen[name] = position
     if not cleaned:
-        raise InputError(f"{source}: the header (row {row}) is empty")
+        raise InputError(f"{source} has no columns" if source == "the DataFrame" else f"{source}: the header (row {row}) is empty")
     return cleaned
 
 

@@ -57,3 +57,13 @@ def test_a_misspelt_option_is_named_with_the_one_meant():
         fragment_bulk.update_dataframe(pd.DataFrame({"uid": ["x"]}), key=["id"], sandbox=True)
     with pytest.raises(TypeError, match=r"comment_file\(\) .* 'text_col' \(did you mean 'text_column'\?\)"):
         fragment_bulk.comment_file("comments.csv", text_col="body")
+
+
+def test_python_errors_name_the_keyword_too():
+    frame = pd.DataFrame({"title": ["a"]})
+    with pytest.raises(InputError, match=r"--type \(types=\): column 'title' goes to title"):
+        fragment_bulk.import_dataframe(frame, types={"title": "int"}, sandbox=True)
+    with pytest.raises(InputError, match=r"--empty \(empty=\) must be one of omit, null"):
+        fragment_bulk.import_dataframe(frame, empty="none", sandbox=True)
+    with pytest.raises(InputError, match="^the DataFrame has no columns$"):
+        fragment_bulk.import_dataframe(pd.DataFrame(), sandbox=True)
