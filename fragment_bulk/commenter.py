@@ -10,7 +10,8 @@ the job started and not already claimed by another row of the job, is taken as t
 Only when none is found is the comment posted again.
 
 Limit: the server's clock and ours are compared with a tolerance (``CLOCK_SKEW``); an identical
-comment posted by someone else on the same task during the job would be taken for ours.
+comment posted by someone else (or by another job) on the same task during the job, or in the
+``CLOCK_SKEW`` before it began, would be taken for ours, and ours not posted.
 """
 
 from __future__ import annotations
