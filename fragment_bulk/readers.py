@@ -96,7 +96,9 @@ class Table:
     columns: list[str]
     source_name: str
 
-    def chunks(self) -> Iterator[Chunk]:
+    def chunks(self, *, ramp: bool = True) -> Iterator[Chunk]:
+        """The rows in chunks; ``ramp``: small ones first where reading is streamed (the first
+        batch goes out sooner), which a pass that only checks has no use for."""
         raise NotImplementedError
 
     def fingerprint(self) -> str:
@@ -209,10 +211,10 @@ def _rows_frame(values: list[list[Any]], labels: list[Any], columns: list[str]) 
     return _object_frame(array, columns, pd.Index(labels))
 
 
-def _chunk_sizes(largest: int) -> Iterator[int]:
-    """Records per chunk: small at first, so that the first batch is sent while the rest of the
-    file is still being mapped, then doubling up to ``largest``."""
-    size = min(largest, FIRST_CHUNK_RECORDS)
+def _chunk_sizes(largest: int, first: int = FIRST_CHUNK_RECORDS) -> Iterator[int]:
+    """Records per chunk: ``first`` at first (small, so that the first batch is sent while the
+    rest of the file is still being mapped), then doubling up to ``largest``."""
+    size = min(largest, first)
     while True:
         yield size
         size = min(largest, size * 2)
@@ -435,12 +437,12 @@ class CsvTable(Table):
         # How the bytes are read is part of the input: another delimiter gives other rows.
         return file_fingerprint(self.path, self.encoding, self.delimiter)
 
-    def chunks(self) -> Iterator[Chunk]:
+    def chunks(self, *, ramp: bool = True) -> Iterator[Chunk]:
         records = 0  # data records read so far: labels count them all, blank ones included
         ordinal = 0
         shared = [True] * len(self.columns)  # until a chunk shows a column has many distinct values
         try:
-            for block in self._blocks():
+            for block in self._blocks(FIRST_CHUNK_RECORDS if ramp else self.chunk_size):
                 count = _records(block)
                 labels = pd.RangeIndex(FIRST_DATA_ROW + records, FIRST_DATA_ROW + records + count)
                 records += count
@@ -476,7 +478,7 @@ class CsvTable(Table):
             )
         return (values[:, :width], blank[:, :width]) if isinstance(block, tuple) else block.select(range(width))
 
-    def _blocks(self) -> Iterator[Any]:
+    def _blocks(self, first: int) -> Iterator[Any]:
         """Consecutive records: pyarrow tables when it can read them, else pandas' (cells, blank
         mask) blocks.
 
@@ -489,16 +491,16 @@ class CsvTable(Table):
         arrow = _arrow()
         if arrow is not None:
             try:
-                for table in self._arrow_blocks():
+                for table in self._arrow_blocks(first):
                     yield table
                     delivered += table.num_rows
                 return
             # ArrowInvalid for a short row or bad UTF-8; a transcoding error is the codec's.
             except (_ArrowDisagrees, UnicodeError, arrow[0].ArrowException):
                 pass
-        yield from self._pandas_blocks(skip=delivered)
+        yield from self._pandas_blocks(skip=delivered, first=first)
 
-    def _arrow_blocks(self) -> Iterator[Any]:
+    def _arrow_blocks(self, first: int) -> Iterator[Any]:
         pa, compute, arrow_csv = _arrow()
         reader = arrow_csv.open_csv(
             self.path,
@@ -514,7 +516,7 @@ class CsvTable(Table):
             raise _ArrowDisagrees  # it read the header otherwise than the csv module did
         pending: list[Any] = []
         held = 0
-        sizes = _chunk_sizes(self.chunk_size)
+        sizes = _chunk_sizes(self.chunk_size, first)
         size = next(sizes)
         batch = None
         for batch in read_ahead(reader, ARROW_READ_AHEAD, name="fragment-bulk-csv"):
@@ -560,7 +562,7 @@ class CsvTable(Table):
         for _ in self._pandas_blocks(skip=sys.maxsize):
             pass
 
-    def _pandas_blocks(self, *, skip: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _pandas_blocks(self, *, skip: int, first: int = FIRST_CHUNK_RECORDS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The C parser's blocks, leaving out the first ``skip`` records (already handed out)."""
         reader = pd.read_csv(
             self.path,
@@ -577,7 +579,7 @@ class CsvTable(Table):
             engine="c",
         )
         with reader:
-            for size in _chunk_sizes(self.chunk_size):
+            for size in _chunk_sizes(self.chunk_size, first):
                 try:
                     raw = reader.get_chunk(size)
                 except StopIteration:
@@ -792,7 +794,7 @@ class ExcelTable(Table):
     def fingerprint(self) -> str:
         return file_fingerprint(self.path, self.sheet_name)  # each sheet is its own input
 
-    def chunks(self) -> Iterator[Chunk]:
+    def chunks(self, *, ramp: bool = True) -> Iterator[Chunk]:
         return _chunked(self._rows(), self.columns, self.chunk_size)
 
     def _rows(self) -> Iterator[tuple[int, list[Any]]]:
@@ -885,7 +887,7 @@ class JsonLinesTable(Table):
     def fingerprint(self) -> str:
         return file_fingerprint(self.path)
 
-    def chunks(self) -> Iterator[Chunk]:
+    def chunks(self, *, ramp: bool = True) -> Iterator[Chunk]:
         rows = ((number, [_json_value(record.get(column)) for column in self.columns]) for number, record in self._records())
         return _chunked(rows, self.columns, self.chunk_size)
 
@@ -934,7 +936,7 @@ class FrameTable(Table):
                 digest.update(_row_bytes(row))
         return digest.hexdigest()
 
-    def chunks(self) -> Iterator[Chunk]:
+    def chunks(self, *, ramp: bool = True) -> Iterator[Chunk]:
         for start in range(0, len(self.frame), self.chunk_size):
             part = self.frame.iloc[start:start + self.chunk_size]
             columns = {name: native_values(part.iloc[:, position]) for position, name in enumerate(self.columns)}

@@ -39,6 +39,14 @@ def write(tmp_path, name: str, content: bytes):
     return path
 
 
+def test_a_csv_streams_small_chunks_first_unless_asked_not_to(tmp_path):
+    lines = b"".join(b"%d,t%d\n" % (n, n) for n in range(1500))
+    table = open_table(write(tmp_path, "n.csv", b"id,title\n" + lines), chunk_size=1000)
+    assert [len(chunk) for chunk in table.chunks()] == [200, 400, 800, 100]  # the first batch goes out sooner
+    assert [len(chunk) for chunk in table.chunks(ramp=False)] == [1000, 500]  # a check pass reads it in large ones
+    assert [chunk.start for chunk in table.chunks(ramp=False)] == [0, 1000]
+
+
 def test_bom_header_text_kept_and_empty_cells_none(tmp_path):
     path = write(tmp_path, "a.csv", "\ufeffTicket ID , Name,Notes\n00123,NA,null\n00124,  ,\n".encode("utf-8"))
     table = open_table(path)
