@@ -179,7 +179,7 @@ def _run_file(
     sidecar = None
     if command in ("import", "update", "comment"):
         sidecar = _sidecar(path, options.get("mapping"), options.get("log"), exported_only=command != "import")
-        if sidecar is None and options.get("mapping") is None and {"uid", "updated_at"} <= set(table.columns):
+        if sidecar is None and options.get("mapping") is None and path.suffix.lower() == ".csv" and {"uid", "updated_at"} <= set(table.columns):
             (options.get("log") or (lambda message: None))(
                 f"note: {path.name} looks like an export, but no {exporter.sidecar_of(path).name} is beside it:"
                 " its numbers and other typed fields are read as text (give the export's mapping with --mapping)")

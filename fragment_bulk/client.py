@@ -73,6 +73,7 @@ class FragmentClient:
             max_attempts=self.settings.max_attempts, budget=self.settings.retry_budget
         )
         self._answered = False  # any response yet: until then a refused connection is a wrong URL, not a blip
+        self._page_max: dict[str, int] = {}  # the largest page each kind of listing was found to take
         # Where the tasks go, as a checkpoint records it: a job resumed against another server
         # would skip the rows the first server acknowledged.
         self.destination = canonical_url(self.settings.base_url)
@@ -238,14 +239,16 @@ class FragmentClient:
         cursor: str | None = None
         previous: list[Any] | None = None
         received = 0
-        page_size = max(1, page_size)
+        listing = "comments" if path.endswith("/comments") else path  # a task's comments: one kind for all tasks
+        page_size = max(1, min(page_size, self._page_max.get(listing, page_size)))
         while True:
             try:
                 page = self._page(path, filters, limit=page_size, cursor=cursor)
             except RequestRejected as exc:
                 if cursor is not None or page_size == 1 or "limit" not in describe_detail(exc.detail).lower():
                     raise
-                page_size //= 2  # a server whose maximum page is smaller than the API's
+                page_size //= 2  # a server whose maximum page is smaller than the API's: remembered
+                self._page_max[listing] = page_size
                 continue
             identities = [item.get("uid") if isinstance(item, dict) else item for item in page.items]
             if page.items and identities == previous:

@@ -255,7 +255,8 @@ def run_bulk(
         rate = client.settings.rate_per_min if client is not None else options.planned_rate
         plan = Plan(total, len(invalid), already_done, to_send, math.ceil(to_send / batch_size.size), rate)
         if checkpoint is not None and checkpoint.resumed and checkpoint.job().get("state") == "complete":
-            left = f"its {to_send:,} rows not applied are sent again" if to_send else "nothing is sent again"
+            left = (f"its {to_send:,} rows not applied are tried again (one whose outcome is unknown is looked up"
+                    " or left as it is, never sent blindly)" if to_send else "nothing is sent again")
             options.log(f"{options.checkpoint} records this job as finished: {left} (--restart sends every row again)")
         elif checkpoint is not None and checkpoint.resumed and already_done:
             options.log(f"resuming from {options.checkpoint}: {already_done:,} rows already acknowledged")
@@ -545,6 +546,8 @@ def _cell_texts(cells: np.ndarray) -> np.ndarray:
 def _cell_text(value: Any) -> Any:
     if value is None:
         return None
+    if isinstance(value, int) and value.bit_length() > 13_000:  # past Python's 4,300 digits (the row failed, saying so)
+        return "(a value too long to write)"
     if isinstance(value, (dict, list)):
         try:
             return json.dumps(value, ensure_ascii=False, default=str)  # a date inside a dict cell

@@ -48,9 +48,14 @@ def uuid_from_payload(payload: dict[str, Any]) -> str:
     A whole-number float counts as its int (``1.0`` as ``1``): pandas makes an int column with
     one empty cell a float column, and that must not make every other row a new task.
     """
-    canonical = json.dumps(_whole_floats_as_ints(payload), sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False, default=str)
+    canonical = _canonical(payload)
+    if ".0" in canonical:  # a whole float is written "1.0" (text may hold ".0" too): the slow way
+        canonical = _canonical(_whole_floats_as_ints(payload))
     return uuid_from_key("row", [canonical])
+
+
+def _canonical(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def _whole_floats_as_ints(value: Any) -> Any:

@@ -404,9 +404,11 @@ class Mapping:
         for position in np.flatnonzero(bad_rows).tolist():
             problems = problems_at.setdefault(position, [])
             payloads[position] = self._payload(slots, position, labels[position], problems, row_bad=True)
-        for ordinal, duplicate in self._duplicates.items():
-            if chunk.start <= ordinal < chunk.start + len(chunk):
-                problems_at.setdefault(ordinal - chunk.start, []).append(duplicate)
+        if self._duplicates:  # one look-up a row: the duplicates of the whole file may be many
+            for position in range(len(chunk)):
+                duplicate = self._duplicates.get(chunk.start + position)
+                if duplicate is not None:
+                    problems_at.setdefault(position, []).append(duplicate)
         uids = self._uids(converted, key_texts, key_bad, payloads)
         rows = [MappedRow(ordinal, label, uid, payload, [])
                 for ordinal, label, uid, payload in zip(range(chunk.start, chunk.start + len(chunk)), labels, uids, payloads)]
@@ -510,7 +512,7 @@ class Mapping:
             if column.target == IGNORE:
                 continue
             # Text cannot be NaN or Infinity: only other cells (DataFrames, Excel) need a look.
-            if not render and _nothing_to_check(column, self.purpose) and (chunk.text_only or column.kind == "str"):
+            if not render and _nothing_to_check(column, self.purpose) and chunk.text_only:
                 converted.append(_Converted(column, None, None, np.zeros(len(chunk), dtype=bool), str))
                 continue
             # Text-only cells: an empty one is None (a NaN from JSON Lines is "invalid", not empty).
@@ -548,10 +550,16 @@ class Mapping:
     def _find_duplicates(self, chunk: Any, converted: list[_Converted], key_texts: list[np.ndarray], key_bad: np.ndarray) -> list[RowProblem]:
         """Rows whose uid an earlier row already has (by 64-bit hash of what the uid is made from)."""
         uid_column = next((item for item in converted if item.column.target == "uid"), None)
+        identical = " (the rows are identical; use --key to tell them apart)"
         if uid_column is not None:
             usable = ~uid_column.bad & pd.notna(uid_column.values)
             hashes = _cell_hashes(uid_column.values)
-            describe = lambda position: ""  # noqa: E731 - the uid itself is the value shown
+            # A new row (no uid yet, to import) gets its uid from its cells, as without a key.
+            new_rows = ~uid_column.bad & pd.isna(uid_column.values) if self.purpose == "import" else np.zeros(len(chunk), bool)
+            if new_rows.any():
+                cells = _combined([_column_hashes(*chunk.column(item.column.name)) for item in converted], len(chunk))
+                hashes[new_rows], usable = cells[new_rows], usable | new_rows
+            describe = lambda position: identical if new_rows[position] else ""  # noqa: E731 - else the uid is shown
         elif self.keys:
             usable = ~key_bad
             hashes = _combined([_cell_hashes(texts) for texts in key_texts], len(chunk))
@@ -560,7 +568,7 @@ class Mapping:
         else:
             usable = np.ones(len(chunk), dtype=bool)
             hashes = _combined([_column_hashes(*chunk.column(item.column.name)) for item in converted], len(chunk))
-            describe = lambda position: " (the rows are identical; use --key to tell them apart)"  # noqa: E731
+            describe = lambda position: identical  # noqa: E731
         labels = chunk.labels
         positions = np.flatnonzero(usable)
         hashes = hashes[positions]
@@ -838,7 +846,7 @@ _BAD = object()  # a converter's "this cell is not valid"
 def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str, *, text_only: bool = False) -> _Converted:
     """Value map, default, then the column's kind; None for empty cells, ``bad`` for invalid ones.
     ``text_only``: the cells are text or None (a CSV's), so none is a float NaN."""
-    if not render and _nothing_to_check(column, purpose) and column.kind == "str":
+    if not render and _nothing_to_check(column, purpose) and column.kind == "str" and text_only:
         return _Converted(column, raw, raw, np.zeros(len(raw), dtype=bool), str)
     required = _required(column, purpose)
     cells = raw
@@ -1017,9 +1025,9 @@ def _to_int(cell: Any, column: Column) -> Any:
 
 
 def _int_text(text: str) -> Any:
-    """Digits as an int, or ``_BAD`` beyond 64 bits (and before Python's 4,300-digit limit on
-    reading one, which would raise)."""
-    return _in_range(int(text)) if len(text) <= 20 else _BAD
+    """Digits as an int (zeros in front as they may be), or ``_BAD`` beyond 64 bits; past 4,000
+    digits not even read (Python refuses 4,300)."""
+    return _in_range(int(text)) if len(text) <= 4000 else _BAD
 
 
 def _in_range(number: int) -> Any:
@@ -1030,9 +1038,17 @@ def _in_range(number: int) -> Any:
 def _too_big_reason(noun: str) -> Callable[[Any], str]:
     """``noun``'s reason, or for a whole number beyond 64 bits, that."""
     def reason(value: Any) -> str:
-        digits = value.strip().lstrip("+-") if isinstance(value, str) else None
-        whole = (digits.isdigit() and digits.isascii() if digits is not None else
-                 isinstance(value, (int, np.integer, Decimal)) and not isinstance(value, bool))
+        if isinstance(value, str):
+            digits = value.strip().lstrip("+-")
+            whole = digits.isdigit() and digits.isascii()
+        elif isinstance(value, (bool, np.bool_)):
+            whole = False
+        elif isinstance(value, (int, np.integer)):
+            whole = True
+        elif isinstance(value, Decimal):
+            whole = value.is_finite() and value == value.to_integral_value()
+        else:  # a float: whole when it has no fraction
+            whole = isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer()
         if whole:
             return "a whole number beyond 64 bits (type the column str to keep its digits as text)"
         return noun
@@ -1226,7 +1242,7 @@ def _parse_one(text: str, format: str | None) -> Any:
 def _python_moment(value: Any) -> datetime:
     """A pandas Timestamp as a Python datetime, nanoseconds cut (the API keeps microseconds)."""
     if isinstance(value, pd.Timestamp):
-        return (value.floor("us") if value.nanosecond else value).to_pydatetime()
+        return value.to_pydatetime(warn=False)
     return value
 
 

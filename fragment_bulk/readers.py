@@ -953,8 +953,7 @@ def native_values(series: pd.Series) -> np.ndarray:
     if isinstance(series.dtype, pd.DatetimeTZDtype) or isinstance(series.dtype, np.dtype) and series.dtype.kind == "M":
         # The API keeps microseconds (as Python does): nanoseconds are cut here, without pandas'
         # warning for each cell.
-        stamps = series.dt.floor("us")
-        return _cells([None if gone else stamp.to_pydatetime() for stamp, gone in zip(stamps, missing)])
+        return _cells([None if gone else stamp.to_pydatetime(warn=False) for stamp, gone in zip(series, missing)])
     if isinstance(series.dtype, pd.CategoricalDtype):
         codes = series.cat.codes.to_numpy()
         values = native_values(pd.Series(series.cat.categories))[codes]
@@ -986,11 +985,11 @@ def _python_value(value: Any) -> Any:
     if isinstance(value, str):
         return value if value.strip() else None
     if isinstance(value, pd.Timestamp):
-        return value.floor("us").to_pydatetime() if value.nanosecond else value.to_pydatetime()
+        return value.to_pydatetime(warn=False)  # nanoseconds cut: the API keeps microseconds
     if isinstance(value, np.floating) and value.dtype.itemsize < 8:
         return float(str(value))  # as float32 columns (see native_values)
     if isinstance(value, (np.datetime64, np.timedelta64)):  # .item() of nanoseconds is a bare int
-        return None if np.isnat(value) else pd.Timestamp(value).floor("us").to_pydatetime() if isinstance(
+        return None if np.isnat(value) else pd.Timestamp(value).to_pydatetime(warn=False) if isinstance(
             value, np.datetime64) else pd.Timedelta(value).to_pytimedelta()
     if isinstance(value, np.generic):
         return value.item()

@@ -257,10 +257,12 @@ def test_a_server_ignoring_the_cursor_or_hiding_it_is_an_error_not_a_loop_or_a_c
 
 def test_comments_are_listed_from_a_server_with_smaller_pages():
     with Sandbox(SandboxConfig(rate_per_min=None, page_max=50, page_default=50)) as sb, make_client(sb) as c:
-        uid = c.create_task({"fields": {"title": "t"}})["uid"]
+        uids = [c.create_task({"fields": {"title": "t"}})["uid"] for _ in range(2)]
         for n in range(60):
-            c.add_comment(uid, f"note {n}")
-        assert [comment["text"] for comment in c.iter_comments(uid)] == [f"note {n}" for n in range(60)]
+            c.add_comment(uids[0], f"note {n}")
+        assert [comment["text"] for comment in c.iter_comments(uids[0])] == [f"note {n}" for n in range(60)]
+        refused = sb.stats()["by_status"][422]
+        assert list(c.iter_comments(uids[1])) == [] and sb.stats()["by_status"][422] == refused  # learned once
 
 
 def test_retry_after_parses_seconds_and_http_dates():

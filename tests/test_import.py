@@ -477,6 +477,20 @@ def test_a_renamed_export_without_its_mapping_is_noted(sandbox, client, tmp_path
     said = []
     fragment_bulk.import_file(tmp_path / "edited.csv", client=client, log=said.append)
     assert any(line.startswith("note: edited.csv looks like an export, but no edited.csv.mapping.yml") for line in said)
+    fragment_bulk.export_file(tmp_path / "ex.jsonl", client=client)  # JSON Lines keeps its types: no note
+    (tmp_path / "ex.jsonl.mapping.yml").unlink()
+    said.clear()
+    fragment_bulk.import_file(tmp_path / "ex.jsonl", client=client, log=said.append)
+    assert not any("looks like an export" in line for line in said)
+
+
+def test_the_oldest_and_a_huge_cell_of_a_frame_do_not_crash_the_run(sandbox, client, tmp_path):
+    frame = pd.DataFrame({"title": ["a", "b"], "d": [pd.Timestamp.min, pd.Timestamp("2024-01-01")],
+                          "n": pd.Series([1, 10**5000], dtype=object)})
+    report = fragment_bulk.import_dataframe(frame, skip_invalid=True, client=client, results=tmp_path / "r.csv")
+    assert list(report.results["_status"]) == ["created", "failed"]
+    assert sandbox.tasks()[0]["fields"]["d"] == "1677-09-21T00:12:43.145224"
+    assert pd.read_csv(tmp_path / "r.csv", dtype=str)["n"].tolist() == ["1", "(a value too long to write)"]
 
 
 def test_the_results_give_back_the_input_cells_as_they_were(sandbox, client):

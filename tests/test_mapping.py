@@ -151,6 +151,20 @@ def test_cells_json_has_no_value_for_are_invalid_rows_not_their_repr():
     assert [(p.row, p.column, p.reason.split(" (")[0]) for p in problems] == [(2, "j", "bytes cannot be sent as JSON")]
 
 
+def test_a_str_cell_without_a_text_of_its_own_is_found_by_the_check_pass():
+    problems = Mapping.infer(["title", "tags"]).with_overrides(types={"tags": "str"}).validate(
+        chunk_of({"title": ["a", "b"], "tags": [["x"], "ok"]}))
+    assert [(p.row, p.column, p.reason.split(" (")[0]) for p in problems] == [(2, "tags", "a list is not text")]
+
+
+def test_int_reasons_say_what_is_wrong():
+    mapping = Mapping.from_dict({"columns": {"t": "title", "n": {"target": "fields.n", "type": "int"}}})
+    problems, rows = mapped(mapping, {"t": list("abcd"), "n": [Decimal("1.5"), 1e30, "000000000000000000000042", True]})
+    assert [p.reason.split(" (")[0] for p in problems] == ["not a whole number", "a whole number beyond 64 bits",
+                                                           "not a whole number"]
+    assert rows[2].payload["fields"]["n"] == 42  # zeros in front are no digits too many
+
+
 def test_text_columns_refuse_cells_without_a_text_of_their_own():
     cells = [b"Invoice 42", {"x"}, object(), [1, 2], 12.0, np.int64(5), Decimal("1.5"), date(2024, 1, 2), True, "ok"]
     problems, rows = mapped(Mapping.infer(["title", "n"]), {"title": cells, "n": list(range(len(cells)))})
@@ -444,9 +458,11 @@ def test_an_empty_uid_cell_is_a_new_row_to_import_and_invalid_to_update():
     uid = "cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c"
     data = {"title": ["a", "b", "c", "b"], "uid": [uid, None, None, None]}
     problems, rows = mapped(Mapping.infer(["title", "uid"]), data)
-    assert problems == [] and rows[0].uid == uid
+    assert rows[0].uid == uid
     assert rows[1].uid == uuid_from_payload(rows[1].payload) and rows[2].uid not in (rows[1].uid, None)
-    assert [p.reason.split(" (")[0] for p in rows[3].problems] == ["same uid as row 3"]  # one new task, once
+    # One new task, once: found by the check pass (before anything is sent), as identical keyless rows are.
+    assert [(p.row, p.reason) for p in problems] == [(5, "same uid as row 3 (the rows are identical; use --key to tell them apart)")]
+    assert rows[3].problems == problems
     problems, _ = mapped(Mapping.infer(["title", "uid"]).for_update(), data)
     assert [(p.row, p.column, p.reason) for p in problems] == [(r, "uid", "the uid is empty: which task is it?") for r in (3, 4, 5)]
 

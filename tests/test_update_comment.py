@@ -301,7 +301,7 @@ def test_a_finished_run_with_failed_rows_says_it_sends_those_again(tmp_path, san
     said = []
     again = fragment_bulk.update_file(source, client=client, log=said.append)
     assert again.counts == {"updated": 2, "skipped": 0}
-    assert any("finished: its 1 rows not applied are sent again" in line for line in said)
+    assert any("finished: its 1 rows not applied are tried again" in line for line in said)
 
 
 def test_updating_an_edited_export_changes_only_the_edited_cell(tmp_path, sandbox, client):
