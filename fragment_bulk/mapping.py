@@ -524,7 +524,11 @@ class Mapping:
             codes, cells = chunk.column(column.name)
             item = self._convert_cells(column, cells, render, text_only=chunk.text_only)
             if codes is not None:
-                item = _Converted(column, item.raw[codes], item.values[codes], item.bad[codes], item.reason)
+                bad = item.bad[codes]
+                if render or bad.any() or column.target == "uid":
+                    item = _Converted(column, item.raw[codes], item.values[codes], bad, item.reason)
+                else:  # checking, all good: nothing will read a cell (a million references spared)
+                    item = _Converted(column, None, None, bad, item.reason)
             converted.append(item)
         key_texts = []
         for name in self.keys:
