@@ -885,7 +885,8 @@ class JsonLinesTable(Table):
                              " (e.g. utf-16-le, utf-16-be)") from None
 
     def fingerprint(self) -> str:
-        return file_fingerprint(self.path)
+        # Read in another encoding the file is another input (UTF-8, JSON's own, as it always was).
+        return file_fingerprint(self.path, *([] if self.encoding == "utf-8" else [self.encoding]))
 
     def chunks(self, *, ramp: bool = True) -> Iterator[Chunk]:
         rows = ((number, [_json_value(record.get(column)) for column in self.columns]) for number, record in self._records())

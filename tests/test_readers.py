@@ -337,6 +337,12 @@ def test_jsonl_columns_are_the_union_and_values_stay_native(tmp_path):
     ]
 
 
+def test_jsonl_read_in_another_encoding_is_another_input(tmp_path):
+    path = write(tmp_path, "t.jsonl", '{"title": "Café"}\n'.encode("utf-8"))
+    assert open_table(path).fingerprint() != open_table(path, encoding="latin-1").fingerprint()
+    assert open_table(path).fingerprint() == open_table(path).fingerprint()
+
+
 def test_jsonl_bad_line_is_named(tmp_path):
     with pytest.raises(InputError, match="line 2 is not valid JSON"):
         open_table(write(tmp_path, "t.ndjson", b'{"a": 1}\n{"a": \n'))
