@@ -336,7 +336,7 @@ def _filters(texts: tuple[str, ...]) -> dict[str, str]:
 @click.option("--columns", metavar="A,B,C", help="Choose and order the columns.")
 @click.option("--format", "file_format", type=click.Choice(["csv", "xlsx", "jsonl", "parquet"]), help="Output format (default: from the extension).")
 @click.option("--excel-csv", is_flag=True, help="Add a BOM so that Excel opens the CSV as UTF-8.")
-@click.option("--no-escape-formulas", is_flag=True, help="Write cells starting with = + - @ as they are (spreadsheets may run them).")
+@click.option("--no-escape-formulas", is_flag=True, help="Write text starting with = + - @ as it is, without the guard's apostrophe (a spreadsheet opening the CSV may run it; in .xlsx it is a text cell).")
 @click.option("--comments", is_flag=True, help="Export the comments of the matching tasks instead (task_uid, comment_uid, text, created_at): one request per task, so filter the tasks first.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no log lines.")
 @click.option("--progress/--no-progress", default=None, help="Force the progress bar on or off (default: on a terminal).")
