@@ -408,6 +408,10 @@ def _run(
 ) -> RunReport:
     chosen = _mapping(table.columns, mapping=mapping, maps=maps, ignore=ignore, types=types, keys=keys,
                       empty=empty, sidecar=sidecar, purpose=purpose, text_column=text_column)
+    if writer.name == "create" and any(column.target == "uid" for column in chosen.resolve(table.columns)):
+        raise ConfigError("--mode create makes new tasks, with uids the server picks: the uid column would be left"
+                          " out and every row copied as a new task. Import without --mode create to update the tasks"
+                          " by their uid, or ignore the uid column to copy them on purpose")
     defaults = RunOptions()
     options = RunOptions(
         batch_size=batch_size or defaults.batch_size,

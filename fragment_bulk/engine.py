@@ -50,7 +50,8 @@ from fragment_bulk.progress import progress_bar
 PROBLEMS_SHOWN = 10
 MAPPED_AHEAD = 1  # chunks mapped ahead of the one being sent
 STATUSES = ("created", "updated", "unchanged", "failed", "skipped")
-UNACKNOWLEDGED = "sent, but no answer came before the run stopped; run again to resume (it is checked before being re-sent)"
+UNACKNOWLEDGED = ("sent, but no answer came before the run stopped; run again to resume (a comment is looked up"
+                  " before it is posted again; a --mode create row is reported unknown, never sent twice)")
 
 
 class Writer(Protocol):
@@ -512,7 +513,13 @@ def _results_chunks(table: Any, outcomes_between: Callable[[int, int], dict[int,
         meta = pd.DataFrame(
             {"_row": list(frame.index), "_status": status, "_uid": uid, "_error": error}
         )
-        names = [f"{name} (input)" if name in meta.columns else name for name in frame.columns]
+        names, taken = [], set(meta.columns) | set(frame.columns)
+        for name in frame.columns:
+            if name in meta.columns:  # renamed so that each column of the results has a name of its own
+                while name in taken:
+                    name = f"{name} (input)"
+                taken.add(name)
+            names.append(name)
         body = pd.DataFrame(_cell_texts(frame.to_numpy(dtype=object)), columns=names, dtype=object)
         yield pd.concat([meta, body], axis=1)
 
@@ -551,8 +558,11 @@ def _cell_text(value: Any) -> Any:
     if isinstance(value, (dict, list)):
         try:
             return json.dumps(value, ensure_ascii=False, default=str)  # a date inside a dict cell
-        except ValueError:  # an int past Python's 4,300 digits inside (the row failed, saying so)
-            return "(a value too long to write)"
+        except (TypeError, ValueError):  # a tuple key, an int past Python's 4,300 digits (the row failed, saying so)
+            try:
+                return str(value)  # as Python writes it
+            except ValueError:
+                return "(a value too long to write)"
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value

@@ -534,6 +534,8 @@ class Mapping:
         for name in self.keys:
             if name in chunk.columns:
                 codes, cells = chunk.column(name)
+                if self.formula_escape:  # the key is what was exported, not the guard's apostrophe
+                    cells = np.array([unescape_formula(cell) if isinstance(cell, str) else cell for cell in cells], dtype=object)
                 texts = _key_texts(cells)
                 key_texts.append(texts if codes is None else texts[codes])
         return converted, key_texts, _lacking_key(key_texts, len(chunk))
@@ -982,8 +984,9 @@ def _as_is(cells: np.ndarray, column: Column, render: bool) -> Converted:
     kind = pd.api.types.infer_dtype(cells, skipna=False)
     if kind in ("string", "boolean") or kind == "integer" and _fit_64_bits(cells):
         return _fine(cells.copy())
-    if kind == "floating":
-        return cells.copy(), ~np.isfinite(cells.astype(float))
+    if kind == "floating":  # Python floats: a numpy long double has no JSON of its own
+        numbers = cells.astype(float)
+        return numbers.astype(object), ~np.isfinite(numbers)
     # Dates, mixed cells, cells JSON has no kind for: each is made ready, or found invalid (NaN
     # deep in a list, bytes, a date-time that is beyond the year 9999 once in UTC).
     return _apply(lambda cell, _: _json_ready(cell), cells, column)
@@ -1023,7 +1026,9 @@ def _to_int(cell: Any, column: Column) -> Any:
         return _BAD
     if isinstance(cell, (int, np.integer)):
         return _in_range(int(cell))
-    if isinstance(cell, (float, Decimal, np.floating)) and math.isfinite(cell) and float(cell).is_integer():
+    if isinstance(cell, Decimal):  # exactly, not through a float (2.9999999999999999 is not 3)
+        return _in_range(int(cell)) if cell.is_finite() and cell == cell.to_integral_value() else _BAD
+    if isinstance(cell, (float, np.floating)) and math.isfinite(cell) and float(cell).is_integer():
         return _in_range(int(cell))
     return _BAD
 
@@ -1039,8 +1044,9 @@ def _in_range(number: int) -> Any:
     return number if -_INT_LIMIT <= number < _INT_LIMIT else _BAD
 
 
-def _too_big_reason(noun: str) -> Callable[[Any], str]:
-    """``noun``'s reason, or for a whole number beyond 64 bits, that."""
+def _too_big_reason(noun: str, *, decimals: bool = False) -> Callable[[Any], str]:
+    """``noun``'s reason, or for a whole number beyond 64 bits, that; with ``decimals``, for a
+    Decimal a float cannot hold exactly, that."""
     def reason(value: Any) -> str:
         if isinstance(value, str):
             digits = value.strip().lstrip("+-")
@@ -1053,8 +1059,10 @@ def _too_big_reason(noun: str) -> Callable[[Any], str]:
             whole = value.is_finite() and value == value.to_integral_value()
         else:  # a float: whole when it has no fraction
             whole = isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer()
-        if whole:
+        if whole and not -_INT_LIMIT <= (int(value) if not isinstance(value, str) or len(value) <= 4000 else _INT_LIMIT) < _INT_LIMIT:
             return "a whole number beyond 64 bits (type the column str to keep its digits as text)"
+        if decimals and isinstance(value, Decimal) and value.is_finite():  # a number, but a float would change it
+            return _unsendable(value)
         return noun
     return reason
 
@@ -1300,6 +1308,8 @@ def _json_ready(value: Any) -> Any:
         return None
     if isinstance(value, np.datetime64):
         value = None if np.isnat(value) else pd.Timestamp(value)  # .item() of nanoseconds is an int
+    elif isinstance(value, np.floating):
+        value = float(value)  # .item() of a long double is a long double
     elif isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, (str, bool)) or value is None:
@@ -1488,7 +1498,7 @@ _REASONS: dict[str, Callable[[Any], str]] = {
     "str": _not_text,
     "int": _too_big_reason("not a whole number"),
     "float": lambda value: "not a number",
-    "number": _too_big_reason("not a number"),
+    "number": _too_big_reason("not a number", decimals=True),
     "bool": lambda value: "not a yes/no value (true/false, yes/no, y/n, 1/0)",
     "json": lambda value: "not valid JSON (NaN and Infinity are not JSON either)" if isinstance(value, str) else _unsendable(value),
     "auto": _unsendable,

@@ -32,6 +32,7 @@ import pickle
 import re
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -874,6 +875,9 @@ class JsonLinesTable(Table):
                                          " which Python cannot read (quote it, to read it as text)", row=number) from None
                     if not isinstance(record, dict):
                         raise InputError(f"{self.source_name}: line {number} is not a JSON object", row=number)
+                    if line.count("[") + line.count("{") > MAX_DEPTH and _depth(record) > MAX_DEPTH:
+                        raise InputError(f"{self.source_name}: line {number} nests values more than {MAX_DEPTH} levels"
+                                         " deep, more than a task's field should hold", row=number)
                     yield number, record
         except UnicodeDecodeError as exc:
             raise InputError(
@@ -891,6 +895,23 @@ class JsonLinesTable(Table):
     def chunks(self, *, ramp: bool = True) -> Iterator[Chunk]:
         rows = ((number, [_json_value(record.get(column)) for column in self.columns]) for number, record in self._records())
         return _chunked(rows, self.columns, self.chunk_size)
+
+
+MAX_DEPTH = 64  # lists and objects inside one another: far beyond any field, well within recursion
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and objects nest in ``value`` (counted without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                stack.extend((child, level + 1) for child in item)
+    return deepest
 
 
 def _json_value(value: Any) -> Any:
@@ -950,7 +971,10 @@ class FrameTable(Table):
 
 def native_values(series: pd.Series) -> np.ndarray:
     """A column as an object array of Python values, every kind of missing value as None."""
-    missing = series.isna().to_numpy()
+    try:
+        missing = series.isna().to_numpy()
+    except ArithmeticError:  # a signalling NaN Decimal: pandas compares it, and that raises
+        missing = np.fromiter((_missing_cell(value) for value in series), dtype=bool, count=len(series))
     if isinstance(series.dtype, pd.DatetimeTZDtype) or isinstance(series.dtype, np.dtype) and series.dtype.kind == "M":
         # The API keeps microseconds (as Python does): nanoseconds are cut here, without pandas'
         # warning for each cell.
@@ -974,6 +998,12 @@ def native_values(series: pd.Series) -> np.ndarray:
     return _cells([None if gone else _python_value(value) for value, gone in zip(values, missing)])
 
 
+def _missing_cell(value: Any) -> bool:
+    if isinstance(value, Decimal):
+        return value.is_nan()
+    return value is None or np.ndim(value) == 0 and bool(pd.isna(value))
+
+
 def _cells(values: list[Any]) -> np.ndarray:
     """One cell per value, even when every value is a list of one length (``np.array`` would
     make a 2-D array of them)."""
@@ -985,6 +1015,8 @@ def _python_value(value: Any) -> Any:
     an array), at any depth; a float32 as the number it prints as (0.1, not 0.10000000149...)."""
     if isinstance(value, str):
         return value if value.strip() else None
+    if isinstance(value, Decimal) and value.is_nan():  # pandas' missing Decimal (a signalling one raises when compared)
+        return None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime(warn=False)  # nanoseconds cut: the API keeps microseconds
     if isinstance(value, np.floating) and value.dtype.itemsize < 8:

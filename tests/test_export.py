@@ -255,6 +255,14 @@ def test_export_dataframe_from_python(sandbox, client):
     assert str(frame["due_at"].dt.tz) == "UTC"
 
 
+def test_a_guarded_key_column_makes_the_same_uids_again(sandbox, client, tmp_path):
+    fragment_bulk.import_dataframe(pd.DataFrame({"phone": ["+33612345678", "=1"], "title": ["Ann", "Bob"]}),
+                                   keys=["phone"], client=client)
+    fragment_bulk.export_file(tmp_path / "o.csv", client=client)  # '+33612345678 in the file
+    report = fragment_bulk.import_file(tmp_path / "o.csv", ignore=["uid"], keys=["phone"], client=client)
+    assert report.counts["unchanged"] == 2 and sandbox.task_count() == 2  # not two copies
+
+
 def test_an_export_cut_to_some_fields_goes_back_as_an_update_never_an_import(sandbox, client, tmp_path):
     fragment_bulk.import_dataframe(pd.DataFrame({"id": ["1"], "title": ["t"], "country": ["FR"], "n": [5]}),
                                    keys=["id"], client=client)

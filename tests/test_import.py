@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -21,7 +22,7 @@ import pytest
 
 import fragment_bulk
 from fragment_bulk.checkpoint import Checkpoint, Outcome
-from fragment_bulk.errors import ApiError, CheckpointError, ValidationError
+from fragment_bulk.errors import ApiError, CheckpointError, ConfigError, InputError, ValidationError
 from fragment_bulk.retry import RetryPolicy
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
@@ -491,6 +492,25 @@ def test_the_oldest_and_a_huge_cell_of_a_frame_do_not_crash_the_run(sandbox, cli
     assert list(report.results["_status"]) == ["created", "failed"]
     assert sandbox.tasks()[0]["fields"]["d"] == "1677-09-21T00:12:43.145224"
     assert pd.read_csv(tmp_path / "r.csv", dtype=str)["n"].tolist() == ["1", "(a value too long to write)"]
+
+
+def test_create_mode_refuses_a_uid_column_it_would_leave_out(sandbox, client):
+    frame = pd.DataFrame({"uid": ["cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c"], "title": ["a"]})
+    with pytest.raises(ConfigError, match="--mode create makes new tasks"):
+        fragment_bulk.import_dataframe(frame, mode="create", client=client)  # an export copied, every task twice
+    assert fragment_bulk.import_dataframe(frame, mode="create", ignore=["uid"], client=client).counts["created"] == 1
+
+
+def test_cells_json_or_pandas_cannot_take_are_failed_rows_not_a_traceback(sandbox, client, tmp_path):
+    frame = pd.DataFrame({"title": ["a", "b", "c", "d"], "x": pd.Series(
+        [{(1, 2): 3}, np.longdouble(1.5), Decimal("sNaN"), 1], dtype=object)})
+    report = fragment_bulk.import_dataframe(frame, skip_invalid=True, client=client, results=tmp_path / "r.csv")
+    assert list(report.results["_status"]) == ["failed", "created", "created", "created"]
+    assert {task["fields"]["title"]: task["fields"].get("x") for task in sandbox.tasks()} == {"b": 1.5, "c": None, "d": 1}
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"title": "a", "x": ' + "[" * 500 + "]" * 500 + "}\n", encoding="utf-8")
+    with pytest.raises(InputError, match="line 1 nests values more than 64 levels deep"):
+        fragment_bulk.import_file(deep, client=client, checkpoint=None, results=None)
 
 
 def test_the_results_give_back_the_input_cells_as_they_were(sandbox, client):

@@ -163,6 +163,8 @@ def test_int_reasons_say_what_is_wrong():
     assert [p.reason.split(" (")[0] for p in problems] == ["not a whole number", "a whole number beyond 64 bits",
                                                            "not a whole number"]
     assert rows[2].payload["fields"]["n"] == 42  # zeros in front are no digits too many
+    problems, rows = mapped(mapping, {"t": list("ab"), "n": [Decimal("2.9999999999999999"), Decimal("3")]})
+    assert [p.reason for p in problems] == ["not a whole number"] and rows[1].payload["fields"]["n"] == 3  # not through a float
 
 
 def test_text_columns_refuse_cells_without_a_text_of_their_own():
