@@ -201,6 +201,10 @@ def _run_frame(command: str, frame: pd.DataFrame, writer: Any, *, checkpoint: An
         raise ConfigError(f"{command}_dataframe takes a pandas DataFrame, not a {type(frame).__name__}{hint}")
     _check_outputs(checkpoint, results)
     attached = frame.attrs.get(exporter.FRAME_MAPPING)
+    if options.get("mapping") is None and attached is None and {"uid", "updated_at"} <= set(map(str, frame.columns)):
+        warnings.warn(f"{command}_dataframe: the frame looks like an export but carries no mapping (pd.concat and merge"
+                      " drop frame.attrs): its field names are inferred again (ticketId becomes ticketid, Status the native"
+                      " status). Pass mapping=exported.attrs['fragment_bulk.mapping'] to keep them", UserWarning, stacklevel=3)
     if options.get("mapping") is None and isinstance(attached, dict) and isinstance(attached.get("columns"), dict):
         # An exported frame's own mapping, for the columns it still has (a frame cut to a few
         # columns updates those); columns added since are inferred.
@@ -301,12 +305,13 @@ def _mapping(
         base = Mapping.load(sidecar)
     else:
         base = Mapping.infer(columns)
-    if base.partial and purpose == "import":
-        raise ConfigError("this export holds only some of each task's fields (it was cut with columns): importing it"
-                          " would delete the others, since an import replaces a task's fields. Send it as an update,"
-                          " which changes only the columns it has (fragment-bulk update, or update_file / update_dataframe)")
     maps, types = _by_name(maps, "maps"), _by_name(types, "types")
     ignore, keys = _names(ignore), _names(keys)
+    if purpose == "import" and (base.partial or _leaves_out_a_field(base, ignore, maps)):
+        raise ConfigError("this export holds only some of each task's fields (cut with columns, or a field column"
+                          " ignored): importing it would delete the others, since an import replaces a task's fields."
+                          " Send it as an update, which changes only the columns it has (fragment-bulk update, or"
+                          " update_file / update_dataframe)")
     for verb, names in (("map", maps), ("ignore", ignore), ("type", types)):
         missing = next((name for name in names if name not in columns), None)
         if missing is not None:  # a typo in --ignore would send the very column meant to stay out
@@ -318,6 +323,15 @@ def _mapping(
     if purpose == "comment":
         return chosen.for_comments(text_column)
     return chosen
+
+
+def _leaves_out_a_field(base: Mapping, ignore: list[str], maps: dict[str, str]) -> bool:
+    """Whether ``ignore`` or ``maps`` leave out a column that ``base`` sends as a field of tasks
+    it names by uid (an export's mapping): an import, which replaces fields whole, would delete it."""
+    if not any(column.target == "uid" for column in base.columns.values()):
+        return False
+    dropped = set(ignore) | {name for name, target in maps.items() if str(target).strip() == "ignore"}
+    return any(name in base.columns and exporter.is_field_target(base.columns[name].target) for name in dropped)
 
 
 def _names(given: Any) -> list[str]:

@@ -121,8 +121,9 @@ class Checkpoint:
                     where = f" (it sent to {previous['server']}, this run goes to {job['server']})" if "server" in mismatch else ""
                     again = ("a row whose uid changed with the file or mapping becomes a new task" if rerun_when_complete
                              else "rows cannot be un-posted: every row is posted again")
+                    state = "a finished job with failed rows" if previous.get("state") == "complete" else "an unfinished job"
                     raise CheckpointError(
-                        f"the checkpoint {path} belongs to an unfinished job of a different "
+                        f"the checkpoint {path} belongs to {state} of a different "
                         f"{' and '.join(mismatch)}{where}; run with --restart to send every row again ({again}),"
                         " or choose another file with --checkpoint"
                     )

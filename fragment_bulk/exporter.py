@@ -304,7 +304,11 @@ def sidecar_of(path: Path) -> Path:
 
 def is_field_spec(spec: Any) -> bool:
     """Whether a column of a sidecar mapping (``sidecar_mapping``) holds a field of the task."""
-    target = spec.get("target") if isinstance(spec, dict) else spec
+    return is_field_target(spec.get("target") if isinstance(spec, dict) else spec)
+
+
+def is_field_target(target: Any) -> bool:
+    """Whether a mapping target is one of the task's ``fields`` (title, url or a custom one)."""
     return isinstance(target, str) and (target in ("title", "url") or target.startswith("fields."))
 
 

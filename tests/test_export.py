@@ -278,10 +278,16 @@ def test_an_export_cut_to_some_fields_goes_back_as_an_update_never_an_import(san
     with pytest.raises(ConfigError, match="holds only some of each task's fields"):
         fragment_bulk.import_dataframe(whole[["uid", "title", "status"]], client=client)  # cut in pandas
     assert fragment_bulk.import_dataframe(whole, client=client).counts["unchanged"] == 1
+    with pytest.raises(ConfigError, match="holds only some of each task's fields"):
+        fragment_bulk.import_dataframe(whole, ignore=["country"], client=client)  # ignored: deleted as well
     assert sandbox.tasks() == before
     # Natives left out do not cut it: an import keeps the natives it is not given.
     fragment_bulk.export_file(tmp_path / "fields.csv", columns=["uid", "title", "id", "country", "n"], client=client)
     assert fragment_bulk.import_file(tmp_path / "fields.csv", client=client).counts["unchanged"] == 1
+    with pytest.raises(ConfigError, match="holds only some of each task's fields"):
+        fragment_bulk.import_file(tmp_path / "fields.csv", maps={"n": "ignore"}, client=client)
+    with pytest.warns(UserWarning, match="looks like an export but carries no mapping"):
+        fragment_bulk.import_dataframe(pd.concat([whole, pd.DataFrame({"title": ["new"]})]), client=client)  # attrs dropped
 
 
 def test_an_exported_frame_imports_back_to_the_same_field_keys(sandbox, client):

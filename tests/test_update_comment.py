@@ -234,8 +234,8 @@ def test_an_unfinished_comment_job_is_not_replaced_by_an_edited_file(tmp_path, s
     _write_csv(source, ["uid", "text"], [[uids[0], "a"], [str(uuid.uuid4()), "b"]])  # one fails: unfinished
     assert fragment_bulk.comment_file(source, client=client).counts["failed"] == 1
     _write_csv(source, ["uid", "text"], [[uids[0], "a"], [uids[1], "b"]])
-    with pytest.raises(CheckpointError, match="unfinished job of a different input; run with --restart to send every"
-                                              " row again \\(rows cannot be un-posted"):
+    with pytest.raises(CheckpointError, match="a finished job with failed rows of a different input; run with --restart to"
+                                              " send every row again \\(rows cannot be un-posted"):
         fragment_bulk.comment_file(source, client=client)  # a new job would post "a" twice
     assert len(sandbox.comments(uids[0])) == 1
 
