@@ -213,6 +213,7 @@ def _run_frame(command: str, frame: pd.DataFrame, writer: Any, *, checkpoint: An
         # A field column taken out in pandas cuts the frame as --columns cuts an export.
         cut = any(name not in present and exporter.is_field_spec(spec) for name, spec in attached["columns"].items())
         options["mapping"] = Mapping.from_dict({**attached, "columns": kept, "partial": attached.get("partial") or cut})
+        options["mapping"].exported = True
         options.get("log", lambda message: None)("using the mapping export_dataframe attached to the frame (frame.attrs)")
     return _run(command, open_table(frame), writer, checkpoint=checkpoint, results=results,
                 keep_results_in_memory=True, **options)
@@ -303,6 +304,8 @@ def _mapping(
         base = Mapping.load(mapping)
     elif sidecar is not None:
         base = Mapping.load(sidecar)
+        # tasks.csv.mapping.yml is an export's; tasks.mapping.yml one written by hand for the file
+        base.exported = Path(sidecar.name.removesuffix(exporter.SIDECAR_SUFFIX)).suffix != ""
     else:
         base = Mapping.infer(columns)
     maps, types = _by_name(maps, "maps"), _by_name(types, "types")
@@ -328,7 +331,7 @@ def _mapping(
 def _leaves_out_a_field(base: Mapping, ignore: list[str], maps: dict[str, str]) -> bool:
     """Whether ``ignore`` or ``maps`` leave out a column that ``base`` sends as a field of tasks
     it names by uid (an export's mapping): an import, which replaces fields whole, would delete it."""
-    if not any(column.target == "uid" for column in base.columns.values()):
+    if not base.exported or not any(column.target == "uid" for column in base.columns.values()):
         return False
     dropped = set(ignore) | {name for name, target in maps.items() if str(target).strip() == "ignore"}
     return any(name in base.columns and exporter.is_field_target(base.columns[name].target) for name in dropped)

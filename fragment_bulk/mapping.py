@@ -165,6 +165,7 @@ class Mapping:
     purpose: str = "import"  # import | update | comment
     formula_escape: bool = False  # text cells carry the export's formula guard: undo it on read
     partial: bool = False  # an export cut to some of the fields: updates may take it, imports not
+    exported: bool = field(default=False, compare=False)  # an export's own (sidecar, frame.attrs): not written
     _seen: _HashIndex = field(default_factory=lambda: _HashIndex(), init=False, repr=False, compare=False)
     _duplicates: dict[int, RowProblem] = field(default_factory=dict, init=False, repr=False, compare=False)
     _mapped_uids: _HashIndex = field(default_factory=lambda: _HashIndex(), init=False, repr=False, compare=False)
