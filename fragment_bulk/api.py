@@ -179,12 +179,38 @@ def _run_file(
     sidecar = None
     if command in ("import", "update", "comment"):
         sidecar = _sidecar(path, options.get("mapping"), options.get("log"), exported_only=command != "import")
-        if sidecar is None and options.get("mapping") is None and path.suffix.lower() == ".csv" and {"uid", "updated_at"} <= set(table.columns):
+        if sidecar is None and options.get("mapping") is None and path.suffix.lower() == ".csv" and _looks_exported(table.columns):
             (options.get("log") or (lambda message: None))(
                 f"note: {path.name} looks like an export, but no {exporter.sidecar_of(path).name} is beside it:"
                 " its numbers and other typed fields are read as text (give the export's mapping with --mapping)")
     return _run(command, table, writer, checkpoint=checkpoint, results=results, keep_results_in_memory=False,
                 sidecar=sidecar, **options)
+
+
+def _attached_mapping(frame: pd.DataFrame, command: str, log: Callable[[str], None]) -> Mapping | None:
+    """The mapping ``export_dataframe`` attached to ``frame`` (what a sidecar is to a file), for the
+    columns the frame still has; columns added since are inferred. A field column taken out in
+    pandas cuts the frame as ``--columns`` cuts an export: then it may only update."""
+    attached = frame.attrs.get(exporter.FRAME_MAPPING)
+    if not (isinstance(attached, dict) and isinstance(attached.get("columns"), dict)):
+        if _looks_exported(frame.columns):
+            warnings.warn(f"{command}_dataframe: the frame looks like an export but carries no mapping (pd.concat and"
+                          " merge drop frame.attrs): its field names are inferred again (ticketId becomes ticketid, Status"
+                          " the native status). Pass mapping=exported.attrs['fragment_bulk.mapping'] to keep them",
+                          UserWarning, stacklevel=4)
+        return None
+    present = set(map(str, frame.columns))
+    kept = {name: spec for name, spec in attached["columns"].items() if name in present}
+    cut = any(name not in present and exporter.is_field_spec(spec) for name, spec in attached["columns"].items())
+    mapping = Mapping.from_dict({**attached, "columns": kept, "partial": attached.get("partial") or cut})
+    mapping.exported = True
+    log("using the mapping export_dataframe attached to the frame (frame.attrs)")
+    return mapping
+
+
+def _looks_exported(columns: Iterable[Any]) -> bool:
+    """Whether the columns are an export's (its uid, the server's updated_at): its mapping matters."""
+    return {"uid", "updated_at"} <= set(map(str, columns))
 
 
 def results_base(path: Path) -> str:
@@ -200,21 +226,8 @@ def _run_frame(command: str, frame: pd.DataFrame, writer: Any, *, checkpoint: An
         hint = " (series.to_frame() makes one)" if isinstance(frame, pd.Series) else ""
         raise ConfigError(f"{command}_dataframe takes a pandas DataFrame, not a {type(frame).__name__}{hint}")
     _check_outputs(checkpoint, results)
-    attached = frame.attrs.get(exporter.FRAME_MAPPING)
-    if options.get("mapping") is None and attached is None and {"uid", "updated_at"} <= set(map(str, frame.columns)):
-        warnings.warn(f"{command}_dataframe: the frame looks like an export but carries no mapping (pd.concat and merge"
-                      " drop frame.attrs): its field names are inferred again (ticketId becomes ticketid, Status the native"
-                      " status). Pass mapping=exported.attrs['fragment_bulk.mapping'] to keep them", UserWarning, stacklevel=3)
-    if options.get("mapping") is None and isinstance(attached, dict) and isinstance(attached.get("columns"), dict):
-        # An exported frame's own mapping, for the columns it still has (a frame cut to a few
-        # columns updates those); columns added since are inferred.
-        present = set(map(str, frame.columns))
-        kept = {name: spec for name, spec in attached["columns"].items() if name in present}
-        # A field column taken out in pandas cuts the frame as --columns cuts an export.
-        cut = any(name not in present and exporter.is_field_spec(spec) for name, spec in attached["columns"].items())
-        options["mapping"] = Mapping.from_dict({**attached, "columns": kept, "partial": attached.get("partial") or cut})
-        options["mapping"].exported = True
-        options.get("log", lambda message: None)("using the mapping export_dataframe attached to the frame (frame.attrs)")
+    if options.get("mapping") is None:
+        options["mapping"] = _attached_mapping(frame, command, options.get("log") or (lambda message: None))
     return _run(command, open_table(frame), writer, checkpoint=checkpoint, results=results,
                 keep_results_in_memory=True, **options)
 
