@@ -535,16 +535,18 @@ class Mapping:
         for name in self.keys:
             if name in chunk.columns:
                 codes, cells = chunk.column(name)
-                if self.formula_escape:  # the key is what was exported, not the guard's apostrophe
-                    cells = np.array([unescape_formula(cell) if isinstance(cell, str) else cell for cell in cells], dtype=object)
-                texts = _key_texts(cells)
+                texts = _key_texts(self._unescaped(cells))  # the key is what was exported, not the guard's apostrophe
                 key_texts.append(texts if codes is None else texts[codes])
         return converted, key_texts, _lacking_key(key_texts, len(chunk))
 
     def _convert_cells(self, column: Column, cells: np.ndarray, render: bool, *, text_only: bool = False) -> _Converted:
-        if self.formula_escape:
-            cells = np.array([unescape_formula(cell) if isinstance(cell, str) else cell for cell in cells], dtype=object)
-        return _convert_column(column, cells, render, self.purpose, text_only=text_only)
+        return _convert_column(column, self._unescaped(cells), render, self.purpose, text_only=text_only)
+
+    def _unescaped(self, cells: np.ndarray) -> np.ndarray:
+        """``cells`` without the formula guard an export of this mapping put on them."""
+        if not self.formula_escape:
+            return cells
+        return np.array([unescape_formula(cell) if isinstance(cell, str) else cell for cell in cells], dtype=object)
 
     def _key_problems(self, labels: pd.Index, key_texts: list[np.ndarray], key_bad: np.ndarray, *, positions: bool = False) -> list[Any]:
         found = []
