@@ -17,7 +17,8 @@ How values land in each format:
   ``2.0``; text always as a text cell, never a formula (openpyxl takes a ``str`` starting with
   ``=`` for one), without the control characters XML cannot hold (they are dropped, and the
   cells so changed counted); dates as real date cells in **naive UTC** (Excel has
-  no time zones) and to the millisecond (Excel's precision). A ``datetime`` finer than that
+  no time zones) and to the millisecond (Excel's precision). A ``datetime`` finer than that, or
+  before 1900 (Excel's calendar starts then; its day 0, 1899-12-30, reads back as a time of day),
   stays ISO text, so that importing the file back leaves it exactly as it was; a ``timestamp``
   (``created_at`` and the like, never imported) is rounded down to the millisecond instead.
 - **jsonl**: one object a row with the JSON values as they are; an empty cell is null, so that
@@ -141,16 +142,20 @@ def _excel_renderer(kind: str, guard: bool) -> Callable[[Any], Any] | None:
     return None
 
 
+_EXCEL_FIRST_DAY = datetime(1900, 1, 1)  # Excel's day 1; the days before its epoch read back as times of day
+
+
 def _excel_moment(text: str) -> Any:
     # Excel has no time zones (a UTC moment becomes its naive UTC date-time) and keeps only
-    # milliseconds: a finer moment stays ISO text, so that the round trip stays exact.
-    moment = parse_moment(text).astimezone(timezone.utc)
-    return moment.replace(tzinfo=None) if moment.microsecond % 1000 == 0 else text
+    # milliseconds: a finer moment, or one before Excel's calendar, stays ISO text, so that the
+    # round trip stays exact.
+    moment = parse_moment(text).astimezone(timezone.utc).replace(tzinfo=None)
+    return moment if moment.microsecond % 1000 == 0 and moment >= _EXCEL_FIRST_DAY else text
 
 
-def _excel_moment_rounded(text: str) -> datetime:
-    moment = parse_moment(text).astimezone(timezone.utc)
-    return moment.replace(tzinfo=None, microsecond=moment.microsecond // 1000 * 1000)
+def _excel_moment_rounded(text: str) -> Any:
+    moment = parse_moment(text).astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000) if moment >= _EXCEL_FIRST_DAY else text
 
 
 def _rendered(rows: Iterator[list[Any]], renderers: list[Callable[[Any], Any] | None]) -> Iterator[list[Any]]:

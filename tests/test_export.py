@@ -263,6 +263,13 @@ def test_a_guarded_key_column_makes_the_same_uids_again(sandbox, client, tmp_pat
     assert report.counts["unchanged"] == 2 and sandbox.task_count() == 2  # not two copies
 
 
+def test_dates_before_excels_calendar_round_trip_through_xlsx(sandbox, client, tmp_path):
+    frame = pd.DataFrame({"title": ["a", "b", "c", "d"], "due": ["1899-12-30", "1899-12-31", "1800-01-01", "1900-01-01"]})
+    fragment_bulk.import_dataframe(frame, maps={"due": "due_at"}, types={"due": "date"}, client=client)
+    fragment_bulk.export_file(tmp_path / "o.xlsx", client=client)  # 1899-12-30 was Excel's day 0: read back as a time
+    assert fragment_bulk.import_file(tmp_path / "o.xlsx", client=client).counts["unchanged"] == 4
+
+
 def test_an_export_cut_to_some_fields_goes_back_as_an_update_never_an_import(sandbox, client, tmp_path):
     fragment_bulk.import_dataframe(pd.DataFrame({"id": ["1"], "title": ["t"], "country": ["FR"], "n": [5]}),
                                    keys=["id"], client=client)
