@@ -16,7 +16,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,10 @@ def _say(message: str) -> None:
 
 
 def _fail(message: str, code: int, *, as_json: bool = False, now: bool = False) -> None:
+    if code == EXIT_INTERRUPTED and threading.current_thread() is threading.main_thread():
+        # Everything is saved: a Ctrl-C pressed again as the process exits has nothing left to
+        # stop, and Python, shutting down, would let it kill the process (no exit code 130).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _say(f"error: {message}")
     if as_json:  # a script reading stdout gets an answer whatever happened
         click.echo(json.dumps({"error": message, "exit_code": code}))

@@ -176,6 +176,14 @@ def test_ctrl_c_stops_saves_and_says_how_to_resume(tmp_path, presses):
         _assert_one_task_per_row(sb, 400)
 
 
+def test_an_interrupted_run_exits_130_whatever_ctrl_c_comes_after():
+    # A Ctrl-C landing while Python shuts down would kill the process (no 130): it is ignored then.
+    code = ("import signal\nfrom fragment_bulk import cli\ntry:\n    cli._fail('interrupted', 130)\n"
+            "except SystemExit as exit:\n    print(exit.code, signal.getsignal(signal.SIGINT) is signal.SIG_IGN)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["130", "True"], done.stderr
+
+
 def test_a_run_started_with_sigint_ignored_keeps_ignoring_it(tmp_path):
     # nohup, or a background job of a script: the run must not take a Ctrl-C meant for others
     source = tmp_path / "slow.csv"
