@@ -106,6 +106,7 @@ def _assert_each_comment_once(sb: Sandbox, rows: list[list[str]]) -> None:
     assert seen == expected, f"missing {expected - seen}, extra {seen - expected}"
 
 
+@pytest.mark.filterwarnings("ignore:comment_dataframe without checkpoint")  # one run each: no re-run to guard
 def test_comments_with_lost_answers_are_posted_exactly_once(tmp_path):
     with Sandbox(SandboxConfig(rate_per_min=None, fault_lost=0.1, fault_5xx=0.05, seed=9)) as sb:
         with make_client(sb, retry=RetryPolicy(floor=0.001, cap=0.01, max_attempts=40)) as client:
@@ -120,6 +121,7 @@ def test_comments_with_lost_answers_are_posted_exactly_once(tmp_path):
         _assert_each_comment_once(sb, rows)
 
 
+@pytest.mark.filterwarnings("ignore:comment_dataframe without checkpoint")  # one run each: no re-run to guard
 def test_the_comments_of_one_task_land_in_file_order(tmp_path):
     with Sandbox(SandboxConfig(rate_per_min=None, latency_ms=(0, 8), seed=5)) as sb, make_client(sb) as client:
         uids = _seed(client, 3)
@@ -174,6 +176,7 @@ class _SlowComments(httpx.BaseTransport):
         return self.inner.handle_request(request)
 
 
+@pytest.mark.filterwarnings("ignore:comment_dataframe without checkpoint")  # one run each: no re-run to guard
 def test_a_comment_still_being_written_after_a_timeout_is_not_posted_twice():
     with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
         with make_client(sb) as seeding:
@@ -250,6 +253,7 @@ def test_a_finished_comment_job_goes_to_another_sandbox_but_not_through_another_
     assert fragment_bulk.comment_file(source, sandbox=tmp_path / "b.sqlite").counts["created"] == 2
 
 
+@pytest.mark.filterwarnings("ignore:comment_dataframe without checkpoint")  # one run each: no re-run to guard
 def test_comments_by_key(tmp_path, sandbox, client):
     frame = pd.DataFrame({"Ticket": ["001", "002"], "title": ["one", "two"]})
     fragment_bulk.import_dataframe(frame, keys=["Ticket"], client=client)
