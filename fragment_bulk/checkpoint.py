@@ -184,15 +184,6 @@ class Checkpoint:
         )
         return {row[0]: Outcome(*row) for row in rows}
 
-    def outcomes_of(self, ordinals: Iterable[int]) -> dict[int, Outcome]:
-        """The recorded outcomes of ``ordinals``, for those that have one (a few rows: one lookup each)."""
-        found = {}
-        for ordinal in ordinals:
-            row = self._db.execute("SELECT ordinal, status, uid, error FROM rows WHERE ordinal = ?", (ordinal,)).fetchone()
-            if row is not None:
-                found[ordinal] = Outcome(*row)
-        return found
-
     def count(self, status: str | None = None) -> int:
         if status is None:
             return self._db.execute("SELECT count(*) FROM rows").fetchone()[0]

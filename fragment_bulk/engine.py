@@ -394,7 +394,8 @@ def _send_all(
             if failure is not None:
                 break
             if writer.journals_intent:
-                batch.before = checkpoint.outcomes_of(row.ordinal for row in rows)  # put back if it is never sent
+                # What its rows held before, put back if it is never sent (a batch's rows are in file order).
+                batch.before = checkpoint.outcomes_between(rows[0].ordinal, rows[-1].ordinal + 1)
                 checkpoint.record(Outcome(row.ordinal, PENDING, row.uid) for row in rows)
             in_flight[pool.submit(_deliver, writer, client, rows, batch_size, batch.answered)] = batch
         while in_flight and failure is None:
