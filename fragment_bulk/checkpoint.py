@@ -197,6 +197,10 @@ class Checkpoint:
         """Rows sent by an earlier run whose answer never came: they may have been applied."""
         return self.ordinals(PENDING)
 
+    def pending_notes(self) -> dict[int, str | None]:
+        """:meth:`pending` rows, each with the note its writer journalled with it."""
+        return dict(self._db.execute("SELECT ordinal, error FROM rows WHERE status = ?", (PENDING,)))
+
     def ordinals(self, status: str, *, error_prefix: str = "") -> set[int]:
         """Rows with ``status`` (and an error starting with ``error_prefix``)."""
         rows = self._db.execute(

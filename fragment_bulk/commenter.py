@@ -16,18 +16,16 @@ comment posted by someone else (or by another job) on the same task during the j
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
 from fragment_bulk.errors import NotFoundError, ProtocolError, RequestRejected, ServerError, TransportError
-from fragment_bulk.importer import UNKNOWN, parse_time
+from fragment_bulk.importer import MAX_POSTS, UNKNOWN, Claims, parse_time
 
 COMMENT_KEY = "comment"  # where the mapping puts the comment's text in a row's payload
 CLOCK_SKEW = timedelta(minutes=2)
-MAX_POSTS = 3
 
 
 class CommentWriter:
@@ -39,8 +37,7 @@ class CommentWriter:
     def __init__(self) -> None:
         self.since = datetime.min.replace(tzinfo=timezone.utc)
         self.maybe_posted: set[int] = set()
-        self._claimed: set[str] = set()
-        self._lock = threading.Lock()
+        self._claimed = Claims()
 
     def prepare(self, client: FragmentClient, checkpoint: Checkpoint) -> None:
         job = checkpoint.job()
@@ -48,7 +45,7 @@ class CommentWriter:
         if started is not None:
             self.since = started - CLOCK_SKEW
         self.maybe_posted = checkpoint.pending() | checkpoint.ordinals("failed", error_prefix=UNKNOWN)
-        self._claimed = checkpoint.acknowledged_uids()
+        self._claimed = Claims(checkpoint.acknowledged_uids())
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
         return [self._post(client, row) for row in rows]
@@ -70,7 +67,7 @@ class CommentWriter:
                     if found:
                         return found
                     continue
-                self._claim(comment["uid"])
+                self._claimed.take(comment["uid"])
                 return Outcome(row.ordinal, "created", comment["uid"])
         except NotFoundError:
             return Outcome(row.ordinal, "failed", None, f"task {row.uid} not found")
@@ -102,13 +99,6 @@ class CommentWriter:
             created = parse_time(comment.get("created_at"))
             if comment.get("text") != text or (created is not None and created < self.since):
                 continue
-            if self._claim(comment["uid"]):
+            if self._claimed.take(comment["uid"]):
                 return comment["uid"]
         return None
-
-    def _claim(self, uid: str) -> bool:
-        with self._lock:
-            if uid in self._claimed:
-                return False
-            self._claimed.add(uid)
-            return True

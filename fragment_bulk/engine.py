@@ -62,7 +62,8 @@ class Writer(Protocol):
     rows to check on the server before sending them again. Such a writer may also define
     ``wrote_nothing(error) -> bool``: true when a ``send`` that raised ``error`` provably wrote
     nothing. The pending marks of those rows are then taken back, so that a resumed run sends
-    them; without it, only batches that never started are taken back.
+    them; without it, only batches that never started are taken back. And ``intent_note() ->
+    str``: a note journalled with a batch's pending marks (``Checkpoint.pending_notes``).
     """
 
     name: str
@@ -349,6 +350,7 @@ def _send_all(
     in_flight: dict[futures.Future, _Batch] = {}
     failure: BaseException | None = None
     wrote_nothing = getattr(writer, "wrote_nothing", lambda error: False)
+    intent_note = getattr(writer, "intent_note", lambda: None)
 
     def collect(done: set[futures.Future]) -> None:
         nonlocal failure
@@ -396,7 +398,8 @@ def _send_all(
             if writer.journals_intent:
                 # What its rows held before, put back if it is never sent (a batch's rows are in file order).
                 batch.before = checkpoint.outcomes_between(rows[0].ordinal, rows[-1].ordinal + 1)
-                checkpoint.record(Outcome(row.ordinal, PENDING, row.uid) for row in rows)
+                note = intent_note()
+                checkpoint.record(Outcome(row.ordinal, PENDING, row.uid, note) for row in rows)
             in_flight[pool.submit(_deliver, writer, client, rows, batch_size, batch.answered)] = batch
         while in_flight and failure is None:
             done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
