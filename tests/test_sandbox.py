@@ -439,6 +439,169 @@ def test_comments(client: httpx.Client, sandbox: Sandbox) -> None:
     assert client.get(f"/tasks/{new_uid()}/comments").status_code == 404
 
 
+# -- the contract's assumed points, one switch each ------------------------------------------
+# Each test turns one switch with configure() (as PATCH /_sandbox/config does) and asserts what only
+# the switched sandbox does, so it fails if the switch is ignored.
+
+SWITCHED = {
+    "batch_order": "reversed", "page_envelope": "flat", "error_body": "text", "patch_fields": "replace",
+    "unknown_keys": "reject", "batch_failure": "write_valid", "stamp_started": False, "second_delete": 200,
+}
+CONTRACT_READING = {
+    "batch_order": "request", "page_envelope": "meta", "error_body": "fastapi", "patch_fields": "merge",
+    "unknown_keys": "ignore", "batch_failure": "all_or_nothing", "stamp_started": True, "second_delete": 404,
+}
+
+
+def test_batch_order_reversed_answers_post_and_put_backwards_and_patch_in_order(client: httpx.Client, sandbox: Sandbox) -> None:
+    sandbox.configure(batch_order="reversed")
+    created = client.post("/tasks/batch", json={"items": [task_body(f"t{i}") for i in range(3)]}).json()["items"]
+    assert [t["fields"]["title"] for t in created] == ["t2", "t1", "t0"]
+    assert [t["fields"]["title"] for t in sandbox.tasks()] == ["t0", "t1", "t2"]  # still written in request order
+    uids = [new_uid() for _ in range(3)]
+    put = client.put("/tasks/batch", json={"items": [{"uid": u, **task_body()} for u in uids]}).json()["items"]
+    assert [t["uid"] for t in put] == uids[::-1]
+    patched = client.patch("/tasks/batch", json={"items": [{"uid": u, "status": "DONE"} for u in uids]}).json()["items"]
+    assert [t["uid"] for t in patched] == uids  # PATCH's order is known: the request's
+
+
+@pytest.mark.parametrize("envelope", ["flat", "no_total"])
+def test_page_envelope_of_tasks_and_comments(client: httpx.Client, sandbox: Sandbox, envelope: str) -> None:
+    uid = client.post("/tasks", json=task_body()).json()["uid"]
+    client.post("/tasks/batch", json={"items": [task_body("b"), task_body("c")]})
+    for n in range(3):
+        client.post(f"/tasks/{uid}/comments", json={"text": f"c{n}"})
+    sandbox.configure(page_envelope=envelope)
+    for path in ("/tasks", f"/tasks/{uid}/comments"):
+        first = client.get(path, params={"limit": 2}).json()
+        if envelope == "flat":
+            assert set(first) == {"items", "next_cursor", "total_count"} and first["total_count"] == 3
+            cursor = first["next_cursor"]
+        else:
+            assert set(first) == {"items", "meta"} and set(first["meta"]) == {"limit", "self_cursor", "prev_cursor", "next_cursor"}
+            cursor = first["meta"]["next_cursor"]
+        rest = client.get(path, params={"limit": 2, "cursor": cursor}).json()
+        assert len(first["items"]) == 2 and len(rest["items"]) == 1
+        assert (rest["next_cursor"] if envelope == "flat" else rest["meta"]["next_cursor"]) is None
+
+
+@pytest.mark.parametrize("style", ["message", "text"])
+def test_error_body_styles_name_a_bad_item_only_in_their_text(client: httpx.Client, sandbox: Sandbox, style: str) -> None:
+    sandbox.configure(error_body=style)
+    items = [{"uid": new_uid(), **task_body()} for _ in range(5)]
+    items[3]["fields"]["title"] = ""
+    answers = {
+        "items[3].fields.title: title must be a non-empty string": client.put("/tasks/batch", json={"items": items}),
+        "query.limit: limit must be an integer from 1 to 100": client.get("/tasks", params={"limit": 0}),
+        "Task not found": client.get(f"/tasks/{new_uid()}"),
+        "Invalid token": client.get("/accounts/me", headers={"Authorization": "Bearer wrong"}),
+    }
+    assert [response.status_code for response in answers.values()] == [422, 422, 404, 401]
+    for text, response in answers.items():
+        if style == "message":
+            assert response.headers["content-type"] == "application/json" and response.json() == {"message": text}
+        else:
+            assert response.headers["content-type"] == "text/plain; charset=utf-8" and response.text == text
+    assert sandbox.task_count() == 0
+    # The sandbox's own paths keep FastAPI's shape, for the tools that drive them.
+    assert isinstance(client.patch("http://sandbox.localhost/_sandbox/config", json={"burst": 0}).json()["detail"], str)
+
+
+def test_patch_fields_replace_drops_the_fields_a_patch_does_not_send(client: httpx.Client, sandbox: Sandbox) -> None:
+    sandbox.configure(patch_fields="replace")
+    uid = client.post("/tasks", json=task_body(country="FR", n=1)).json()["uid"]
+    task = client.patch(f"/tasks/{uid}", json={"fields": {"title": "B", "city": "Lyon"}}).json()
+    assert task["fields"] == {"title": "B", "city": "Lyon"}
+    [batch] = client.patch("/tasks/batch", json={"items": [{"uid": uid, "fields": {"city": "Nice"}}]}).json()["items"]
+    assert batch["fields"] == {"city": "Nice"}  # the title too: only what was sent is left
+    assert client.patch(f"/tasks/{uid}", json={"status": "DONE"}).json()["fields"] == {"city": "Nice"}  # no fields: kept
+
+
+def test_unknown_keys_reject_names_the_key(client: httpx.Client, sandbox: Sandbox) -> None:
+    sandbox.configure(unknown_keys="reject")
+    assert locs(client.post("/tasks", json={**task_body(), "surprise": 1})) == [["body", "surprise"]]
+    items = [{"uid": new_uid(), **task_body()}, {"uid": new_uid(), **task_body(), "colour": "red"}]
+    assert locs(client.put("/tasks/batch", json={"items": items})) == [["body", "items", 1, "colour"]]
+    assert sandbox.task_count() == 0
+    # Every key the contract names is known, the read-only ones too: a task read back goes back as it is.
+    task = client.post("/tasks", json={**task_body(custom_key=1), "assignee_email": "a@b.c"}).json()
+    assert client.put(f"/tasks/{task['uid']}", json=task).status_code == 200
+    assert client.patch(f"/tasks/{task['uid']}", json={"status": "DONE", "extra": True}).status_code == 422
+
+
+def test_batch_failure_write_valid_writes_the_good_items_then_names_the_bad(client: httpx.Client, sandbox: Sandbox) -> None:
+    sandbox.configure(batch_failure="write_valid")
+    items = [{"uid": new_uid(), **task_body(f"t{i}")} for i in range(4)]
+    items[1]["fields"]["title"] = ""
+    assert locs(client.put("/tasks/batch", json={"items": items})) == [["body", "items", 1, "fields", "title"]]
+    assert [t["uid"] for t in sandbox.tasks()] == [items[i]["uid"] for i in (0, 2, 3)]
+    assert locs(client.post("/tasks/batch", json={"items": [task_body("new"), {"fields": {}}]})) == [["body", "items", 1, "fields", "title"]]
+    assert sandbox.task_count() == 4
+    # PATCH: an unknown task is a bad item like an invalid one, named by its index in the request.
+    patch = [{"uid": items[2]["uid"], "status": "BAD"}, {"uid": items[0]["uid"], "status": "DONE"},
+             {"uid": new_uid(), "status": "DONE"}, {"uid": items[3]["uid"], "status": "DONE"}]
+    assert locs(client.patch("/tasks/batch", json={"items": patch})) == [["body", "items", 0, "status"], ["body", "items", 2, "uid"]]
+    status = {t["uid"]: t["status"] for t in sandbox.tasks()}
+    assert [status[items[i]["uid"]] for i in (0, 2, 3)] == ["DONE", "TODO", "DONE"]
+
+
+def test_stamp_started_off_never_sets_started_at(client: httpx.Client, sandbox: Sandbox) -> None:
+    sandbox.configure(stamp_started=False)
+    created = client.post("/tasks", json={**task_body(), "status": "STARTED"}).json()
+    assert created["status"] == "STARTED" and created["started_at"] is None
+    uid = client.post("/tasks", json=task_body()).json()["uid"]
+    assert client.patch(f"/tasks/{uid}", json={"status": "STARTED"}).json()["started_at"] is None
+    done = client.patch(f"/tasks/{uid}", json={"status": "DONE"}).json()
+    assert done["started_at"] is None and done["done_at"] == done["updated_at"]  # done_at is known, not switched
+
+
+def test_second_delete_200_answers_an_empty_object(client: httpx.Client, sandbox: Sandbox) -> None:
+    sandbox.configure(second_delete=200)
+    uid = client.post("/tasks", json=task_body()).json()["uid"]
+    assert client.delete(f"/tasks/{uid}").json()["uid"] == uid
+    for missing in (uid, new_uid()):
+        response = client.delete(f"/tasks/{missing}")
+        assert response.status_code == 200 and response.json() == {}
+    assert client.get(f"/tasks/{uid}").status_code == 404  # only DELETE changes
+    assert sandbox.task_count() == 0
+
+
+def test_the_switches_default_to_the_contracts_reading_and_change_over_http(sandbox: Sandbox, client: httpx.Client) -> None:
+    assert {name: getattr(SandboxConfig(), name) for name in SWITCHED} == CONTRACT_READING
+    response = client.patch("http://sandbox.localhost/_sandbox/config", json=SWITCHED)
+    assert response.status_code == 200 and {name: response.json()[name] for name in SWITCHED} == SWITCHED
+    assert {name: getattr(sandbox.config, name) for name in SWITCHED} == SWITCHED
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("batch_order", "random"), ("page_envelope", "hal"), ("error_body", "xml"), ("patch_fields", "deep"),
+    ("unknown_keys", "warn"), ("batch_failure", "partial"), ("stamp_started", "yes"), ("stamp_started", 1),
+    ("second_delete", "200"), ("second_delete", 204), ("second_delete", 404.0), ("oversize_status", True),
+])
+def test_a_switch_refuses_a_value_it_does_not_know(sandbox: Sandbox, name: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=name):
+        sandbox.configure(**{name: value})
+    with pytest.raises(ValueError, match=name):
+        SandboxConfig(**{name: value})
+
+
+def test_the_sandbox_command_passes_every_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    import fragment_bulk.sandbox
+    from fragment_bulk.cli import main
+
+    configs: list[SandboxConfig] = []
+    monkeypatch.setattr(fragment_bulk.sandbox, "run_server", lambda config, host, port, announce: configs.append(config))
+    flags = ["--batch-order", "reversed", "--page-envelope", "flat", "--error-body", "text", "--patch-fields", "replace",
+             "--unknown-keys", "reject", "--batch-failure", "write_valid", "--no-stamp-started", "--second-delete", "200"]
+    for args in ([], flags):
+        result = CliRunner().invoke(main, ["sandbox", *args])
+        assert result.exit_code == 0, result.output
+    default, switched = ({name: getattr(config, name) for name in SWITCHED} for config in configs)
+    assert default == CONTRACT_READING and switched == SWITCHED
+
+
 # -- storage -------------------------------------------------------------------------------
 
 

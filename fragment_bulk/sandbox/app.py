@@ -8,13 +8,17 @@ API request is fixed and is the order the contract implies:
 
 so a rate-limited request never reaches a fault or a write, a 5xx fault never writes, and a
 lost response always follows a committed write. ``/_sandbox/`` paths (inspection and control
-for tests) need the token but skip the limiter and the faults.
+for tests) need the token but skip the limiter and the faults, and their errors keep FastAPI's
+shape whatever ``error_body`` says: they are the sandbox's own, not Fragment's, and the tools
+that drive them read one shape.
+
+Each handler reads the config once, so one request sees one set of switches even while
+``configure`` swaps them.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import re
 import threading
@@ -22,22 +26,22 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from email.utils import formatdate
-from http import HTTPStatus
 from typing import Any
 
 from .config import SandboxConfig
 from .limits import FaultInjector, RateLimiter, retry_after_header
-from .search import parse_page_request, parse_task_filters
+from .responses import Response, error_response, json_response
+from .search import page_body, parse_page_request, parse_task_filters
 from .stats import Stats
 from .store import MissingTasks, TaskStore
-from .tasks import api_view
+from .tasks import Record, WriteRules, api_view
 from .validation import Invalid, Problems, TaskInput, check_comment, check_object, check_task, check_uid, parse_json_body
 
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 ADMIN_PREFIX = "/_sandbox"
+ADMIN_ERROR_STYLE = "fastapi"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ACCOUNT = {
     "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, "fragment-sandbox")),
@@ -57,13 +61,6 @@ class Request:
     body: bytes = b""
 
 
-@dataclass(frozen=True)
-class Response:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-
 class LostResponse:
     """Marker: the write committed; the adapter must close the connection and answer nothing."""
 
@@ -79,24 +76,6 @@ class HTTPError(Exception):
         self.status = status
         self.detail = detail
         self.headers = headers or []
-
-
-def json_response(status: int, payload: Any, headers: list[tuple[str, str]] | None = None) -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(
-        status,
-        [
-            ("Content-Type", "application/json"),
-            ("Content-Length", str(len(body))),
-            ("Date", formatdate(usegmt=True)),
-            *(headers or []),
-        ],
-        body,
-    )
-
-
-def error_response(status: int, detail: Any = None, headers: list[tuple[str, str]] | None = None) -> Response:
-    return json_response(status, {"detail": HTTPStatus(status).phrase if detail is None else detail}, headers)
 
 
 Handler = Callable[..., Response]
@@ -162,31 +141,32 @@ class SandboxApp:
 
     def handle(self, request: Request) -> Response | LostResponse:
         path = request.path.rstrip("/") or "/"
-        if path.startswith(ADMIN_PREFIX + "/"):
-            denied = self._refuse_token(request, self._config)
-            return denied or self._dispatch(self._admin_routes, request, path[len(ADMIN_PREFIX):])
-        if path.startswith(API_PREFIX + "/"):
-            return self._handle_api(request, path[len(API_PREFIX):])
-        return error_response(404)
-
-    def _handle_api(self, request: Request, route: str) -> Response | LostResponse:
         config = self._config
-        denied = self._refuse_token(request, config)
+        if path.startswith(ADMIN_PREFIX + "/"):
+            denied = self._refuse_token(request, config, ADMIN_ERROR_STYLE)
+            return denied or self._dispatch(self._admin_routes, request, path[len(ADMIN_PREFIX):], ADMIN_ERROR_STYLE)
+        if path.startswith(API_PREFIX + "/"):
+            return self._handle_api(request, path[len(API_PREFIX):], config)
+        return error_response(404, style=config.error_body)
+
+    def _handle_api(self, request: Request, route: str, config: SandboxConfig) -> Response | LostResponse:
+        style = config.error_body
+        denied = self._refuse_token(request, config, style)
         if denied is not None:
             self.stats.record(status=denied.status)
             return denied
         wait = self._limiter.wait_for(config.token)
         if wait > 0:
             self.stats.record(status=429)
-            return error_response(429, "Too Many Requests", retry_after_header(wait, config.retry_after))
+            return error_response(429, "Too Many Requests", retry_after_header(wait, config.retry_after), style=style)
         delay = self._faults.latency(*config.latency_ms)
         if delay:
             time.sleep(delay)
         fault_status = self._faults.server_error(config.fault_5xx)
         if fault_status is not None:
             self.stats.record(status=fault_status, fault="5xx")
-            return error_response(fault_status)
-        response = self._dispatch(self._api_routes, request, route)
+            return error_response(fault_status, style=style)
+        response = self._dispatch(self._api_routes, request, route, style)
         wrote = request.method in WRITE_METHODS and 200 <= response.status < 300
         if wrote and self._faults.lose_response(config.fault_lost):
             self.stats.record(status=None, fault="lost", wrote=True)
@@ -195,14 +175,14 @@ class SandboxApp:
         return response
 
     @staticmethod
-    def _refuse_token(request: Request, config: SandboxConfig) -> Response | None:
+    def _refuse_token(request: Request, config: SandboxConfig, style: str) -> Response | None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), config.token.encode()):
             return None
         detail = "Not authenticated" if not token else "Invalid token"
-        return error_response(401, detail, [("WWW-Authenticate", "Bearer")])
+        return error_response(401, detail, [("WWW-Authenticate", "Bearer")], style=style)
 
-    def _dispatch(self, routes: Routes, request: Request, route: str) -> Response:
+    def _dispatch(self, routes: Routes, request: Request, route: str, style: str) -> Response:
         try:
             for pattern, handlers in routes:
                 match = pattern.fullmatch(route)
@@ -214,12 +194,12 @@ class SandboxApp:
                 return handler(request, *match.groups())
             raise HTTPError(404, "Not Found")
         except Invalid as exc:
-            return error_response(422, exc.problems.errors)
+            return error_response(422, exc.problems.errors, style=style)
         except HTTPError as exc:
-            return error_response(exc.status, exc.detail, exc.headers)
+            return error_response(exc.status, exc.detail, exc.headers, style=style)
         except Exception:  # a bug in the sandbox: answer like a server would, keep serving
             logger.exception("sandbox error on %s %s", request.method, request.path)
-            return error_response(500)
+            return error_response(500, style=style)
 
     # -- API handlers ----------------------------------------------------------------------
 
@@ -227,8 +207,9 @@ class SandboxApp:
         return json_response(200, ACCOUNT)
 
     def _create_task(self, request: Request) -> Response:
-        task = _one_task(request, partial=False)
-        return _task_response(self.store.create_tasks([task.values])[0])
+        config = self._config
+        task = _one_task(request, config, partial=False)
+        return _task_response(self.store.create_tasks([task.values], _write_rules(config))[0])
 
     def _get_task(self, request: Request, raw_uid: str) -> Response:
         record = self.store.get_task(_path_uid(raw_uid))
@@ -237,72 +218,58 @@ class SandboxApp:
         return _task_response(record)
 
     def _put_task(self, request: Request, raw_uid: str) -> Response:
+        config = self._config
         uid = _path_uid(raw_uid)
-        task = _one_task(request, partial=False, path_uid=uid)
-        return _task_response(self.store.put_tasks([(uid, task.values)])[0])
+        task = _one_task(request, config, partial=False, path_uid=uid)
+        return _task_response(self.store.put_tasks([(uid, task.values)], _write_rules(config))[0])
 
     def _patch_task(self, request: Request, raw_uid: str) -> Response:
+        config = self._config
         uid = _path_uid(raw_uid)
-        task = _one_task(request, partial=True, path_uid=uid)
+        task = _one_task(request, config, partial=True, path_uid=uid)
         try:
-            return _task_response(self.store.patch_tasks([(uid, task.values)])[0])
+            return _task_response(self.store.patch_tasks([(uid, task.values)], _write_rules(config))[0])
         except MissingTasks as exc:
             raise HTTPError(404, "Task not found") from exc
 
     def _delete_task(self, request: Request, raw_uid: str) -> Response:
         record = self.store.delete_task(_path_uid(raw_uid))
-        if record is None:
-            raise HTTPError(404, "Task not found")
-        return _task_response(record)
+        if record is not None:
+            return _task_response(record)
+        if self._config.second_delete == 200:
+            return json_response(200, {})  # a server for which "gone" is done, not an error
+        raise HTTPError(404, "Task not found")
 
     def _list_tasks(self, request: Request) -> Response:
+        config = self._config
         filters = parse_task_filters(request.query)
-        page = parse_page_request(request.query, self._config, orderable=True)
+        page = parse_page_request(request.query, config, orderable=True)
         records, meta = self.store.search_tasks(filters, page)
-        return json_response(200, {"items": [api_view(r) for r in records], "meta": meta})
+        return json_response(200, page_body([api_view(r) for r in records], meta, config.page_envelope))
 
     def _create_batch(self, request: Request) -> Response:
-        tasks = self._batch(request, partial=False, uid_required=False)
-        return _batch_response(self.store.create_tasks([task.values for task in tasks]))
+        config = self._config
+        batch = _read_batch(request, config, partial=False, uid_required=False)
+        return batch.answer(self.store.create_tasks([task.values for task in batch.tasks], _write_rules(config)), config)
 
     def _put_batch(self, request: Request) -> Response:
-        tasks = self._batch(request, partial=False, uid_required=True)
-        return _batch_response(self.store.put_tasks(_keyed(tasks)))
+        config = self._config
+        batch = _read_batch(request, config, partial=False, uid_required=True)
+        return batch.answer(self.store.put_tasks(batch.keyed(), _write_rules(config)), config)
 
     def _patch_batch(self, request: Request) -> Response:
-        tasks = self._batch(request, partial=True, uid_required=True)
+        config = self._config
+        batch = _read_batch(request, config, partial=True, uid_required=True)
         try:
-            return _batch_response(self.store.patch_tasks(_keyed(tasks)))
+            records = self.store.patch_tasks(batch.keyed(), _write_rules(config),
+                                             write_found=config.batch_failure == "write_valid")
         except MissingTasks as exc:
             # A 422 naming each unknown item (not a 404) so a client can isolate them like
-            # any other bad item; nothing of the batch was written.
-            problems = Problems()
+            # any other bad item.
             for index in exc.indexes:
-                problems.add(("body", "items", index, "uid"), "task not found", "not_found")
-            raise Invalid(problems) from exc
-
-    def _batch(self, request: Request, *, partial: bool, uid_required: bool) -> list[TaskInput]:
-        """Every item validated before anything is written: one bad item rejects the batch."""
-        body = parse_json_body(request.body)
-        problems = Problems()
-        if not check_object(body, ("body",), problems):
-            raise Invalid(problems)
-        items = body.get("items")
-        if not isinstance(items, list):
-            raise Invalid.one(("body", "items"), "Input should be a valid list", "list_type")
-        limit = self._config.max_batch
-        if len(items) > limit:
-            message = f"at most {limit} items per batch, got {len(items)}"
-            if self._config.oversize_status == 413:
-                raise HTTPError(413, f"Request Entity Too Large: {message}")
-            raise Invalid.one(("body", "items"), message, "too_long")
-        tasks = [
-            check_task(item, ("body", "items", index), problems, partial=partial, uid_required=uid_required)
-            for index, item in enumerate(items)
-        ]
-        if problems:
-            raise Invalid(problems)
-        return [task for task in tasks if task is not None]
+                batch.problems.add(("body", "items", batch.positions[index], "uid"), "task not found", "not_found")
+            raise Invalid(batch.problems) from exc
+        return batch.answer(records, config, reorder=False)  # PATCH's answer order is known: the request's
 
     def _add_comment(self, request: Request, raw_uid: str) -> Response:
         uid = _path_uid(raw_uid)
@@ -312,13 +279,14 @@ class SandboxApp:
         return json_response(200, comment)
 
     def _list_comments(self, request: Request, raw_uid: str) -> Response:
+        config = self._config
         uid = _path_uid(raw_uid)
-        page = parse_page_request(request.query, self._config, orderable=False)
+        page = parse_page_request(request.query, config, orderable=False)
         result = self.store.list_comments(uid, page)
         if result is None:
             raise HTTPError(404, "Task not found")
         comments, meta = result
-        return json_response(200, {"items": comments, "meta": meta})
+        return json_response(200, page_body(comments, meta, config.page_envelope))
 
     # -- /_sandbox/ handlers ---------------------------------------------------------------
 
@@ -357,10 +325,11 @@ def _path_uid(raw: str) -> str:
     return uid
 
 
-def _one_task(request: Request, *, partial: bool, path_uid: str | None = None) -> TaskInput:
+def _one_task(request: Request, config: SandboxConfig, *, partial: bool, path_uid: str | None = None) -> TaskInput:
     """The validated body of a single-task write; a body ``uid`` must agree with the path's."""
     problems = Problems()
-    task = check_task(parse_json_body(request.body), ("body",), problems, partial=partial, uid_required=False)
+    task = check_task(parse_json_body(request.body), ("body",), problems, partial=partial, uid_required=False,
+                      reject_unknown=config.unknown_keys == "reject")
     if task is None:
         raise Invalid(problems)
     if task.uid is not None and path_uid is not None and task.uid != path_uid:
@@ -368,14 +337,58 @@ def _one_task(request: Request, *, partial: bool, path_uid: str | None = None) -
     return task
 
 
-def _keyed(tasks: list[TaskInput]) -> list[tuple[str, dict[str, Any]]]:
-    """(uid, values) pairs of batch items validated with ``uid_required``."""
-    return [(task.uid, task.values) for task in tasks if task.uid is not None]
+@dataclass
+class _Batch:
+    """The valid items of a batch body, and the problems of the others (none unless the config's
+    ``batch_failure`` is ``write_valid``: then the valid items are written before the 422)."""
+
+    tasks: list[TaskInput]
+    positions: list[int]  # the index of each valid item in the request
+    problems: Problems
+
+    def keyed(self) -> list[tuple[str, dict[str, Any]]]:
+        """(uid, values) pairs of items validated with ``uid_required``."""
+        return [(task.uid, task.values) for task in self.tasks if task.uid is not None]
+
+    def answer(self, records: list[Record], config: SandboxConfig, *, reorder: bool = True) -> Response:
+        """Once the valid items are written: the 422 naming the bad ones, if any, else the tasks."""
+        if self.problems:
+            raise Invalid(self.problems)
+        if reorder and config.batch_order == "reversed":
+            records = records[::-1]
+        return json_response(200, {"items": [api_view(r) for r in records]})
+
+
+def _read_batch(request: Request, config: SandboxConfig, *, partial: bool, uid_required: bool) -> _Batch:
+    """Every item validated before anything is written: one bad item rejects the batch, unless
+    ``batch_failure="write_valid"``, where it rejects only itself (``_Batch.answer``)."""
+    body = parse_json_body(request.body)
+    problems = Problems()
+    if not check_object(body, ("body",), problems):
+        raise Invalid(problems)
+    items = body.get("items")
+    if not isinstance(items, list):
+        raise Invalid.one(("body", "items"), "Input should be a valid list", "list_type")
+    if len(items) > config.max_batch:
+        message = f"at most {config.max_batch} items per batch, got {len(items)}"
+        if config.oversize_status == 413:
+            raise HTTPError(413, f"Request Entity Too Large: {message}")
+        raise Invalid.one(("body", "items"), message, "too_long")
+    batch = _Batch([], [], problems)
+    for index, item in enumerate(items):
+        task = check_task(item, ("body", "items", index), problems, partial=partial, uid_required=uid_required,
+                          reject_unknown=config.unknown_keys == "reject")
+        if task is not None:
+            batch.tasks.append(task)
+            batch.positions.append(index)
+    if problems and config.batch_failure == "all_or_nothing":
+        raise Invalid(problems)
+    return batch
+
+
+def _write_rules(config: SandboxConfig) -> WriteRules:
+    return WriteRules(merge_patch_fields=config.patch_fields == "merge", stamp_started=config.stamp_started)
 
 
 def _task_response(record: dict[str, Any]) -> Response:
     return json_response(200, api_view(record))
-
-
-def _batch_response(records: list[dict[str, Any]]) -> Response:
-    return json_response(200, {"items": [api_view(r) for r in records]})

@@ -1,9 +1,11 @@
 """SandboxConfig: every switch of the sandbox in one frozen value.
 
 The contract marks several behaviours of Fragment as *assumed* (rate-limit headers, batch size,
-what an oversize batch answers). The sandbox makes each of them a field here so a client can be
-tested against every variant; ``Sandbox.configure`` swaps the whole value atomically, so a
-request never sees half of a change.
+what an oversize batch answers, the order of a batch's answer, the page envelope, the error body,
+how PATCH treats ``fields``, unknown keys, partial batch failure, ``started_at``, a second
+DELETE). The sandbox makes each of them a field here so a client can be tested against every
+variant; the default of each is the contract's reading. ``Sandbox.configure`` swaps the whole
+value atomically, so a request never sees half of a change.
 """
 
 from __future__ import annotations
@@ -14,6 +16,26 @@ from typing import Any
 
 RETRY_AFTER_MODES = ("header", "none", "zero")
 OVERSIZE_STATUSES = (413, 422)
+BATCH_ORDERS = ("request", "reversed")
+PAGE_ENVELOPES = ("meta", "flat", "no_total")
+ERROR_BODIES = ("fastapi", "message", "text")
+PATCH_FIELDS_MODES = ("merge", "replace")
+UNKNOWN_KEYS_MODES = ("ignore", "reject")
+BATCH_FAILURES = ("all_or_nothing", "write_valid")
+SECOND_DELETE_STATUSES = (404, 200)
+
+# The switches that take one of a few values, and those values.
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "retry_after": RETRY_AFTER_MODES,
+    "oversize_status": OVERSIZE_STATUSES,
+    "batch_order": BATCH_ORDERS,
+    "page_envelope": PAGE_ENVELOPES,
+    "error_body": ERROR_BODIES,
+    "patch_fields": PATCH_FIELDS_MODES,
+    "unknown_keys": UNKNOWN_KEYS_MODES,
+    "batch_failure": BATCH_FAILURES,
+    "second_delete": SECOND_DELETE_STATUSES,
+}
 
 
 @dataclass(frozen=True)
@@ -33,6 +55,15 @@ class SandboxConfig:
     fault_lost: float = 0.0  # fraction of writes committed, then answered with nothing
     latency_ms: tuple[float, float] = (0, 0)  # uniform random added latency (min, max)
     seed: int = 0  # faults and latency are drawn from RNGs seeded with this
+    # The contract's other assumed points; each default is the contract's reading.
+    batch_order: str = "request"  # "reversed": POST and PUT /tasks/batch answer in reverse order
+    page_envelope: str = "meta"  # "flat": next_cursor, total_count beside items; "no_total": no total_count
+    error_body: str = "fastapi"  # {"detail": ...}; "message": {"message": text}; "text": text/plain
+    patch_fields: str = "merge"  # "replace": a PATCH's fields replace the whole fields object
+    unknown_keys: str = "ignore"  # "reject": a 422 naming an unknown top-level key of a task
+    batch_failure: str = "all_or_nothing"  # "write_valid": the valid items are written, then the 422
+    stamp_started: bool = True  # False: started_at is never set
+    second_delete: int = 404  # 200: deleting a missing task answers 200 with {}
 
     def __post_init__(self) -> None:
         # Values may come from JSON (PATCH /_sandbox/config), where a tuple arrives as a list.
@@ -43,9 +74,12 @@ class SandboxConfig:
             "rate_per_min must be a positive number or None",
         )
         _check(_is_int(self.burst) and self.burst >= 1, "burst must be an integer >= 1")
-        _check(self.retry_after in RETRY_AFTER_MODES, f"retry_after must be one of {RETRY_AFTER_MODES}")
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            # type() too: True == 1 and 404.0 == 404, but neither is what a caller meant.
+            _check(any(type(value) is type(a) and value == a for a in allowed), f"{name} must be one of {allowed}")
         _check(_is_int(self.max_batch) and self.max_batch >= 1, "max_batch must be an integer >= 1")
-        _check(self.oversize_status in OVERSIZE_STATUSES, f"oversize_status must be one of {OVERSIZE_STATUSES}")
+        _check(isinstance(self.stamp_started, bool), "stamp_started must be true or false")
         _check(
             _is_int(self.page_max) and _is_int(self.page_default) and 1 <= self.page_default <= self.page_max,
             "page_default and page_max must be integers with 1 <= page_default <= page_max",

@@ -1,4 +1,4 @@
-"""Query strings of the list endpoints -> filters and a keyset page request; page meta out.
+"""Query strings of the list endpoints -> filters and a keyset page request; page meta and envelope out.
 
 Keyset (not offset) pagination: a cursor holds the order value and the creation sequence number
 of the row it stands after (or before), so every page is an index range scan (paging to the
@@ -162,3 +162,17 @@ def page_meta(request: PageRequest, *, first: tuple[str, int] | None, last: tupl
         "next_cursor": Cursor(request.order_by, "after", *last).encode() if has_next and last else None,
         "total_count": total_count,
     }
+
+
+def page_body(items: list[dict[str, Any]], meta: dict[str, Any], envelope: str) -> dict[str, Any]:
+    """A page of a list endpoint in the configured envelope (``SandboxConfig.page_envelope``).
+
+    ``meta``: the published Page model, under ``meta``. ``no_total``: the same without
+    ``total_count`` (a server that does not count). ``flat``: ``next_cursor`` and ``total_count``
+    beside ``items``, no ``meta`` (the other common shape of a cursor page).
+    """
+    if envelope == "flat":
+        return {"items": items, "next_cursor": meta["next_cursor"], "total_count": meta["total_count"]}
+    if envelope == "no_total":
+        meta = {key: value for key, value in meta.items() if key != "total_count"}
+    return {"items": items, "meta": meta}

@@ -20,8 +20,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .app import API_PREFIX, LostResponse, Request, Response, SandboxApp, error_response
+from .app import API_PREFIX, LostResponse, Request, SandboxApp
 from .config import SandboxConfig
+from .responses import Response, error_response
 from .tasks import api_view
 from .transport import SandboxTransport
 from .validation import normalise_uid
@@ -61,7 +62,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body = self._read_body()
         except ValueError as exc:
             self.close_connection = True  # the request's end is unknown: the stream is unusable
-            self._send(error_response(400, str(exc)))
+            self._send(error_response(400, str(exc), style=self.server.app.config.error_body))
             return
         target = urlsplit(self.path)
         result = self.server.app.handle(

@@ -16,7 +16,8 @@ class Stats:
 
     ``requests``: every API request, lost ones included. ``by_status``: answered requests by
     status. ``faults``: injected 5xx answers and lost responses. ``writes``: write requests
-    that committed (a batch is one), lost ones included.
+    that committed (a batch is one), lost ones included; counted from the 2xx answers, so a 422
+    that wrote a batch's valid items (``batch_failure="write_valid"``) is not among them.
     """
 
     def __init__(self) -> None:

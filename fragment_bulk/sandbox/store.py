@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .search import PageRequest, TaskFilters, page_meta
-from .tasks import RECORD_KEYS, Record, new_task, patch_task, put_task
+from .tasks import RECORD_KEYS, Record, WriteRules
 from .validation import format_timestamp
 
 _TASK_COLUMNS = ", ".join(RECORD_KEYS)
@@ -71,7 +71,7 @@ _UPSERT = (
 
 
 class MissingTasks(LookupError):
-    """PATCH named tasks that do not exist; ``indexes`` are their positions in the request."""
+    """PATCH named tasks that do not exist; ``indexes`` are their positions in the items given."""
 
     def __init__(self, indexes: list[int]) -> None:
         super().__init__(f"unknown tasks at positions {indexes}")
@@ -125,34 +125,37 @@ class TaskStore:
 
     # -- tasks: writes ---------------------------------------------------------------------
 
-    def create_tasks(self, inputs: list[dict[str, Any]]) -> list[Record]:
+    def create_tasks(self, inputs: list[dict[str, Any]], rules: WriteRules) -> list[Record]:
         """New tasks with server-made uids (POST is not idempotent)."""
-        return self._write([(str(uuid.uuid4()), values) for values in inputs], put_task)
+        return self._write([(str(uuid.uuid4()), values) for values in inputs], rules)
 
-    def put_tasks(self, items: list[tuple[str, dict[str, Any]]]) -> list[Record]:
+    def put_tasks(self, items: list[tuple[str, dict[str, Any]]], rules: WriteRules) -> list[Record]:
         """Create-or-update each (uid, values); an unchanged task is not written."""
-        return self._write(items, put_task)
+        return self._write(items, rules)
 
-    def patch_tasks(self, items: list[tuple[str, dict[str, Any]]]) -> list[Record]:
-        """Update existing tasks; raises ``MissingTasks`` (nothing written) if any is unknown."""
-        return self._write(items, patch_task, must_exist=True)
+    def patch_tasks(self, items: list[tuple[str, dict[str, Any]]], rules: WriteRules, *,
+                    write_found: bool = False) -> list[Record]:
+        """Update existing tasks; raises ``MissingTasks`` if any is unknown, having written nothing
+        or, with ``write_found``, the tasks that do exist (a server that writes a batch's valid items)."""
+        return self._write(items, rules, patch=True, write_found=write_found)
 
-    def _write(self, items: list[tuple[str, dict[str, Any]]],
-               update: Callable[[Record, dict[str, Any], Callable[[], str]], tuple[Record, bool]],
-               *, must_exist: bool = False) -> list[Record]:
+    def _write(self, items: list[tuple[str, dict[str, Any]]], rules: WriteRules, *, patch: bool = False,
+               write_found: bool = False) -> list[Record]:
         # Items apply in order, so a uid repeated in one batch sees its earlier version.
+        update = rules.patch_task if patch else rules.put_task
         with self._lock:
             current = self._fetch_tasks(uid for uid, _ in items)
-            if must_exist:
-                missing = [index for index, (uid, _) in enumerate(items) if uid not in current]
-                if missing:
-                    raise MissingTasks(missing)
+            missing = [index for index, (uid, _) in enumerate(items) if uid not in current] if patch else []
+            if missing and not write_found:
+                raise MissingTasks(missing)
             results: list[Record] = []
             changed: dict[str, Record] = {}
             for uid, values in items:
                 existing = current.get(uid)
                 if existing is None:
-                    record, did_change = new_task(uid, values, self._clock), True
+                    if patch:  # only with write_found: the others were refused above
+                        continue
+                    record, did_change = rules.new_task(uid, values, self._clock), True
                 else:
                     record, did_change = update(existing, values, self._clock)
                 current[uid] = record
@@ -163,6 +166,8 @@ class TaskStore:
                 with self._conn:
                     self._conn.executemany(_UPSERT, [_task_row(record) for record in changed.values()])
                 self._generation += 1
+            if missing:
+                raise MissingTasks(missing)
             return results
 
     def delete_task(self, uid: str) -> Record | None:

@@ -6,9 +6,10 @@ persists their results. The rules the contract leaves open are decided here:
 - PUT is a full upsert of ``fields`` (replaced wholly); native keys it does not give keep their
   current value (or the default for a new task).
 - PATCH merges ``fields`` key by key; a key set to null is stored as null (not deleted), the
-  same as a PUT that sends null.
+  same as a PUT that sends null. (Switchable: ``WriteRules.merge_patch_fields``.)
 - ``done_at`` is set when the status becomes DONE and cleared when it leaves DONE;
   ``started_at`` is set when the status becomes STARTED, kept through DONE, cleared on TODO.
+  (Switchable: ``WriteRules.stamp_started``.)
 - A write whose result equals the stored content changes nothing, not even ``updated_at``.
 - ``assignee_email`` is stored (write-only) but never returned.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 Record = dict[str, Any]
@@ -40,54 +42,62 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def new_task(uid: str, values: dict[str, Any], clock: Clock) -> Record:
-    """A task created from validated ``values`` with the contract's defaults."""
-    now = clock()
-    record: Record = {
-        "uid": uid, "status": "TODO", "due_at": now, "done_at": None, "started_at": None,
-        "created_at": now, "updated_at": now, "archived": False, "assignee_uid": None,
-        "queue_uid": None, "parent_uid": None, "assignee_email": None, "fields": {},
-    }
-    record.update(values)
-    _stamp_status_change(record, previous_status=None, now=now)
-    return record
+@dataclass(frozen=True)
+class WriteRules:
+    """What a write does to a task, for the two rules the contract only assumes.
 
+    ``merge_patch_fields``: a PATCH's ``fields`` merge key by key into the stored ones (else they
+    replace the whole object, as PUT's do). ``stamp_started``: ``started_at`` is set when the
+    status becomes STARTED (else it stays null).
+    """
 
-def put_task(existing: Record, values: dict[str, Any], clock: Clock) -> tuple[Record, bool]:
-    """The task after a PUT onto ``existing``, and whether anything changed."""
-    return _update(existing, values, clock)
+    merge_patch_fields: bool = True
+    stamp_started: bool = True
 
+    def new_task(self, uid: str, values: dict[str, Any], clock: Clock) -> Record:
+        """A task created from validated ``values`` with the contract's defaults."""
+        now = clock()
+        record: Record = {
+            "uid": uid, "status": "TODO", "due_at": now, "done_at": None, "started_at": None,
+            "created_at": now, "updated_at": now, "archived": False, "assignee_uid": None,
+            "queue_uid": None, "parent_uid": None, "assignee_email": None, "fields": {},
+        }
+        record.update(values)
+        self._stamp_status_change(record, previous_status=None, now=now)
+        return record
 
-def patch_task(existing: Record, values: dict[str, Any], clock: Clock) -> tuple[Record, bool]:
-    """The task after a PATCH: like PUT, but ``fields`` merge into the stored ones."""
-    if "fields" in values:
-        values = {**values, "fields": {**existing["fields"], **values["fields"]}}
-    return _update(existing, values, clock)
+    def put_task(self, existing: Record, values: dict[str, Any], clock: Clock) -> tuple[Record, bool]:
+        """The task after a PUT onto ``existing``, and whether anything changed."""
+        return self._update(existing, values, clock)
 
+    def patch_task(self, existing: Record, values: dict[str, Any], clock: Clock) -> tuple[Record, bool]:
+        """The task after a PATCH: like PUT, but ``fields`` merge into the stored ones (by default)."""
+        if "fields" in values and self.merge_patch_fields:
+            values = {**values, "fields": {**existing["fields"], **values["fields"]}}
+        return self._update(existing, values, clock)
 
-def _update(existing: Record, values: dict[str, Any], clock: Clock) -> tuple[Record, bool]:
-    candidate = {**existing, **values}
-    if content_key(candidate) == content_key(existing):
-        return existing, False
-    now = clock()
-    candidate["updated_at"] = now
-    _stamp_status_change(candidate, previous_status=existing["status"], now=now)
-    return candidate, True
+    def _update(self, existing: Record, values: dict[str, Any], clock: Clock) -> tuple[Record, bool]:
+        candidate = {**existing, **values}
+        if content_key(candidate) == content_key(existing):
+            return existing, False
+        now = clock()
+        candidate["updated_at"] = now
+        self._stamp_status_change(candidate, previous_status=existing["status"], now=now)
+        return candidate, True
+
+    def _stamp_status_change(self, record: Record, *, previous_status: str | None, now: str) -> None:
+        status = record["status"]
+        if status == previous_status:
+            return
+        record["done_at"] = now if status == "DONE" else None
+        if status == "STARTED" and self.stamp_started:
+            record["started_at"] = now
+        elif status == "TODO":
+            record["started_at"] = None
 
 
 def content_key(record: Record) -> tuple[Any, ...]:
     return tuple(canonical_json(record[key]) if key == "fields" else record[key] for key in CONTENT_KEYS)
-
-
-def _stamp_status_change(record: Record, *, previous_status: str | None, now: str) -> None:
-    status = record["status"]
-    if status == previous_status:
-        return
-    record["done_at"] = now if status == "DONE" else None
-    if status == "STARTED":
-        record["started_at"] = now
-    elif status == "TODO":
-        record["started_at"] = None
 
 
 def api_view(record: Record) -> dict[str, Any]:

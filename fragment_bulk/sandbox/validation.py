@@ -17,6 +17,12 @@ Loc = tuple[str | int, ...]
 
 STATUSES = ("TODO", "STARTED", "DONE")
 UUID_KEYS = ("assignee_uid", "queue_uid", "parent_uid")
+# Every top-level key of a task the contract names: the writable ones and the read-only ones
+# (a task read back and sent again carries those; they are ignored, never an unknown key).
+TASK_KEYS = frozenset({
+    "uid", "status", "due_at", "archived", *UUID_KEYS, "assignee_email", "fields",
+    "done_at", "started_at", "created_at", "updated_at",
+})
 
 # 32 hex digits, either bare or dashed 8-4-4-4-12 (the backreference forbids mixing).
 _UUID_RE = re.compile(
@@ -137,17 +143,22 @@ def check_object(value: object, loc: Loc, problems: Problems) -> TypeGuard[dict[
     return False
 
 
-def check_task(body: object, loc: Loc, problems: Problems, *, partial: bool, uid_required: bool) -> TaskInput | None:
+def check_task(body: object, loc: Loc, problems: Problems, *, partial: bool, uid_required: bool,
+               reject_unknown: bool = False) -> TaskInput | None:
     """Validate one task body; None (and problems added) when it is not acceptable.
 
     ``partial`` is PATCH: nothing is required, but a given ``fields.title`` must still be a
-    non-empty string. Read-only keys (``done_at``, ``created_at``...) and unknown keys are
-    ignored, as the contract assumes.
+    non-empty string. Read-only keys (``done_at``, ``created_at``...) are ignored; so are unknown
+    keys, as the contract assumes, unless ``reject_unknown`` (pydantic's ``extra="forbid"``).
     """
     if not check_object(body, loc, problems):
         return None
     before = len(problems.errors)
     values: dict[str, Any] = {}
+    if reject_unknown:
+        for key in body:
+            if key not in TASK_KEYS:
+                problems.add((*loc, key), "Extra inputs are not permitted", "extra_forbidden")
 
     uid = None
     if "uid" in body:
