@@ -263,7 +263,7 @@ def main(debug: bool) -> None:
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @mapping_options
 @click.option("--mode", type=click.Choice(api.IMPORT_MODES), default="upsert", show_default=True,
-              help="upsert: PUT with deterministic uids (re-runs create nothing). create: POST, server-made uids (no duplicate protection).")
+              help="upsert: PUT with deterministic uids (re-runs create nothing). create: POST, server-made uids (a batch that may have been applied is looked up before it is sent again; see the README).")
 @reader_options
 @run_options
 @connection_options
@@ -420,20 +420,41 @@ def whoami(**params: Any) -> None:
 @click.option("--fault-lost", default=0.0, show_default=True, type=click.FloatRange(0, 1), help="Fraction of writes committed, then answered with nothing.")
 @click.option("--latency", default="0,0", show_default=True, metavar="MIN,MAX", help="Added latency per request, in ms.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the fault and latency draws.")
+# The contract's assumed behaviours, each switchable so a client can be rehearsed against every variant.
+@click.option("--batch-order", type=click.Choice(["request", "reversed"]), default="request", show_default=True,
+              help="Order of the tasks in the answers of POST and PUT /tasks/batch.")
+@click.option("--page-envelope", type=click.Choice(["meta", "flat", "no_total"]), default="meta", show_default=True,
+              help="Pages: cursors and total_count under meta, beside items (flat), or meta without total_count.")
+@click.option("--error-body", type=click.Choice(["fastapi", "message", "text"]), default="fastapi", show_default=True,
+              help='Error bodies: {"detail": ...} (a 422 locates each problem), {"message": "..."}, or plain text.')
+@click.option("--patch-fields", type=click.Choice(["merge", "replace"]), default="merge", show_default=True,
+              help="A PATCH's fields merge key by key, or replace the task's fields.")
+@click.option("--unknown-keys", type=click.Choice(["ignore", "reject"]), default="ignore", show_default=True,
+              help="Unknown top-level keys of a task: ignored, or refused with a 422.")
+@click.option("--batch-failure", type=click.Choice(["all_or_nothing", "write_valid"]), default="all_or_nothing",
+              show_default=True, help="A batch with bad items: nothing written, or the valid items written (a 422 either way).")
+@click.option("--stamp-started/--no-stamp-started", default=True, show_default=True,
+              help="Set started_at when a task's status becomes STARTED.")
+@click.option("--second-delete", type=click.Choice(["404", "200"]), default="404", show_default=True,
+              help="Status of a DELETE of a task that does not exist (200 answers {}).")
 @handle_errors
-def sandbox(host: str, port: int, db: Path | None, token: str, rate: str, burst: int, retry_after: str, max_batch: int,
-            oversize_status: str, page_max: int, fault_5xx: float, fault_lost: float, latency: str, seed: int) -> None:
-    """Run a local Fragment API server to rehearse against (Ctrl-C stops it)."""
+def sandbox(host: str, port: int, db: Path | None, rate: str, oversize_status: str, page_max: int, latency: str,
+            second_delete: str, **switches: Any) -> None:
+    """Run a local Fragment API server to rehearse against (Ctrl-C stops it).
+
+    The options from --batch-order on switch the behaviours the API does not document, one
+    variant at a time: a client that works against each of them does not depend on a guess.
+    """
     from fragment_bulk.sandbox import SandboxConfig, run_server
 
     try:
         low, high = (float(part) for part in latency.split(","))
     except ValueError:
         raise click.BadParameter("expected MIN,MAX in milliseconds, like 5,20", param_hint="--latency") from None
+    # The other options are named as SandboxConfig's fields, and pass through as they are.
     config = SandboxConfig(
-        token=token, db_path=db, rate_per_min=parse_rate(rate), burst=burst, retry_after=retry_after,
-        max_batch=max_batch, oversize_status=int(oversize_status), page_max=page_max,
-        page_default=min(50, page_max), fault_5xx=fault_5xx, fault_lost=fault_lost, latency_ms=(low, high), seed=seed,
+        db_path=db, rate_per_min=parse_rate(rate), oversize_status=int(oversize_status), page_max=page_max,
+        page_default=min(50, page_max), latency_ms=(low, high), second_delete=int(second_delete), **switches,
     )
     run_server(config, host, port, announce=lambda line: click.echo(line))
 

@@ -1,6 +1,8 @@
 """Bulk updates: each row names an existing task and the values to change (``PATCH /tasks/batch``).
 
-Only the columns present and non-empty change (``fields`` merge key by key on the server). A row
+Only the columns present and non-empty change (``fields`` merge key by key on the server, as the
+contract assumes; a server whose PATCH replaces ``fields`` is found before any row is sent, see
+:func:`check_patch_merges`, since there an update would delete every field it does not name). A row
 whose task does not exist is rejected by the server with its index; the engine marks that row
 failed ("task not found") and sends the rest of the batch again. A PATCH with the same values is
 idempotent, so resuming after a crash simply sends unacknowledged rows again.
@@ -12,7 +14,10 @@ from typing import Any
 
 from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
+from fragment_bulk.errors import ProtocolError
 from fragment_bulk.importer import Anchor, load_anchor, send_keyed
+
+MERGES_KEY = "patch_merges_fields"  # in the checkpoint's job: the server was seen to merge a PATCH's fields
 
 
 class UpdateWriter:
@@ -26,6 +31,9 @@ class UpdateWriter:
 
     def prepare(self, client: FragmentClient, checkpoint: Checkpoint) -> None:
         self.anchor = load_anchor(client, checkpoint)
+        if not checkpoint.job().get(MERGES_KEY):
+            check_patch_merges(client)
+            checkpoint.set(MERGES_KEY, "yes")
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
         return send_keyed(client.update_tasks, rows, self._status)
@@ -34,3 +42,25 @@ class UpdateWriter:
         if self.anchor is None or self.anchor.is_before(task.get("updated_at")) is not False:
             return "updated"
         return "unchanged"
+
+
+def check_patch_merges(client: FragmentClient) -> None:
+    """Raise ``ProtocolError`` if the server's PATCH replaces ``fields`` instead of merging them.
+
+    One task is sent ``{"fields": {}}``: merged, that changes nothing; replacing, it empties the
+    task's fields, which are then put back at once (the task keeps a new ``updated_at``). With no
+    task on the server there is nothing an update could delete.
+    """
+    page = client.search_tasks({}, limit=1)
+    task = next((task for task in page.items if isinstance(task, dict) and isinstance(task.get("uid"), str)
+                 and isinstance(task.get("fields"), dict) and task["fields"]), None)
+    if task is None:
+        return
+    answered = client.patch_task(task["uid"], {"fields": {}})
+    kept = answered.get("fields") if isinstance(answered, dict) else None
+    if isinstance(kept, dict) and set(task["fields"]) - set(kept):
+        client.patch_task(task["uid"], {"fields": task["fields"]})
+        raise ProtocolError(
+            f"this server's PATCH replaces a task's fields instead of merging them (seen on task {task['uid']}, put"
+            " back as it was): an update would delete every field its rows do not name. Send whole tasks instead:"
+            " export them, edit the file, and import it (an upsert)")
