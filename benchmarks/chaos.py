@@ -2,6 +2,7 @@
 
     python benchmarks/chaos.py                         # 20,000 rows, 20 kills
     python benchmarks/chaos.py --rows 5000 --kills 10 --storm
+    python benchmarks/chaos.py --mode create [--storm]
 
 Generates a seeded CSV, serves a sandbox in its own process (rate limit off, 2-10 ms of
 latency so that kills land mid-run), and runs ``python -m fragment_bulk import FILE --key ref``
@@ -15,6 +16,12 @@ end. Then every task on the server is compared with the CSV:
 
 and the exit code is non-zero unless all three are zero and the last run exited 0.
 
+``--mode create`` imports with ``POST`` and server-made uids instead: rows are then matched to
+tasks by their ``ref`` field. A row a kill left in doubt that the resumed run cannot find waits
+until the killed run's request can no longer land (minutes) before it is sent, so right after
+the kills it is counted apart (``unknown``): reported not created in the results file, never
+missing in silence (``silent``).
+
 ``--storm`` adds a fault storm: 10% of requests answered 5xx, 5% of writes committed with the
 response lost, random latency, and a server rate limit (3000/min, burst 5) that the client,
 run with ``--rate off``, keeps hitting; ``Retry-After`` switches between a header, none and
@@ -24,6 +31,7 @@ zero from one resume to the next.
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import random
 import subprocess
@@ -55,14 +63,19 @@ class Result:
     kills: int
     exit_code: int  # of the last run, the one left to finish
     final_runs: int  # runs after the last kill until one exited 0 (a storm may stop a run early)
+    unknown: int = 0  # --mode create: rows with no task yet, reported as such (waiting, or outcome unknown)
+    silent: int = 0  # rows with no task and no such report: lost without a word
 
     @property
     def ok(self) -> bool:
-        return self.lost == self.duplicated == self.mismatched == 0 and self.exit_code == 0
+        if self.unknown:  # a create run that left rows unknown exits 1; they must all be reported
+            return self.lost == self.unknown and self.duplicated == self.mismatched == self.silent == 0
+        return self.lost == self.duplicated == self.mismatched == self.silent == 0 and self.exit_code == 0
 
     def line(self) -> str:
         return (f"rows={self.rows} tasks={self.tasks} lost={self.lost} duplicated={self.duplicated}"
-                f" mismatched={self.mismatched} kills={self.kills} exit={self.exit_code} final_runs={self.final_runs}")
+                f" mismatched={self.mismatched} unknown={self.unknown} silent={self.silent} kills={self.kills}"
+                f" exit={self.exit_code} final_runs={self.final_runs}")
 
 
 def sandbox_config(storm: bool, seed: int) -> dict[str, object]:
@@ -72,20 +85,20 @@ def sandbox_config(storm: bool, seed: int) -> dict[str, object]:
             "latency_ms": (0, 20), "seed": seed}
 
 
-def import_command(path: Path) -> list[str]:
-    command = [sys.executable, "-m", "fragment_bulk", "import", str(path), "--rate", "off",
+def import_command(path: Path, mode: str = "upsert") -> list[str]:
+    command = [sys.executable, "-m", "fragment_bulk", "import", str(path), "--rate", "off", "--mode", mode,
                "--batch-size", str(BATCH), "--concurrency", "4", "--json", "--quiet"]
-    for key in KEYS:
+    for key in KEYS if mode == "upsert" else ():
         command += ["--key", key]
     for column, type_name in TYPES.items():
         command += ["--type", f"{column}={type_name}"]
     return command
 
 
-def run_chaos(*, rows: int = 20_000, kills: int = 20, storm: bool = False, seed: int = 0,
+def run_chaos(*, rows: int = 20_000, kills: int = 20, storm: bool = False, seed: int = 0, mode: str = "upsert",
               work: Path | None = None, log: Callable[[str], None] = lambda message: None) -> Result:
     """Import ``rows`` generated rows through ``kills`` SIGKILLs and resumes; count what arrived."""
-    work = work or WORK / f"chaos-{rows}-{seed}{'-storm' if storm else ''}"
+    work = work or WORK / f"chaos-{rows}-{seed}{'-storm' if storm else ''}{'-create' if mode == 'create' else ''}"
     work.mkdir(parents=True, exist_ok=True)
     for stale in work.glob("tasks.*"):
         stale.unlink()
@@ -93,7 +106,7 @@ def run_chaos(*, rows: int = 20_000, kills: int = 20, storm: bool = False, seed:
     rng = random.Random(seed)
     with sandbox_process(**sandbox_config(storm, seed)) as url:
         env = {**os.environ, "FRAGMENT_BASE_URL": url, "FRAGMENT_TOKEN": TOKEN}
-        command = import_command(path)
+        command = import_command(path, mode)
         batches = -(-rows // BATCH)
         delivered = attempt = 0
         # A run that ends before its kill (the clock drew a late moment) does not count: draw again.
@@ -106,6 +119,7 @@ def run_chaos(*, rows: int = 20_000, kills: int = 20, storm: bool = False, seed:
             log(f"run {attempt}: {'killed' if killed else f'ended before the kill, exit {code}'}"
                 f" at {writes(url)} writes")
         exit_code, final_runs = -1, 0
+        # (A create run that reports rows unknown exits 1 every time: the attempts run out, sending nothing.)
         while exit_code != 0 and final_runs < FINAL_ATTEMPTS:
             final_runs += 1
             if storm:
@@ -114,6 +128,9 @@ def run_chaos(*, rows: int = 20_000, kills: int = 20, storm: bool = False, seed:
             exit_code = done.returncode
             log(f"final run: exit {exit_code} {done.stdout.strip()[-300:]} {done.stderr.strip()[-300:]}")
         tasks = admin(url, "GET", "tasks")["items"]
+    if mode == "create":
+        return compare_created(path, tasks, work / "tasks.fragment-results.csv", kills=delivered, exit_code=exit_code,
+                               final_runs=final_runs)
     return compare(path, tasks, kills=delivered, exit_code=exit_code, final_runs=final_runs)
 
 
@@ -166,6 +183,28 @@ def compare(path: Path, tasks: list[dict], *, kills: int, exit_code: int, final_
     return Result(rows, len(tasks), lost, duplicated, mismatched, kills, exit_code, final_runs)
 
 
+def compare_created(path: Path, tasks: list[dict], results: Path, *, kills: int, exit_code: int,
+                    final_runs: int) -> Result:
+    """``compare`` for server-made uids: each CSV row against the tasks holding its ``ref``."""
+    by_ref: dict[str, list[dict]] = {}
+    for task in tasks:
+        by_ref.setdefault(task["fields"].get("ref"), []).append(task)
+    with open(results, encoding="utf-8", newline="") as handle:
+        unknown_refs = {row["ref"] for row in csv.DictReader(handle) if row["_status"] != "created"}
+    rows = lost = mismatched = silent = 0
+    for row in read_rows(path):
+        rows += 1
+        found = by_ref.pop(row["ref"], [])
+        if not found:
+            lost += 1
+            silent += row["ref"] not in unknown_refs
+        elif not all(matches(task, task_item(row)) for task in found):
+            mismatched += 1
+    duplicated = len(tasks) - (rows - lost)  # every task past the first of its row
+    return Result(rows, len(tasks), lost, duplicated, mismatched, kills, exit_code, final_runs,
+                  unknown=len(unknown_refs), silent=silent)
+
+
 def matches(task: dict, item: dict) -> bool:
     """The task holds exactly the row's fields, its status, and its due date (as an instant)."""
     return (task.get("fields") == item["fields"] and task.get("status") == item["status"]
@@ -182,11 +221,12 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--storm", action="store_true", help="5xx, lost responses, latency and 429 bursts")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mode", choices=["upsert", "create"], default="upsert", help="import mode (create: POST)")
     parser.add_argument("-v", "--verbose", action="store_true", help="a line per run on stderr")
     args = parser.parse_args()
     log = (lambda message: print(message, file=sys.stderr)) if args.verbose else (lambda message: None)
     started = time.monotonic()
-    result = run_chaos(rows=args.rows, kills=args.kills, storm=args.storm, seed=args.seed, log=log)
+    result = run_chaos(rows=args.rows, kills=args.kills, storm=args.storm, seed=args.seed, mode=args.mode, log=log)
     print(f"{result.line()} ({time.monotonic() - started:.0f}s)")
     sys.exit(0 if result.ok else 1)
 

@@ -35,7 +35,8 @@ from fragment_bulk.connection import SandboxChoice, connect
 from fragment_bulk.engine import RunOptions, RunReport, run_bulk
 from fragment_bulk.errors import ConfigError, InputError
 from fragment_bulk.exporter import ExportReport, Search
-from fragment_bulk.importer import CreateWriter, UpsertWriter
+from fragment_bulk.creator import CreateWriter
+from fragment_bulk.importer import UpsertWriter
 from fragment_bulk.mapping import Mapping
 from fragment_bulk.readers import open_table
 from fragment_bulk.updater import UpdateWriter

@@ -50,8 +50,9 @@ from fragment_bulk.progress import progress_bar
 PROBLEMS_SHOWN = 10
 MAPPED_AHEAD = 1  # chunks mapped ahead of the one being sent
 STATUSES = ("created", "updated", "unchanged", "failed", "skipped")
-UNACKNOWLEDGED = ("sent, but no answer came before the run stopped; run again to resume (a comment is looked up"
-                  " before it is posted again; a --mode create row is reported unknown, never sent twice)")
+UNACKNOWLEDGED = ("sent, but no answer came before the run stopped; run again to resume (a comment or a --mode create"
+                  " row is looked up before it is sent again; a create row not found is sent only once the stopped"
+                  " run's request can no longer land, minutes later)")
 
 
 class Writer(Protocol):
@@ -399,7 +400,9 @@ def _send_all(
                 # What its rows held before, put back if it is never sent (a batch's rows are in file order).
                 batch.before = checkpoint.outcomes_between(rows[0].ordinal, rows[-1].ordinal + 1)
                 note = intent_note()
-                checkpoint.record(Outcome(row.ordinal, PENDING, row.uid, note) for row in rows)
+                # A row still pending from a crashed run keeps its note: it tells of the request then.
+                checkpoint.record(Outcome(row.ordinal, PENDING, row.uid, _pending_note(batch.before.get(row.ordinal), note))
+                                  for row in rows)
             in_flight[pool.submit(_deliver, writer, client, rows, batch_size, batch.answered)] = batch
         while in_flight and failure is None:
             done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
@@ -415,6 +418,10 @@ def _send_all(
         collect(set(in_flight))
         bar.close()
     return failure
+
+
+def _pending_note(before: Outcome | None, note: str | None) -> str | None:
+    return before.error if before is not None and before.status == PENDING and before.error else note
 
 
 def _mapped_chunks(table: Any, mapping: Any) -> Iterator[tuple[int, int, list[Any]]]:

@@ -10,11 +10,13 @@ idempotent, so resuming after a crash simply sends unacknowledged rows again.
 
 from __future__ import annotations
 
+import itertools
+import json
 from typing import Any
 
 from fragment_bulk.checkpoint import Checkpoint, Outcome
-from fragment_bulk.client import FragmentClient
-from fragment_bulk.errors import ProtocolError
+from fragment_bulk.client import MAX_PAGE_SIZE, FragmentClient
+from fragment_bulk.errors import FragmentBulkError, ProtocolError, RequestRejected
 from fragment_bulk.importer import Anchor, load_anchor, send_keyed
 
 MERGES_KEY = "patch_merges_fields"  # in the checkpoint's job: the server was seen to merge a PATCH's fields
@@ -30,10 +32,10 @@ class UpdateWriter:
         self.anchor: Anchor | None = None
 
     def prepare(self, client: FragmentClient, checkpoint: Checkpoint) -> None:
-        self.anchor = load_anchor(client, checkpoint)
-        if not checkpoint.job().get(MERGES_KEY):
-            check_patch_merges(client)
+        # The probe first: a server that stamps even a no-op PATCH must not count it as this job's.
+        if not checkpoint.job().get(MERGES_KEY) and check_patch_merges(client):
             checkpoint.set(MERGES_KEY, "yes")
+        self.anchor = load_anchor(client, checkpoint)
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
         return send_keyed(client.update_tasks, rows, self._status)
@@ -44,23 +46,37 @@ class UpdateWriter:
         return "unchanged"
 
 
-def check_patch_merges(client: FragmentClient) -> None:
-    """Raise ``ProtocolError`` if the server's PATCH replaces ``fields`` instead of merging them.
+def check_patch_merges(client: FragmentClient) -> bool:
+    """Whether the server's PATCH merges ``fields`` (False: nothing to tell it by); raises
+    ``ProtocolError`` if it replaces them.
 
-    One task is sent ``{"fields": {}}``: merged, that changes nothing; replacing, it empties the
-    task's fields, which are then put back at once (the task keeps a new ``updated_at``). With no
-    task on the server there is nothing an update could delete.
+    A task holding two fields or more is sent one of them, as it is: merged, that changes nothing;
+    replacing, it deletes the others, which are then put back at once (the task keeps a new
+    ``updated_at``). A server that refuses the probe, or holds no such task among its first hundred,
+    tells nothing.
     """
-    page = client.search_tasks({}, limit=1)
-    task = next((task for task in page.items if isinstance(task, dict) and isinstance(task.get("uid"), str)
-                 and isinstance(task.get("fields"), dict) and task["fields"]), None)
+    first = itertools.islice(client.iter_tasks({}), MAX_PAGE_SIZE)
+    task = next((task for task in first if isinstance(task, dict) and isinstance(task.get("uid"), str)
+                 and isinstance(task.get("fields"), dict) and len(task["fields"]) >= 2), None)
     if task is None:
-        return
-    answered = client.patch_task(task["uid"], {"fields": {}})
+        return False
+    kept_key = next(iter(task["fields"]))
+    try:
+        answered = client.patch_task(task["uid"], {"fields": {kept_key: task["fields"][kept_key]}})
+    except RequestRejected:
+        return False
     kept = answered.get("fields") if isinstance(answered, dict) else None
-    if isinstance(kept, dict) and set(task["fields"]) - set(kept):
+    if not isinstance(kept, dict):
+        return False
+    if not set(task["fields"]) - set(kept):
+        return True
+    try:
         client.patch_task(task["uid"], {"fields": task["fields"]})
+    except FragmentBulkError as exc:
         raise ProtocolError(
-            f"this server's PATCH replaces a task's fields instead of merging them (seen on task {task['uid']}, put"
-            " back as it was): an update would delete every field its rows do not name. Send whole tasks instead:"
-            " export them, edit the file, and import it (an upsert)")
+            f"this server's PATCH replaces a task's fields instead of merging them, and task {task['uid']} could not be"
+            f" put back as it was ({exc}): its fields were {json.dumps(task['fields'], ensure_ascii=False)}") from exc
+    raise ProtocolError(
+        f"this server's PATCH replaces a task's fields instead of merging them (seen on task {task['uid']}, put"
+        " back as it was): an update would delete every field its rows do not name. Send whole tasks instead:"
+        " export them, edit the file, and import it (an upsert)")

@@ -14,7 +14,7 @@ LAYERS = [
     {"identity", "readers", "mapping", "ratelimit", "retry", "checkpoint", "progress"},
     {"client"},
     {"engine"},
-    {"importer", "exporter", "updater", "commenter"},
+    {"importer", "exporter", "updater", "commenter", "creator"},
     {"sandbox", "connection"},
     {"api"},
     {"cli", "__init__", "__main__"},

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import fragment_bulk
-from fragment_bulk.errors import CheckpointError
+from fragment_bulk.errors import CheckpointError, ProtocolError
 from fragment_bulk.mapping import Mapping
 from fragment_bulk.retry import RetryPolicy
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
@@ -350,3 +350,15 @@ def test_update_leaves_a_hand_written_import_mapping_beside_it_alone(tmp_path, s
     _write_csv(source, ["uid", "status"], [[uids[0], "DONE"], [uids[1], ""]])
     report = fragment_bulk.update_file(source, client=client, checkpoint=None)
     assert report.exit_code == 0 and sandbox.task(uids[0])["status"] == "DONE"
+
+
+def test_an_update_is_refused_before_any_row_on_a_server_whose_patch_replaces_fields(tmp_path):
+    # The first task holds one field only (nothing to tell merge from replace by): the probe takes the next.
+    with Sandbox(SandboxConfig(rate_per_min=None, patch_fields="replace")) as sb, make_client(sb) as client:
+        client.put_task(str(uuid.UUID(int=1)), {"fields": {"title": "only a title"}})
+        client.put_task(str(uuid.UUID(int=2)), {"fields": {"title": "t", "country": "FR", "n": 1}})
+        before = sb.tasks()
+        changes = pd.DataFrame({"uid": [str(uuid.UUID(int=2))], "country": ["DE"]})
+        with pytest.raises(ProtocolError, match="replaces a task's fields"):
+            fragment_bulk.update_dataframe(changes, client=client, checkpoint=tmp_path / "ck")
+        assert [task["fields"] for task in sb.tasks()] == [task["fields"] for task in before]
