@@ -12,8 +12,10 @@ any error message.
 
 from __future__ import annotations
 
+import email.utils
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -36,6 +38,7 @@ from fragment_bulk.ratelimit import Throttle
 from fragment_bulk.retry import RetryPolicy, parse_retry_after
 
 MAX_PAGE_SIZE = 100
+EPOCH = "1970-01-01T00:00:00Z"  # a created_at_after every task passes
 
 # Failures where the request provably never reached the server: safe to resend even a POST.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -74,6 +77,7 @@ class FragmentClient:
         )
         self._answered = False  # any response yet: until then a refused connection is a wrong URL, not a blip
         self._page_max: dict[str, int] = {}  # the largest page each kind of listing was found to take
+        self._date: str | None = None  # the Date header of the last answer: the server's clock, to the second
         # Where the tasks go, as a checkpoint records it: a job resumed against another server
         # would skip the rows the first server acknowledged.
         self.destination = canonical_url(self.settings.base_url)
@@ -145,6 +149,7 @@ class FragmentClient:
                 timed_out=isinstance(exc, httpx.TimeoutException) and not isinstance(exc, _NOT_SENT),
             ) from exc
         self._answered = True
+        self._date = response.headers.get("date", self._date)
         if response.status_code >= 400:
             raise translate_error(response, method, path)
         self.throttle.succeeded()
@@ -152,6 +157,23 @@ class FragmentClient:
             return response.json()
         except ValueError as exc:
             raise ProtocolError(f"{method} {path} answered {response.status_code} with a body that is not JSON") from exc
+
+    @property
+    def server_time(self) -> datetime | None:
+        """The server's clock at its last answer, from its ``Date`` header (whole seconds)."""
+        try:
+            moment = email.utils.parsedate_to_datetime(self._date) if self._date else None
+        except (TypeError, ValueError):
+            return None
+        return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+    def honours_time_filters(self) -> bool | None:
+        """Whether the server knows ``created_at_after`` and ``order_by`` (assumed by the contract):
+        one that does not takes them for custom fields and lists nothing. None: it holds no task
+        to tell by."""
+        if not self.search_tasks({}, limit=1).items:
+            return None
+        return bool(self.search_tasks({"created_at_after": EPOCH, "order_by": "created_at"}, limit=1).items)
 
     # -- accounts ---------------------------------------------------------------------------
 

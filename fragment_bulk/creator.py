@@ -32,13 +32,12 @@ from datetime import timedelta
 from typing import Any
 
 from fragment_bulk.checkpoint import PENDING, Checkpoint, Outcome
-from fragment_bulk.client import FragmentClient
+from fragment_bulk.client import EPOCH, FragmentClient
 from fragment_bulk.errors import (ApiError, ConnectionFailed, InterruptedImport, ProtocolError, RequestRejected, ServerError,
                                   TransportError)
 from fragment_bulk.importer import MAX_POSTS, UNKNOWN, Claims, format_utc, newest_update, parse_time
 
 CLOCK_SKEW = timedelta(seconds=5)  # how far a server's clocks may disagree: a look-up lists this much earlier
-EPOCH = "1970-01-01T00:00:00Z"
 CRASHED = "it was sent before the previous run stopped and the task may exist; check before re-sending"
 # What the server answers for a native key a row leaves out (``due_at`` defaults to "now": not compared).
 ECHOED_DEFAULTS = {"status": "TODO", "archived": False, "assignee_uid": None, "queue_uid": None, "parent_uid": None}
@@ -125,10 +124,10 @@ class CreateWriter:
         refused = [row for row in rows if row.ordinal in floors]
         to_post = settled + [row for row in rows if row.ordinal not in self.maybe_created and row.ordinal not in floors]
         if refused:
-            found, back = self._look_up(client, refused, min(floors.values()))
+            found, back = self._look_up(client, refused, min(floors.values()), refused=True)
             resolved += found
             with self._lock:
-                if found and any(outcome.status == "created" for outcome in found):
+                if any(outcome.status == "created" for outcome in found):
                     self._refusals_write = True
                 self._unfound.update(row.ordinal for row in back)
             to_post += back
@@ -212,9 +211,10 @@ class CreateWriter:
     # -- looking up --------------------------------------------------------------------------
 
     def _look_up(self, client: FragmentClient, rows: list[Any], floor: str, *, timed_out: bool = False,
-                 cause: object = "the server refused the batch") -> tuple[list[Outcome], list[Any]]:
+                 refused: bool = False, cause: object = "the server refused the batch") -> tuple[list[Outcome], list[Any]]:
         """(outcomes of the rows whose task is found, the rows to send again). When the tasks
-        created since cannot be listed, or the server ignores the filter, the rows are unknown."""
+        created since cannot be listed, or the server ignores the filter, the rows are unknown;
+        but those of a ``refused`` batch are sent again, taking it as all or nothing (the contract)."""
         found: dict[int, str] = {}
         problem: object = None
         try:
@@ -228,7 +228,7 @@ class CreateWriter:
             problem = exc
         outcomes = [Outcome(row.ordinal, "created", found[row.ordinal]) for row in rows if row.ordinal in found]
         missing = [row for row in rows if row.ordinal not in found]
-        if problem is None:
+        if problem is None or refused:
             return outcomes, missing
         reason = (f"{UNKNOWN}: the tasks may have been created ({cause}), and the tasks created since could not be"
                   f" listed to tell ({problem}); check before re-sending")
@@ -252,15 +252,11 @@ class CreateWriter:
         return found
 
     def _check_filters(self, client: FragmentClient) -> None:
-        """Whether an empty listing means "nothing created since": a server that does not know
-        ``created_at_after`` takes it for a custom field and lists nothing, whatever it holds."""
-        if self._filters is not None:
-            return
-        holds_tasks = bool(client.search_tasks({}, limit=1).items)
-        honoured = not holds_tasks or bool(client.search_tasks({"created_at_after": EPOCH}, limit=1).items)
-        with self._lock:
-            self._filters = honoured if holds_tasks else None
-
+        """Whether an empty listing means "nothing created since" (see ``honours_time_filters``)."""
+        if self._filters is None:
+            honoured = client.honours_time_filters()
+            with self._lock:
+                self._filters = honoured
     def _floor(self) -> str:
         """What a task created by a POST sent now is created after, with room for the server's clocks."""
         with self._lock:

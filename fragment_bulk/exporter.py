@@ -42,7 +42,7 @@ import pandas as pd
 import yaml
 
 from fragment_bulk.client import MAX_PAGE_SIZE, FragmentClient, Page
-from fragment_bulk.errors import ConfigError
+from fragment_bulk.errors import ConfigError, ProtocolError
 from fragment_bulk.formats import CHUNK_ROWS, format_of, parse_moment, write_rows
 from fragment_bulk.progress import progress_bar
 
@@ -433,7 +433,9 @@ def _task_pages(client: FragmentClient, search: Search, page_size: int | None) -
     query = search.query()
     filtering = search.status is not None or search.updated_after is not None or search.created_after is not None
     kept_total = 0
+    pages = 0
     for page in client.iter_pages("/tasks", query, page_size=size):
+        pages += 1
         kept = [task for task in page.items if search.matches(task)] if filtering else page.items
         outside = len(page.items) - len(kept)
         if search.limit is not None:
@@ -442,6 +444,11 @@ def _task_pages(client: FragmentClient, search: Search, page_size: int | None) -
         yield page, kept, outside
         if search.limit is not None and kept_total >= search.limit:
             return
+    timed = search.updated_after is not None or search.created_after is not None or search.order_by is not None
+    if not pages and timed and client.honours_time_filters() is False:
+        raise ProtocolError("the server lists nothing with created_at_after, updated_at_after or order_by though it"
+                            " holds tasks: it does not know them (the API docs do not say it does). Export without"
+                            " --updated-after, --created-after and --order-by, and filter the file instead")
 
 
 def _prefetched(pages: Iterator[Any], depth: int = PREFETCH_PAGES) -> Iterator[Any]:

@@ -20,7 +20,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
 
@@ -134,12 +134,32 @@ class Anchor:
 
 
 def newest_update(client: FragmentClient) -> str:
-    """The newest ``updated_at`` on the server ("" when it holds no task): the job's anchor."""
+    """The newest ``updated_at`` on the server ("" when it holds no task): the job's anchor.
+
+    A server that does not know ``order_by`` (see ``honours_time_filters``) cannot say: the
+    anchor is then its clock, read from its ``Date`` header to the second, and the job waits
+    until that clock has passed the next second, so that every earlier change is before the
+    anchor and every change of the job after it.
+    """
     page = client.search_tasks({"order_by": "-updated_at"}, limit=1)
     stamps = [task.get("updated_at") for task in page.items if task.get("updated_at")]
-    if not stamps:
-        return ""
-    return max(stamps, key=parse_time)
+    if stamps:
+        return max(stamps, key=parse_time)
+    if client.honours_time_filters() is not False:
+        return ""  # no task at all
+    return _next_server_second(client)
+
+
+def _next_server_second(client: FragmentClient) -> str:
+    now = client.server_time
+    if now is None:
+        return ""  # no clock to read: every row is reported created (as against an empty server)
+    anchor = now.replace(microsecond=0) + timedelta(seconds=1)
+    while now is not None and now < anchor:
+        client.throttle.sleep(min(1.0, (anchor - now).total_seconds() + 0.05))
+        client.whoami()
+        now = client.server_time
+    return format_utc(anchor)
 
 
 def classify(task: dict[str, Any], anchor: Anchor | None) -> str:

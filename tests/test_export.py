@@ -608,3 +608,16 @@ def test_ctrl_c_during_an_export_leaves_the_previous_file_and_says_so(tmp_path):
     assert process.returncode == 130
     assert error_line(err) == "error: interrupted; nothing was written (run the export again)"
     assert out.read_text() == "the previous export\n" and not list(tmp_path.glob("*.partial"))
+
+
+def test_an_export_with_a_time_filter_the_server_does_not_know_is_an_error_not_an_empty_file(tmp_path):
+    # Such a server takes updated_at_after for a custom field and lists nothing: a silent empty export.
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb, sb.serve(port=0) as server:
+        with make_client(sb) as client:
+            _seed(client, 3)
+        sb.configure(time_filters="as_fields")
+        done = run_cli("export", str(tmp_path / "recent.csv"), "--updated-after", "2020-01-01", server_url=server.url)
+        assert done.returncode != 0 and "does not know them" in error_line(done.stderr)
+        assert not (tmp_path / "recent.csv").exists()
+        assert run_cli("export", str(tmp_path / "all.csv"), server_url=server.url).returncode == 0
+        assert len(pd.read_csv(tmp_path / "all.csv")) == 3

@@ -815,3 +815,15 @@ def test_run_server_announces_serves_and_stops_cleanly(tmp_path: Path, stop_sign
         process.kill()
     with make_sandbox(db_path=db) as reopened:
         assert reopened.task(uid) is not None
+
+
+def test_time_filters_as_fields_takes_the_time_filters_and_order_by_for_custom_fields(client: httpx.Client,
+                                                                                       sandbox: Sandbox) -> None:
+    client.post("/tasks", json=task_body())
+    sandbox.configure(time_filters="as_fields")
+    assert len(client.get("/tasks").json()["items"]) == 1
+    for query in ({"order_by": "-updated_at"}, {"created_at_after": "1970-01-01T00:00:00Z"},
+                  {"updated_at_after": "1970-01-01T00:00:00Z"}):
+        assert client.get("/tasks", params=query).json()["items"] == [], query
+    tagged = client.post("/tasks", json=task_body(order_by="x")).json()
+    assert [task["uid"] for task in client.get("/tasks", params={"order_by": "x"}).json()["items"]] == [tagged["uid"]]

@@ -242,7 +242,7 @@ class SandboxApp:
 
     def _list_tasks(self, request: Request) -> Response:
         config = self._config
-        filters = parse_task_filters(request.query)
+        filters = parse_task_filters(request.query, time_filters=config.time_filters)
         page = parse_page_request(request.query, config, orderable=True)
         records, meta = self.store.search_tasks(filters, page)
         return json_response(200, page_body([api_view(r) for r in records], meta, config.page_envelope))

@@ -23,6 +23,7 @@ PATCH_FIELDS_MODES = ("merge", "replace")
 UNKNOWN_KEYS_MODES = ("ignore", "reject")
 BATCH_FAILURES = ("all_or_nothing", "write_valid")
 SECOND_DELETE_STATUSES = (404, 200)
+TIME_FILTERS_MODES = ("known", "as_fields")
 
 # The switches that take one of a few values, and those values.
 CHOICES: dict[str, tuple[Any, ...]] = {
@@ -35,6 +36,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "unknown_keys": UNKNOWN_KEYS_MODES,
     "batch_failure": BATCH_FAILURES,
     "second_delete": SECOND_DELETE_STATUSES,
+    "time_filters": TIME_FILTERS_MODES,
 }
 
 
@@ -64,6 +66,9 @@ class SandboxConfig:
     batch_failure: str = "all_or_nothing"  # "write_valid": the valid items are written, then the 422
     stamp_started: bool = True  # False: started_at is never set
     second_delete: int = 404  # 200: deleting a missing task answers 200 with {}
+    # "as_fields": created_at_after, updated_at_after and order_by are unknown, so taken (as any
+    # unknown parameter is) for custom-field filters: a listing with one of them finds nothing.
+    time_filters: str = "known"
 
     def __post_init__(self) -> None:
         # Values may come from JSON (PATCH /_sandbox/config), where a tuple arrives as a list.

@@ -21,6 +21,7 @@ ORDER_COLUMNS = ("created_at", "updated_at")
 PAGING_PARAMS = ("limit", "cursor", "order_by")
 NATIVE_FILTERS = ("status", "assignee_uid", "queue_uid", "archived", "created_at_after", "updated_at_after")
 RESERVED_PARAMS = (*PAGING_PARAMS, *NATIVE_FILTERS)
+TIME_PARAMS = ("created_at_after", "updated_at_after", "order_by")  # what ``time_filters="as_fields"`` does not know
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def parse_page_request(params: list[tuple[str, str]], config: SandboxConfig, *, 
         limit = _int_or_zero(values["limit"])
         if not 1 <= limit <= config.page_max:
             problems.add(("query", "limit"), f"limit must be an integer from 1 to {config.page_max}", "less_than_equal")
-    order_by = values.get("order_by", "created_at") if orderable else "created_at"
+    order_by = values.get("order_by", "created_at") if orderable and config.time_filters == "known" else "created_at"
     if order_by.lstrip("-") not in ORDER_COLUMNS:
         problems.add(("query", "order_by"), "order_by must be created_at or updated_at, optionally prefixed by '-'", "enum")
     cursor = Cursor(order_by, "start")
@@ -113,13 +114,17 @@ def _int_or_zero(text: str) -> int:
         return 0
 
 
-def parse_task_filters(params: list[tuple[str, str]]) -> TaskFilters:
-    """Native filters and custom-field filters (every non-reserved parameter), AND-combined."""
+def parse_task_filters(params: list[tuple[str, str]], *, time_filters: str = "known") -> TaskFilters:
+    """Native filters and custom-field filters (every non-reserved parameter), AND-combined.
+    With ``time_filters="as_fields"``, the time filters and ``order_by`` are custom fields too."""
     problems = Problems()
     native: list[tuple[str, str, Any]] = []
     custom: list[tuple[str, str]] = []
     for name, text in params:
         loc = ("query", name)
+        if time_filters == "as_fields" and name in TIME_PARAMS:
+            custom.append((name, text))
+            continue
         if name in PAGING_PARAMS:
             continue
         if name == "status":
