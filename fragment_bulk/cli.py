@@ -437,8 +437,8 @@ def whoami(**params: Any) -> None:
               help="Set started_at when a task's status becomes STARTED.")
 @click.option("--second-delete", type=click.Choice(["404", "200"]), default="404", show_default=True,
               help="Status of a DELETE of a task that does not exist (200 answers {}).")
-@click.option("--time-filters", type=click.Choice(["known", "as_fields"]), default="known", show_default=True,
-              help="created_at_after, updated_at_after and order_by: known, or taken for custom fields (finding nothing).")
+@click.option("--time-filters", type=click.Choice(["known", "as_fields", "ignored"]), default="known", show_default=True,
+              help="created_at_after, updated_at_after and order_by: known, taken for custom fields (finding nothing), or ignored.")
 @handle_errors
 def sandbox(host: str, port: int, db: Path | None, rate: str, oversize_status: str, page_max: int, latency: str,
             second_delete: str, **switches: Any) -> None:

@@ -39,6 +39,7 @@ from fragment_bulk.retry import RetryPolicy, parse_retry_after
 
 MAX_PAGE_SIZE = 100
 EPOCH = "1970-01-01T00:00:00Z"  # a created_at_after every task passes
+FAR_FUTURE = "9999-01-01T00:00:00Z"  # and one none does
 
 # Failures where the request provably never reached the server: safe to resend even a POST.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -169,10 +170,12 @@ class FragmentClient:
 
     def honours_time_filters(self) -> bool | None:
         """Whether the server knows ``created_at_after`` and ``order_by`` (assumed by the contract):
-        one that does not takes them for custom fields and lists nothing. None: it holds no task
-        to tell by."""
+        one that does not takes them for custom fields and lists nothing, or ignores them and
+        lists everything. None: it holds no task to tell by."""
         if not self.search_tasks({}, limit=1).items:
             return None
+        if self.search_tasks({"created_at_after": FAR_FUTURE}, limit=1).items:
+            return False
         return bool(self.search_tasks({"created_at_after": EPOCH, "order_by": "created_at"}, limit=1).items)
 
     # -- accounts ---------------------------------------------------------------------------

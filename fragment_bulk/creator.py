@@ -27,6 +27,8 @@ import json
 import math
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -60,6 +62,7 @@ class CreateWriter:
         self._settle = 0.0  # seconds after its pending mark by which a crashed run's request has landed or never will
         self._filters: bool | None = None  # whether the server honours created_at_after (None: not checked yet)
         self._claimed = Claims()  # tasks this job created or took: never taken for another row
+        self._gate = _Gate()
         self._lock = threading.Lock()
 
     def prepare(self, client: FragmentClient, checkpoint: Checkpoint) -> None:
@@ -74,13 +77,21 @@ class CreateWriter:
         self._claimed = Claims(checkpoint.acknowledged_uids())
         self._newest = newest_update(client)
 
-    def intent_note(self) -> str:
-        """Journalled with the rows of a batch about to be sent: the floor to look them up from
-        should the run crash before their answer, and when."""
-        return _Intent(self._floor(), time.time()).note()
+    def intent_note(self, previous: Outcome | None) -> str | None:
+        """Journalled with a row about to be sent: the floor to look it up from should the run
+        crash before its answer (the earliest, when an earlier crashed run left it pending), and
+        when. A row already reported unknown gets none: it stays unknown."""
+        if previous is not None and previous.status == "failed" and (previous.error or "").startswith(UNKNOWN):
+            return None
+        floor = self._floor()
+        earlier = _Intent.read(previous.error) if previous is not None and previous.status == PENDING else None
+        return _Intent(min(floor, earlier.floor) if earlier else floor, time.time()).note()
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
         positions = {row.ordinal: index for index, row in enumerate(rows)}
+        with self._lock:
+            doubtful = any(row.ordinal in self.maybe_created or row.ordinal in self._maybe_written
+                           or row.ordinal in self._resolved or row.ordinal in self._unfound for row in rows)
         resolved: list[Outcome] = []
         try:
             resolved, to_post = self._resolve(client, rows)
@@ -89,7 +100,7 @@ class CreateWriter:
             self._keep(resolved)  # the engine sends the rows the server did not blame again
             raise
         except BaseException as exc:
-            if any(row.ordinal in self.maybe_created or row.ordinal in self._unfound for row in rows):
+            if doubtful:
                 exc.maybe_written = True  # type: ignore[attr-defined]  # rows that may exist stay pending
             raise
         return sorted(resolved + posted, key=lambda outcome: outcome.ordinal)
@@ -119,10 +130,17 @@ class CreateWriter:
             floors = {row.ordinal: self._maybe_written.pop(row.ordinal) for row in rows if row.ordinal in self._maybe_written}
         done = {outcome.ordinal for outcome in resolved}
         rows = [row for row in rows if row.ordinal not in done]
-        crashed, settled = self._crashed(client, [row for row in rows if row.ordinal in self.maybe_created])
-        resolved += crashed
         refused = [row for row in rows if row.ordinal in floors]
-        to_post = settled + [row for row in rows if row.ordinal not in self.maybe_created and row.ordinal not in floors]
+        crashed, settled = self._crashed(client, [row for row in rows if row.ordinal in self.maybe_created
+                                                  and row.ordinal not in floors])
+        resolved += crashed
+        with self._lock:  # posted now: from here on a row like any other
+            self.maybe_created.difference_update(row.ordinal for row in settled)
+            for row in settled:
+                self._crash_notes.pop(row.ordinal, None)
+        posting = {row.ordinal for row in settled}
+        to_post = settled + [row for row in rows if row.ordinal not in self.maybe_created and row.ordinal not in floors
+                             and row.ordinal not in posting]
         if refused:
             found, back = self._look_up(client, refused, min(floors.values()), refused=True)
             resolved += found
@@ -141,13 +159,16 @@ class CreateWriter:
         if not noted:
             return outcomes, []
         try:
-            found, looked = self._find(client, noted, min(self._crash_notes[row.ordinal].floor for row in noted)), True
+            found, loose = self._find(client, noted, min(self._crash_notes[row.ordinal].floor for row in noted))
+            looked = True
         except (RequestRejected, ServerError, TransportError, ProtocolError):
-            found, looked = {}, False  # left pending: a later run looks again
+            found, loose, looked = {}, set(), False  # left pending: a later run looks again
         outcomes += [Outcome(row.ordinal, "created", found[row.ordinal]) for row in noted if row.ordinal in found]
         missing = [row for row in noted if row.ordinal not in found]
-        if self._filters is False:  # not found proves nothing there
-            return outcomes + [Outcome(row.ordinal, "failed", None, f"{UNKNOWN}: {CRASHED}") for row in missing], []
+        if self._filters is False or loose:  # not found proves nothing there; or something like it is there
+            unknown = [row for row in missing if self._filters is False or row.ordinal in loose]
+            outcomes += [Outcome(row.ordinal, "failed", None, f"{UNKNOWN}: {CRASHED}") for row in unknown]
+            missing = [row for row in missing if row not in unknown]
         settled = [row for row in missing if looked and self._settled(self._crash_notes[row.ordinal])]
         outcomes += [Outcome(row.ordinal, PENDING, None, self._crash_notes[row.ordinal].note())
                      for row in missing if row not in settled]
@@ -168,7 +189,9 @@ class CreateWriter:
                 floor = self._floor()
                 items = [{key: value for key, value in row.payload.items() if key != "uid"} for row in rows]
                 try:
-                    answered = in_request_order(items, client.create_tasks(items))
+                    with self._gate.post():  # answered and claimed before any look-up lists its tasks
+                        answered = in_request_order(items, client.create_tasks(items))
+                        self._saw(answered)
                 except RequestRejected as rejected:
                     self._keep(outcomes)
                     self._refused(rows, floor)
@@ -180,7 +203,6 @@ class CreateWriter:
                     found, rows = self._look_up(client, rows, floor, timed_out=getattr(exc, "timed_out", False), cause=exc)
                     outcomes += found
                     continue
-                self._saw(answered)
                 with self._lock:
                     if self._refusals_write is None and any(row.ordinal in self._unfound for row in rows):
                         self._refusals_write = False  # looked up, not found, then created: that 422 wrote nothing
@@ -214,49 +236,70 @@ class CreateWriter:
                  refused: bool = False, cause: object = "the server refused the batch") -> tuple[list[Outcome], list[Any]]:
         """(outcomes of the rows whose task is found, the rows to send again). When the tasks
         created since cannot be listed, or the server ignores the filter, the rows are unknown;
-        but those of a ``refused`` batch are sent again, taking it as all or nothing (the contract)."""
+        but those of a ``refused`` batch are sent again, taking it as all or nothing (the contract).
+        A row whose fields are on a new task holding other native values is unknown too."""
         found: dict[int, str] = {}
+        loose: set[int] = set()
         problem: object = None
         try:
-            found = self._find(client, rows, floor)
+            found, loose = self._find(client, rows, floor)
             if timed_out and len(found) < len(rows):
                 client.throttle.sleep(client.settings.timeout)
-                found.update(self._find(client, [row for row in rows if row.ordinal not in found], floor))
-            if self._filters is False:
-                problem = "the server ignores the created_at_after filter"
+                more, loose = self._find(client, [row for row in rows if row.ordinal not in found], floor)
+                found.update(more)
         except (RequestRejected, ServerError, TransportError, ProtocolError) as exc:
             problem = exc
         outcomes = [Outcome(row.ordinal, "created", found[row.ordinal]) for row in rows if row.ordinal in found]
         missing = [row for row in rows if row.ordinal not in found]
+        like = [row for row in missing if row.ordinal in loose]
+        outcomes += [Outcome(row.ordinal, "failed", None, f"{UNKNOWN}: the tasks may have been created ({cause}), and a"
+                             " task with its fields but other values was created since; check before re-sending")
+                     for row in like]
+        missing = [row for row in missing if row.ordinal not in loose]
         if problem is None or refused:
             return outcomes, missing
         reason = (f"{UNKNOWN}: the tasks may have been created ({cause}), and the tasks created since could not be"
                   f" listed to tell ({problem}); check before re-sending")
         return outcomes + [Outcome(row.ordinal, "failed", None, reason) for row in missing], []
 
-    def _find(self, client: FragmentClient, rows: list[Any], floor: str) -> dict[int, str]:
-        """Row ordinal -> uid of an untaken task created since ``floor`` with the row's content."""
+    def _find(self, client: FragmentClient, rows: list[Any], floor: str) -> tuple[dict[int, str], set[int]]:
+        """(row ordinal -> uid of an untaken task created since ``floor`` with the row's content,
+        the rows not found whose fields an untaken task since ``floor`` holds with other values).
+
+        Raises ``ProtocolError`` when the server is found not to filter on ``created_at_after``:
+        it lists a task created before ``floor``, or nothing though it holds tasks. Alone: a
+        POST answered meanwhile has had its tasks claimed (``_Gate``).
+        """
         wanted = {row.ordinal: {key: value for key, value in row.payload.items() if key != "uid"} for row in rows}
         found: dict[int, str] = {}
+        loose: set[int] = set()
+        bound = parse_time(floor)
         listed = 0
-        for task in client.iter_tasks({"created_at_after": floor or EPOCH}):
-            listed += 1
-            match = next((ordinal for ordinal, item in wanted.items() if same_task(item, task)), None)
-            if match is not None and isinstance(task.get("uid"), str) and self._claimed.take(task["uid"]):
-                found[match] = task["uid"]
-                del wanted[match]
-                if not wanted:
-                    break
-        if not listed:
-            self._check_filters(client)
-        return found
+        if self._filters is None:  # checked once, at the first look-up
+            self._filters = client.honours_time_filters()
+        if self._filters is False:
+            raise ProtocolError("the server ignores the created_at_after filter")
+        with self._gate.look():
+            for task in client.iter_tasks({"created_at_after": floor or EPOCH}):
+                listed += 1
+                created = parse_time(task.get("created_at"))
+                if bound is not None and created is not None and created < bound - timedelta(milliseconds=1):
+                    self._filters = False
+                    raise ProtocolError("the server ignores the created_at_after filter")
+                match = next((ordinal for ordinal, item in wanted.items() if same_task(item, task)), None)
+                if match is not None and isinstance(task.get("uid"), str) and self._claimed.take(task["uid"]):
+                    found[match] = task["uid"]
+                    del wanted[match]
+                    if not wanted:
+                        break
+                elif not self._claimed.holds(task.get("uid")):
+                    loose.update(ordinal for ordinal, item in wanted.items() if same_fields(item, task))
+        if not listed and self._filters is None:
+            self._filters = client.honours_time_filters()
+        if self._filters is False:
+            raise ProtocolError("the server ignores the created_at_after filter")
+        return found, loose - set(found)
 
-    def _check_filters(self, client: FragmentClient) -> None:
-        """Whether an empty listing means "nothing created since" (see ``honours_time_filters``)."""
-        if self._filters is None:
-            honoured = client.honours_time_filters()
-            with self._lock:
-                self._filters = honoured
     def _floor(self) -> str:
         """What a task created by a POST sent now is created after, with room for the server's clocks."""
         with self._lock:
@@ -271,6 +314,44 @@ class CreateWriter:
             current = parse_time(self._newest)
             if latest is not None and (current is None or latest > current):
                 self._newest = format_utc(latest)
+
+
+class _Gate:
+    """POSTs go side by side; a look-up goes alone, once every POST sent has been answered and
+    its tasks claimed, so that it never takes the task of another row's POST still in flight.
+    A look-up waiting holds back new POSTs (it would wait for ever behind a stream of them)."""
+
+    def __init__(self) -> None:
+        self._turn = threading.Condition()
+        self._posting = 0
+        self._looking = False
+        self._waiting = 0
+
+    @contextmanager
+    def post(self) -> Iterator[None]:
+        with self._turn:
+            self._turn.wait_for(lambda: not self._looking and not self._waiting)
+            self._posting += 1
+        try:
+            yield
+        finally:
+            with self._turn:
+                self._posting -= 1
+                self._turn.notify_all()
+
+    @contextmanager
+    def look(self) -> Iterator[None]:
+        with self._turn:
+            self._waiting += 1
+            self._turn.wait_for(lambda: not self._looking and not self._posting)
+            self._waiting -= 1
+            self._looking = True
+        try:
+            yield
+        finally:
+            with self._turn:
+                self._looking = False
+                self._turn.notify_all()
 
 
 @dataclass(frozen=True)
@@ -317,14 +398,24 @@ def _renumbered_entry(entry: Any, positions: list[int]) -> Any:
 def same_task(item: dict[str, Any], task: Any) -> bool:
     """Whether ``task`` holds what ``item`` sent: the same fields (``True`` is not ``1``), and
     the same native values, a key left out meaning the server's default. ``due_at`` is compared
-    as a time when sent; write-only keys (``assignee_email``) cannot be compared."""
-    if not isinstance(task, dict) or _comparable(task.get("fields")) != _comparable(item.get("fields")):
+    as a time, to the millisecond; write-only keys (``assignee_email``) cannot be compared, and a
+    server may turn one into ``assignee_uid``."""
+    if not same_fields(item, task):
         return False
     for key, default in ECHOED_DEFAULTS.items():
+        if key == "assignee_uid" and "assignee_email" in item and key not in item:
+            continue
         if _comparable(item.get(key, default), key) != _comparable(task.get(key, default), key):
             return False
     due = item.get("due_at")
-    return due is None or parse_time(due) == parse_time(task.get("due_at"))
+    if due is None:
+        return True
+    sent, kept = parse_time(due), parse_time(task.get("due_at"))
+    return sent is not None and kept is not None and abs(sent - kept) < timedelta(milliseconds=1)
+
+
+def same_fields(item: dict[str, Any], task: Any) -> bool:
+    return isinstance(task, dict) and _comparable(task.get("fields")) == _comparable(item.get("fields"))
 
 
 def _comparable(value: Any, key: str = "") -> Any:

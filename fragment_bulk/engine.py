@@ -63,8 +63,8 @@ class Writer(Protocol):
     rows to check on the server before sending them again. Such a writer may also define
     ``wrote_nothing(error) -> bool``: true when a ``send`` that raised ``error`` provably wrote
     nothing. The pending marks of those rows are then taken back, so that a resumed run sends
-    them; without it, only batches that never started are taken back. And ``intent_note() ->
-    str``: a note journalled with a batch's pending marks (``Checkpoint.pending_notes``).
+    them; without it, only batches that never started are taken back. And ``intent_note(previous
+    outcome) -> str | None``: a note journalled with a row's pending mark (``Checkpoint.pending_notes``).
     """
 
     name: str
@@ -351,7 +351,7 @@ def _send_all(
     in_flight: dict[futures.Future, _Batch] = {}
     failure: BaseException | None = None
     wrote_nothing = getattr(writer, "wrote_nothing", lambda error: False)
-    intent_note = getattr(writer, "intent_note", lambda: None)
+    intent_note = getattr(writer, "intent_note", lambda previous: None)
 
     def collect(done: set[futures.Future]) -> None:
         nonlocal failure
@@ -399,9 +399,7 @@ def _send_all(
             if writer.journals_intent:
                 # What its rows held before, put back if it is never sent (a batch's rows are in file order).
                 batch.before = checkpoint.outcomes_between(rows[0].ordinal, rows[-1].ordinal + 1)
-                note = intent_note()
-                # A row still pending from a crashed run keeps its note: it tells of the request then.
-                checkpoint.record(Outcome(row.ordinal, PENDING, row.uid, _pending_note(batch.before.get(row.ordinal), note))
+                checkpoint.record(Outcome(row.ordinal, PENDING, row.uid, intent_note(batch.before.get(row.ordinal)))
                                   for row in rows)
             in_flight[pool.submit(_deliver, writer, client, rows, batch_size, batch.answered)] = batch
         while in_flight and failure is None:
@@ -418,10 +416,6 @@ def _send_all(
         collect(set(in_flight))
         bar.close()
     return failure
-
-
-def _pending_note(before: Outcome | None, note: str | None) -> str | None:
-    return before.error if before is not None and before.status == PENDING and before.error else note
 
 
 def _mapped_chunks(table: Any, mapping: Any) -> Iterator[tuple[int, int, list[Any]]]:

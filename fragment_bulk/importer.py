@@ -61,6 +61,10 @@ class Claims:
         with self._lock:
             self._uids.update(uids)
 
+    def holds(self, uid: object) -> bool:
+        with self._lock:
+            return uid in self._uids
+
     def take(self, uid: str) -> bool:
         """Claim ``uid``; False when it was already claimed."""
         with self._lock:
@@ -143,11 +147,12 @@ def newest_update(client: FragmentClient) -> str:
     """
     if not client.search_tasks({}, limit=1).items:
         return ""  # no task at all (asked first: a migration into an empty account pays one request)
-    page = client.search_tasks({"order_by": "-updated_at"}, limit=1)
-    stamps = [task.get("updated_at") for task in page.items if task.get("updated_at")]
-    if stamps:
-        return max(stamps, key=parse_time)
-    return _next_server_second(client)  # it holds tasks, yet lists none by order_by: it does not know it
+    # Two tasks: a server that ignores order_by lists them oldest first, which tells it.
+    page = client.search_tasks({"order_by": "-updated_at"}, limit=2)
+    stamps = [parse_time(task.get("updated_at")) for task in page.items if isinstance(task, dict)]
+    if stamps and None not in stamps and stamps == sorted(stamps, reverse=True):
+        return next(task["updated_at"] for task in page.items)
+    return _next_server_second(client)  # it lists none by order_by (or not in that order): it does not know it
 
 
 def _next_server_second(client: FragmentClient) -> str:
@@ -155,7 +160,9 @@ def _next_server_second(client: FragmentClient) -> str:
     if now is None:
         return ""  # no clock to read: every row is reported created (as against an empty server)
     anchor = now.replace(microsecond=0) + timedelta(seconds=1)
-    while now is not None and now < anchor:
+    for _ in range(5):  # a Date header that does not move (a cache) must not hold the job for ever
+        if now is None or now >= anchor:
+            break
         client.throttle.sleep(min(1.0, (anchor - now).total_seconds() + 0.05))
         client.whoami()
         now = client.server_time

@@ -39,6 +39,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "stamp_started=false": {"stamp_started": False},
     "second_delete=200": {"second_delete": 200},
     "time_filters=as_fields": {"time_filters": "as_fields"},
+    "time_filters=ignored": {"time_filters": "ignored"},
 }
 PAGE_MAX = 3  # every listing takes several pages
 ROWS, BAD = 7, 3  # row BAD is refused by the server

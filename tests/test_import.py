@@ -190,19 +190,26 @@ class _CrashingPost(httpx.BaseTransport):
         return self.inner.handle_request(request)
 
 
+QUICK = {"timeout": 0.1, "retry": RetryPolicy(floor=0.001, cap=0.01, budget=0.2)}  # a crashed request settles in 0.7 s
+
+
+def _create_run(source, checkpoint, results):
+    """A --mode create import of ``source`` in batches of 5, one at a time, as a function of the client."""
+    return lambda client: fragment_bulk.import_file(source, mode="create", client=client, checkpoint=checkpoint,
+                                                    batch_size=5, concurrency=1, results=results)
+
+
 @pytest.mark.parametrize("written", [True, False], ids=["written", "never-sent"])
 def test_create_mode_resolves_a_crashed_runs_batch_once_its_request_can_no_longer_land(tmp_path, written):
     source, checkpoint = tmp_path / "rows.csv", tmp_path / "ck"
     _numbered_csv(source, 30)
     refs = {f"{n:06d}" for n in range(30)}
-    quick = {"timeout": 0.1, "retry": RetryPolicy(floor=0.001, cap=0.01, budget=0.2)}  # settled 0.7 s after
-    run = lambda client: fragment_bulk.import_file(source, mode="create", client=client, checkpoint=checkpoint,  # noqa: E731
-                                                   batch_size=5, concurrency=1, results=tmp_path / "r.csv")
+    run = _create_run(source, checkpoint, tmp_path / "r.csv")
     with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
-        with make_client(sb, transport=_CrashingPost(sb.transport(), nth=3, written=written), **quick) as client:
+        with make_client(sb, transport=_CrashingPost(sb.transport(), nth=3, written=written), **QUICK) as client:
             with pytest.raises(RuntimeError):
                 run(client)
-        with make_client(sb, **quick) as client:
+        with make_client(sb, **QUICK) as client:
             resumed = run(client)  # at once: a batch that was written is found; one that was not must wait
             if written:
                 _created_once(sb, resumed, refs)
@@ -212,6 +219,118 @@ def test_create_mode_resolves_a_crashed_runs_batch_once_its_request_can_no_longe
             time.sleep(0.8)
             settled = run(client)  # not found, and the crashed request can no longer land: sent now
         _created_once(sb, settled, refs)
+
+
+def _titled_csv(path, titles: list[str]) -> set[str]:
+    pd.DataFrame({"ref": [f"{n:03d}" for n in range(len(titles))], "title": titles}).to_csv(path, index=False)
+    return {f"{n:03d}" for n, title in enumerate(titles) if not title.startswith("BAD")}
+
+
+def _no_ref_twice(sb: Sandbox) -> None:
+    refs = [task["fields"].get("ref") for task in sb.tasks() if "ref" in task["fields"]]
+    assert len(refs) == len(set(refs)), f"a row was created twice: {sorted(refs)}"
+
+
+def test_create_mode_a_crashed_row_posted_again_then_refused_is_posted_once(tmp_path):
+    source, checkpoint = tmp_path / "rows.csv", tmp_path / "ck"
+    refs = _titled_csv(source, ["BAD" if n == 6 else f"t{n}" for n in range(10)])
+    run = _create_run(source, checkpoint, tmp_path / "r.csv")
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
+        crashing = _CrashingPost(_ServerSideChecks(sb.transport()), nth=2, written=False)
+        with make_client(sb, transport=crashing, **QUICK) as client, pytest.raises(RuntimeError):
+            run(client)
+        time.sleep(0.8)  # the crashed request can no longer land: its rows are posted, and refused with BAD
+        with make_client(sb, transport=_ServerSideChecks(sb.transport()), **QUICK) as client:
+            report = run(client)
+        _no_ref_twice(sb)
+        assert {task["fields"]["ref"] for task in sb.tasks()} == refs and report.counts["created"] == len(refs)
+
+
+def test_create_mode_a_row_pending_twice_waits_from_its_latest_request(tmp_path):
+    # Run 1 crashes before a batch is sent; run 2 sends it (long after) and dies while the server
+    # writes it: run 3 must wait for run 2's request, not settle at once by run 1's clock.
+    source, checkpoint = tmp_path / "rows.csv", tmp_path / "ck"
+    refs = _titled_csv(source, [f"t{n}" for n in range(10)])
+    run = _create_run(source, checkpoint, tmp_path / "r.csv")
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
+        with make_client(sb, transport=_CrashingPost(sb.transport(), nth=2, written=False), **QUICK) as client:
+            with pytest.raises(RuntimeError):
+                run(client)
+        time.sleep(0.8)
+        late = _SlowPosts(sb.transport(), late=0.5, crash=True)
+        with make_client(sb, transport=late, **QUICK) as client, pytest.raises(RuntimeError):
+            run(client)
+        with make_client(sb, **QUICK) as client:
+            report = run(client)
+        late.writer.join()
+        _no_ref_twice(sb)
+        assert report.counts["skipped"] == 5  # run 2's request could still land: looked up again later
+        time.sleep(0.8)
+        with make_client(sb, **QUICK) as client:
+            assert run(client).counts["created"] == 10
+        _no_ref_twice(sb)
+        assert {task["fields"]["ref"] for task in sb.tasks()} == refs
+
+
+def test_create_mode_a_refused_batch_whose_look_up_fails_stays_pending(tmp_path):
+    # A server writing a batch's valid items: the look-up before sending them again is refused
+    # (429 past the budget) and the run stops; those rows must stay pending, to be looked up.
+    source, checkpoint = tmp_path / "rows.csv", tmp_path / "ck"
+    refs = _titled_csv(source, ["BAD" if n == 2 else f"t{n}" for n in range(5)])
+    run = _create_run(source, checkpoint, tmp_path / "r.csv")
+
+    class LimitedLookUps(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "GET" and request.url.params.get("created_at_after", "").startswith("20"):
+                return httpx.Response(429, headers={"Retry-After": "0"}, json={"detail": "slow down"})
+            return inner.handle_request(request)
+
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
+        with make_client(sb) as client:
+            client.create_task({"fields": {"title": "earlier"}})
+        sb.configure(batch_failure="write_valid")
+        inner = _ServerSideChecks(sb.transport())
+        budget = RetryPolicy(floor=0.001, cap=0.01, budget=0.05, max_attempts=2)
+        with make_client(sb, transport=LimitedLookUps(), retry=budget) as client, pytest.raises(fragment_bulk.errors.ApiError):
+            run(client)
+        with make_client(sb, transport=inner, retry=RetryPolicy(floor=0.001, cap=0.01)) as client:
+            report = run(client)
+        _no_ref_twice(sb)
+        assert {task["fields"].get("ref") for task in sb.tasks()} - {None} == refs
+        assert report.counts["created"] == len(refs)
+
+
+def test_create_mode_a_look_up_never_takes_the_task_of_a_post_still_unanswered(tmp_path):
+    # Rows with the same content: A's answer is lost while B's POST, written first, is answered late.
+    class Race(httpx.BaseTransport):
+        def __init__(self, inner: httpx.BaseTransport):
+            self.inner, self.posts, self.lock = inner, 0, threading.Lock()
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "POST" and request.url.path.endswith("/tasks/batch"):
+                with self.lock:
+                    self.posts += 1
+                    number = self.posts
+                if number == 1:  # B
+                    response = self.inner.handle_request(request)
+                    response.read()
+                    time.sleep(1.0)
+                    return response
+                if number == 2:  # A
+                    time.sleep(0.2)
+                    self.inner.handle_request(request)
+                    raise httpx.RemoteProtocolError("lost", request=request)
+            return self.inner.handle_request(request)
+
+    frame = pd.DataFrame({"ref": [str(n) for n in range(10)], "title": ["Call back"] * 10})
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
+        with make_client(sb, transport=Race(sb.transport()), retry=RetryPolicy(floor=0.001, cap=0.01)) as client:
+            client.create_task({"fields": {"title": "earlier"}})
+            report = fragment_bulk.import_dataframe(frame, mode="create", keys=["ref"], ignore=["ref"], client=client,
+                                                    checkpoint=None, batch_size=5, concurrency=2)
+        uids = list(report.results["_uid"])
+        assert len(set(uids)) == 10 and set(uids) <= {task["uid"] for task in sb.tasks()}
+        assert sb.task_count() == 11
 
 
 @pytest.mark.parametrize("presses", [1, 2])
@@ -728,7 +847,9 @@ def test_create_mode_never_creates_a_row_twice_nor_gives_it_another_rows_uid(tmp
 
 
 def test_reordered_post_answers_are_matched_by_content_telling_true_from_1_and_defaults():
-    from fragment_bulk.creator import in_request_order
+    import uuid as uuid_module
+
+    from fragment_bulk.creator import in_request_order, same_task
 
     items = [{"fields": {"title": "a", "flag": 1}}, {"fields": {"title": "a", "flag": True}},
              {"fields": {"title": "b"}, "status": "DONE"}, {"fields": {"title": "b"}, "assignee_email": "x@y.org"}]
@@ -736,16 +857,21 @@ def test_reordered_post_answers_are_matched_by_content_telling_true_from_1_and_d
                 {"uid": "2", "fields": {"title": "a", "flag": True}, "status": "TODO"},
                 {"uid": "1", "fields": {"title": "a", "flag": 1.0}, "status": "TODO"}]
     assert [task["uid"] for task in in_request_order(items, answered)] == ["1", "2", "3", "4"]
+    # A server may turn assignee_email into assignee_uid, and keep due_at to the millisecond.
+    assert same_task({"fields": {"t": 1}, "assignee_email": "a@x.org"}, {"fields": {"t": 1}, "assignee_uid": str(uuid_module.UUID(int=5))})
+    assert same_task({"fields": {}, "due_at": "2026-01-01T00:00:00.000400Z"}, {"fields": {}, "due_at": "2026-01-01T00:00:00.000Z"})
+    assert not same_task({"fields": {}, "due_at": "2026-01-01T00:00:00Z"}, {"fields": {}, "due_at": "2026-01-01T00:00:01Z"})
     # Content that cannot be matched one to one: the request's order stands.
     assert in_request_order(items[:2], [{"uid": "x", "fields": {}}, {"uid": "y", "fields": {}}])[0]["uid"] == "x"
 
 
 class _SlowPosts(httpx.BaseTransport):
-    """The first ``POST /tasks/batch`` times out on the client while the server writes it ``late``
-    seconds later; with ``status``, it is answered with that status instead, writing nothing."""
+    """The first ``POST /tasks/batch`` times out on the client (with ``crash``, the run dies) while
+    the server writes it ``late`` seconds later; with ``status``, it is answered with that status
+    instead, writing nothing."""
 
-    def __init__(self, inner: httpx.BaseTransport, *, late: float = 0.0, status: int | None = None):
-        self.inner, self.late, self.status, self.posts = inner, late, status, 0
+    def __init__(self, inner: httpx.BaseTransport, *, late: float = 0.0, status: int | None = None, crash: bool = False):
+        self.inner, self.late, self.status, self.crash, self.posts = inner, late, status, crash, 0
         self.writer: threading.Thread | None = None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -758,6 +884,8 @@ class _SlowPosts(httpx.BaseTransport):
                 late = lambda: (time.sleep(self.late), self.inner.handle_request(request))  # noqa: E731
                 self.writer = threading.Thread(target=late)
                 self.writer.start()
+                if self.crash:
+                    raise RuntimeError("the process dies here")
                 raise httpx.ReadTimeout("timed out", request=request)
         return self.inner.handle_request(request)
 

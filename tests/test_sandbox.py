@@ -827,3 +827,12 @@ def test_time_filters_as_fields_takes_the_time_filters_and_order_by_for_custom_f
         assert client.get("/tasks", params=query).json()["items"] == [], query
     tagged = client.post("/tasks", json=task_body(order_by="x")).json()
     assert [task["uid"] for task in client.get("/tasks", params={"order_by": "x"}).json()["items"]] == [tagged["uid"]]
+
+
+def test_time_filters_ignored_lists_everything_oldest_first(client: httpx.Client, sandbox: Sandbox) -> None:
+    first = client.post("/tasks", json=task_body("first")).json()
+    second = client.post("/tasks", json=task_body("second")).json()
+    client.patch(f"/tasks/{first['uid']}", json={"status": "DONE"})  # the first is now the newest update
+    sandbox.configure(time_filters="ignored")
+    for query in ({"order_by": "-updated_at"}, {"created_at_after": "9999-01-01T00:00:00Z"}):
+        assert [task["uid"] for task in client.get("/tasks", params=query).json()["items"]] == [first["uid"], second["uid"]]

@@ -23,7 +23,7 @@ PATCH_FIELDS_MODES = ("merge", "replace")
 UNKNOWN_KEYS_MODES = ("ignore", "reject")
 BATCH_FAILURES = ("all_or_nothing", "write_valid")
 SECOND_DELETE_STATUSES = (404, 200)
-TIME_FILTERS_MODES = ("known", "as_fields")
+TIME_FILTERS_MODES = ("known", "as_fields", "ignored")
 
 # The switches that take one of a few values, and those values.
 CHOICES: dict[str, tuple[Any, ...]] = {
@@ -66,8 +66,9 @@ class SandboxConfig:
     batch_failure: str = "all_or_nothing"  # "write_valid": the valid items are written, then the 422
     stamp_started: bool = True  # False: started_at is never set
     second_delete: int = 404  # 200: deleting a missing task answers 200 with {}
-    # "as_fields": created_at_after, updated_at_after and order_by are unknown, so taken (as any
-    # unknown parameter is) for custom-field filters: a listing with one of them finds nothing.
+    # created_at_after, updated_at_after and order_by unknown: "as_fields" takes them (as any
+    # unknown parameter) for custom-field filters, so a listing with one finds nothing; "ignored"
+    # drops them, so it lists everything, oldest first.
     time_filters: str = "known"
 
     def __post_init__(self) -> None:

@@ -21,7 +21,7 @@ ORDER_COLUMNS = ("created_at", "updated_at")
 PAGING_PARAMS = ("limit", "cursor", "order_by")
 NATIVE_FILTERS = ("status", "assignee_uid", "queue_uid", "archived", "created_at_after", "updated_at_after")
 RESERVED_PARAMS = (*PAGING_PARAMS, *NATIVE_FILTERS)
-TIME_PARAMS = ("created_at_after", "updated_at_after", "order_by")  # what ``time_filters="as_fields"`` does not know
+TIME_PARAMS = ("created_at_after", "updated_at_after", "order_by")  # what ``time_filters`` can make unknown
 
 
 @dataclass(frozen=True)
@@ -116,14 +116,16 @@ def _int_or_zero(text: str) -> int:
 
 def parse_task_filters(params: list[tuple[str, str]], *, time_filters: str = "known") -> TaskFilters:
     """Native filters and custom-field filters (every non-reserved parameter), AND-combined.
-    With ``time_filters="as_fields"``, the time filters and ``order_by`` are custom fields too."""
+    With ``time_filters="as_fields"``, the time filters and ``order_by`` are custom fields too;
+    with ``"ignored"``, they are dropped."""
     problems = Problems()
     native: list[tuple[str, str, Any]] = []
     custom: list[tuple[str, str]] = []
     for name, text in params:
         loc = ("query", name)
-        if time_filters == "as_fields" and name in TIME_PARAMS:
-            custom.append((name, text))
+        if time_filters != "known" and name in TIME_PARAMS:
+            if time_filters == "as_fields":
+                custom.append((name, text))
             continue
         if name in PAGING_PARAMS:
             continue
