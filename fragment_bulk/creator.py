@@ -187,7 +187,7 @@ class CreateWriter:
                 if not rows:
                     return outcomes
                 floor = self._floor()
-                items = [{key: value for key, value in row.payload.items() if key != "uid"} for row in rows]
+                items = [_item(row) for row in rows]
                 try:
                     with self._gate.post():  # answered and claimed before any look-up lists its tasks
                         answered = in_request_order(items, client.create_tasks(items))
@@ -266,22 +266,20 @@ class CreateWriter:
         """(row ordinal -> uid of an untaken task created since ``floor`` with the row's content,
         the rows not found whose fields an untaken task since ``floor`` holds with other values).
 
-        Raises ``ProtocolError`` when the server is found not to filter on ``created_at_after``:
-        it lists a task created before ``floor``, or nothing though it holds tasks. Alone: a
-        POST answered meanwhile has had its tasks claimed (``_Gate``).
+        Raises ``ProtocolError`` when the server is found not to filter on ``created_at_after``
+        (``honours_time_filters``, or a task listed that was created before ``floor``). Runs
+        alone: every POST answered meanwhile has had its tasks claimed (``_Gate``).
         """
-        wanted = {row.ordinal: {key: value for key, value in row.payload.items() if key != "uid"} for row in rows}
-        found: dict[int, str] = {}
-        loose: set[int] = set()
-        bound = parse_time(floor)
-        listed = 0
-        if self._filters is None:  # checked once, at the first look-up
+        if self._filters is None:  # checked at the first look-up (until the server holds a task to tell by)
             self._filters = client.honours_time_filters()
         if self._filters is False:
             raise ProtocolError("the server ignores the created_at_after filter")
+        wanted = {row.ordinal: _item(row) for row in rows}
+        found: dict[int, str] = {}
+        loose: set[int] = set()
+        bound = parse_time(floor)
         with self._gate.look():
             for task in client.iter_tasks({"created_at_after": floor or EPOCH}):
-                listed += 1
                 created = parse_time(task.get("created_at"))
                 if bound is not None and created is not None and created < bound - timedelta(milliseconds=1):
                     self._filters = False
@@ -294,10 +292,6 @@ class CreateWriter:
                         break
                 elif not self._claimed.holds(task.get("uid")):
                     loose.update(ordinal for ordinal, item in wanted.items() if same_fields(item, task))
-        if not listed and self._filters is None:
-            self._filters = client.honours_time_filters()
-        if self._filters is False:
-            raise ProtocolError("the server ignores the created_at_after filter")
         return found, loose - set(found)
 
     def _floor(self) -> str:
@@ -372,6 +366,11 @@ class _Intent:
             return cls(str(found["floor"]), float(found["at"]))
         except (ValueError, TypeError, KeyError):
             return None  # no note (an older checkpoint's): unknown, as it was
+
+
+def _item(row: Any) -> dict[str, Any]:
+    """What a row's POST sends: its payload without the uid (the server makes one)."""
+    return {key: value for key, value in row.payload.items() if key != "uid"}
 
 
 def _renumbered(rejected: RequestRejected, positions: list[int]) -> RequestRejected:
