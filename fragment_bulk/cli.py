@@ -439,6 +439,8 @@ def whoami(**params: Any) -> None:
               help="Status of a DELETE of a task that does not exist (200 answers {}).")
 @click.option("--time-filters", type=click.Choice(["known", "as_fields", "ignored"]), default="known", show_default=True,
               help="created_at_after, updated_at_after and order_by: known, taken for custom fields (finding nothing), or ignored.")
+@click.option("--rate-cost", type=click.Choice(["request", "item"]), default="request", show_default=True,
+              help="What counts against the rate limit: a request, or each item of a batch.")
 @handle_errors
 def sandbox(host: str, port: int, db: Path | None, rate: str, oversize_status: str, page_max: int, latency: str,
             second_delete: str, **switches: Any) -> None:

@@ -987,6 +987,20 @@ def test_create_mode_resume_sends_the_rows_a_stopped_run_never_sent(tmp_path, st
     assert resumed.counts.get("failed", 0) == 0
 
 
+def test_a_server_counting_each_batch_item_against_the_limit_still_gets_every_row_once(tmp_path):
+    # The contract assumes a batch counts as one request; a server counting its items answers
+    # 429 after each batch until the debt is paid: the client waits as told, and loses nothing.
+    source = tmp_path / "rows.csv"
+    _numbered_csv(source, 100)
+    with Sandbox(SandboxConfig(rate_per_min=6000, burst=10, rate_cost="item")) as sb:
+        with make_client(sb, rate_per_min=6000, retry=RetryPolicy(floor=0.05, cap=1.0)) as client:
+            report = fragment_bulk.import_file(source, keys=["ref"], client=client, batch_size=25, concurrency=2,
+                                               checkpoint=tmp_path / "ck", results=None)
+        assert sb.stats()["by_status"].get(429, 0) > 0, "no request was limited: the test proves nothing"
+        _assert_one_task_per_row(sb, 100)
+    assert report.counts["created"] == 100
+
+
 def test_the_throttle_keeps_a_limited_server_from_answering_429(tmp_path):
     source = tmp_path / "rows.csv"
     _numbered_csv(source, 400)

@@ -836,3 +836,16 @@ def test_time_filters_ignored_lists_everything_oldest_first(client: httpx.Client
     sandbox.configure(time_filters="ignored")
     for query in ({"order_by": "-updated_at"}, {"created_at_after": "9999-01-01T00:00:00Z"}):
         assert [task["uid"] for task in client.get("/tasks", params=query).json()["items"]] == [first["uid"], second["uid"]]
+
+
+@pytest.mark.parametrize("cost", ["request", "item"])
+def test_rate_cost_item_counts_each_item_of_a_batch_against_the_limit(client: httpx.Client, sandbox: Sandbox,
+                                                                      cost: str) -> None:
+    sandbox.configure(rate_per_min=600, burst=10, rate_cost=cost)
+    items = [{"uid": new_uid(), **task_body(f"t{n}")} for n in range(30)]
+    assert client.put("/tasks/batch", json={"items": items}).status_code == 200
+    after = client.get("/tasks")
+    if cost == "request":
+        assert after.status_code == 200
+    else:  # 29 tokens owed at 10 a second: about 3 seconds to wait
+        assert after.status_code == 429 and int(after.headers["Retry-After"]) >= 2

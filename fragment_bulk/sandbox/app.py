@@ -19,6 +19,7 @@ Each handler reads the config once, so one request sees one set of switches even
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import re
 import threading
@@ -155,7 +156,7 @@ class SandboxApp:
         if denied is not None:
             self.stats.record(status=denied.status)
             return denied
-        wait = self._limiter.wait_for(config.token)
+        wait = self._limiter.wait_for(config.token, _rate_cost(request, route, config.rate_cost))
         if wait > 0:
             self.stats.record(status=429)
             return error_response(429, "Too Many Requests", retry_after_header(wait, config.retry_after), style=style)
@@ -311,6 +312,17 @@ class SandboxApp:
             return json_response(200, self.configure(**changes).public_dict())
         except (TypeError, ValueError) as exc:
             raise HTTPError(422, str(exc)) from exc
+
+
+def _rate_cost(request: Request, route: str, mode: str) -> int:
+    """What a request counts for against the limit: one, or (``rate_cost="item"``) a batch's items."""
+    if mode != "item" or route.rstrip("/") != "/tasks/batch" or request.method not in WRITE_METHODS:
+        return 1
+    try:
+        items = json.loads(request.body).get("items")
+    except (ValueError, AttributeError):
+        return 1
+    return max(1, len(items)) if isinstance(items, list) else 1
 
 
 def _compile(routes: list[tuple[str, dict[str, Handler]]]) -> Routes:

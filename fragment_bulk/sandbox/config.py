@@ -24,6 +24,7 @@ UNKNOWN_KEYS_MODES = ("ignore", "reject")
 BATCH_FAILURES = ("all_or_nothing", "write_valid")
 SECOND_DELETE_STATUSES = (404, 200)
 TIME_FILTERS_MODES = ("known", "as_fields", "ignored")
+RATE_COSTS = ("request", "item")
 
 # The switches that take one of a few values, and those values.
 CHOICES: dict[str, tuple[Any, ...]] = {
@@ -37,6 +38,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "batch_failure": BATCH_FAILURES,
     "second_delete": SECOND_DELETE_STATUSES,
     "time_filters": TIME_FILTERS_MODES,
+    "rate_cost": RATE_COSTS,
 }
 
 
@@ -70,6 +72,9 @@ class SandboxConfig:
     # unknown parameter) for custom-field filters, so a listing with one finds nothing; "ignored"
     # drops them, so it lists everything, oldest first.
     time_filters: str = "known"
+    # "item": each item of a batch counts as a request against the limit (taken when the batch
+    # is, as a debt the next requests wait for), not the batch as one.
+    rate_cost: str = "request"
 
     def __post_init__(self) -> None:
         # Values may come from JSON (PATCH /_sandbox/config), where a tuple arrives as a list.

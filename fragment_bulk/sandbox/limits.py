@@ -25,13 +25,14 @@ class TokenBucket:
         self._clock = clock
         self._stamp = clock()
 
-    def take(self) -> float:
-        """Spend one token: 0.0 if there was one, else the seconds until one will be."""
+    def take(self, cost: float = 1.0) -> float:
+        """Spend ``cost`` tokens: 0.0 if there was one at least (the rest is owed, and waited
+        for by the next request), else the seconds until one will be."""
         now = self._clock()
         self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now
         if self._tokens >= 1.0:
-            self._tokens -= 1.0
+            self._tokens -= cost
             return 0.0
         return (1.0 - self._tokens) / self._rate
 
@@ -45,15 +46,16 @@ class RateLimiter:
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
 
-    def wait_for(self, token: str) -> float:
-        """0.0 when the request may go ahead, else the seconds the client should wait."""
+    def wait_for(self, token: str, cost: float = 1.0) -> float:
+        """0.0 when the request (worth ``cost`` requests) may go ahead, else the seconds the
+        client should wait."""
         if self._rate is None:
             return 0.0
         with self._lock:
             bucket = self._buckets.get(token)
             if bucket is None:
                 bucket = self._buckets[token] = TokenBucket(self._rate, self._burst)
-            return bucket.take()
+            return bucket.take(cost)
 
 
 def retry_after_header(wait: float, mode: str) -> list[tuple[str, str]]:
