@@ -21,7 +21,8 @@ from typing import Any
 
 from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
-from fragment_bulk.errors import NotFoundError, ProtocolError, RequestRejected, ServerError, TransportError
+from fragment_bulk.errors import (ApiError, AuthError, NotFoundError, ProtocolError, RateLimited, RequestRejected,
+                                  ServerError, TransportError)
 from fragment_bulk.importer import MAX_POSTS, UNKNOWN, Claims, parse_time
 
 COMMENT_KEY = "comment"  # where the mapping puts the comment's text in a row's payload
@@ -87,8 +88,11 @@ class CommentWriter:
             if found is None and timed_out:
                 client.throttle.sleep(client.settings.timeout)
                 found = self._find(client, row.uid, text)
-        # (A 401 stops the run and a 404 means no task, so no comment: those go on up as they are.)
-        except (RequestRejected, ServerError, TransportError, ProtocolError) as exc:
+        # (A 401 stops the run, a 404 means no task, so no comment, and a 429 past the retry
+        # budget stops the run: those go on up as they are. A 405: a server that cannot list.)
+        except (ApiError, TransportError, ProtocolError) as exc:
+            if isinstance(exc, (AuthError, NotFoundError, RateLimited)):
+                raise
             return Outcome(row.ordinal, "failed", None, f"{UNKNOWN}: it may have been posted, and the task's comments"
                                                        f" could not be listed to tell ({exc}); check before re-sending")
         return Outcome(row.ordinal, "created", found) if found else None

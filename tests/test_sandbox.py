@@ -849,3 +849,11 @@ def test_rate_cost_item_counts_each_item_of_a_batch_against_the_limit(client: ht
         assert after.status_code == 200
     else:  # 29 tokens owed at 10 a second: about 3 seconds to wait
         assert after.status_code == 429 and int(after.headers["Retry-After"]) >= 2
+
+
+def test_comment_listing_missing_answers_405_and_posting_still_works(client: httpx.Client, sandbox: Sandbox) -> None:
+    uid = client.post("/tasks", json=task_body()).json()["uid"]
+    sandbox.configure(comment_listing="missing")
+    assert client.post(f"/tasks/{uid}/comments", json={"text": "hi"}).status_code == 200
+    listed = client.get(f"/tasks/{uid}/comments")
+    assert listed.status_code == 405 and listed.headers["Allow"] == "POST"

@@ -190,19 +190,21 @@ def test_a_comment_still_being_written_after_a_timeout_is_not_posted_twice():
         assert [len(sb.comments(uid)) for uid in uids] == [1, 1]  # listed again after a wait, found: not re-posted
 
 
-def test_a_comment_whose_check_cannot_be_made_is_unknown_and_never_posted_twice(tmp_path):
+@pytest.mark.parametrize("listing", ["unavailable", "missing"])  # a 503, or a server without the listing (405)
+def test_a_comment_whose_check_cannot_be_made_is_unknown_and_never_posted_twice(tmp_path, listing):
     with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
         with make_client(sb) as seeding:
             uids = _seed(seeding, 3)
         frame = pd.DataFrame({"uid": uids, "text": ["a", "b", "c"]})
         flaky = _SlowComments(sb.transport())
-        flaky.listings_fail = True
-        sb.configure(fault_lost=1.0)  # each comment is written, its answer lost; and it cannot be looked up
+        flaky.listings_fail = listing == "unavailable"
+        sb.configure(fault_lost=1.0, comment_listing="missing" if listing == "missing" else "paged")
+        # Each comment is written, its answer lost; and it cannot be looked up.
         with make_client(sb, transport=flaky, retry=RetryPolicy(floor=0.001, cap=0.01, max_attempts=2)) as client:
             first = fragment_bulk.comment_dataframe(frame, client=client, checkpoint=tmp_path / "c.ckpt")
             assert first.counts["failed"] == 3
             assert all(error.startswith("outcome unknown: it may have been posted") for error in first.failed["_error"])
-            sb.configure(fault_lost=0.0)
+            sb.configure(fault_lost=0.0, comment_listing="paged")
             flaky.listings_fail = False
             again = fragment_bulk.comment_dataframe(frame, client=client, checkpoint=tmp_path / "c.ckpt")
         assert again.counts["created"] == 3

@@ -281,6 +281,8 @@ class SandboxApp:
 
     def _list_comments(self, request: Request, raw_uid: str) -> Response:
         config = self._config
+        if config.comment_listing == "missing":
+            raise HTTPError(405, "Method Not Allowed", [("Allow", "POST")])
         uid = _path_uid(raw_uid)
         page = parse_page_request(request.query, config, orderable=False)
         result = self.store.list_comments(uid, page)

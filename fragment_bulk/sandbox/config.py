@@ -25,6 +25,7 @@ BATCH_FAILURES = ("all_or_nothing", "write_valid")
 SECOND_DELETE_STATUSES = (404, 200)
 TIME_FILTERS_MODES = ("known", "as_fields", "ignored")
 RATE_COSTS = ("request", "item")
+COMMENT_LISTINGS = ("paged", "missing")
 
 # The switches that take one of a few values, and those values.
 CHOICES: dict[str, tuple[Any, ...]] = {
@@ -39,6 +40,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "second_delete": SECOND_DELETE_STATUSES,
     "time_filters": TIME_FILTERS_MODES,
     "rate_cost": RATE_COSTS,
+    "comment_listing": COMMENT_LISTINGS,
 }
 
 
@@ -75,6 +77,7 @@ class SandboxConfig:
     # "item": each item of a batch counts as a request against the limit (taken when the batch
     # is, as a debt the next requests wait for), not the batch as one.
     rate_cost: str = "request"
+    comment_listing: str = "paged"  # "missing": no GET /tasks/{uid}/comments (405, as for a path without it)
 
     def __post_init__(self) -> None:
         # Values may come from JSON (PATCH /_sandbox/config), where a tuple arrives as a list.
