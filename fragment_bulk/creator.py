@@ -50,6 +50,7 @@ class CreateWriter:
 
     name = "create"
     journals_intent = True  # so that a resumed job knows which rows may already exist
+    server_uids = True  # a row's own uid names no task: results show the server's, or none
 
     def __init__(self) -> None:
         self.maybe_created: set[int] = set()
@@ -59,7 +60,9 @@ class CreateWriter:
         self._unfound: set[int] = set()  # rows of a refused POST looked up and not found
         self._refusals_write: bool | None = None  # whether this server's 422s write the valid items (None: not seen)
         self._crash_notes: dict[int, _Intent] = {}  # the rows a crashed run left pending: when and from what floor
+        self._marked: dict[int, _Intent] = {}  # the pending marks of this run's rows in flight
         self._settle = 0.0  # seconds after its pending mark by which a crashed run's request has landed or never will
+        self._last_post = 0.0  # seconds after its pending mark after which a row is not posted any more
         self._filters: bool | None = None  # whether the server honours created_at_after (None: not checked yet)
         self._claimed = Claims()  # tasks this job created or took: never taken for another row
         self._gate = _Gate()
@@ -72,12 +75,14 @@ class CreateWriter:
         self.maybe_created = set(crashed) | checkpoint.ordinals("failed", error_prefix=UNKNOWN)
         self._crash_notes = {ordinal: intent for ordinal, note in crashed.items() if (intent := _Intent.read(note))}
         # A batch waits for a worker (at most one batch's whole retry budget), then is retried
-        # for at most the budget, each attempt answered or given up within the timeout.
+        # for at most the budget, each attempt answered or given up within the timeout; and no
+        # POST starts later than that after its mark (``_too_late``).
         self._settle = 2 * (client.retry.budget + client.settings.timeout) + client.settings.timeout
+        self._last_post = self._settle - client.retry.budget - client.settings.timeout
         self._claimed = Claims(checkpoint.acknowledged_uids())
         self._newest = newest_update(client)
 
-    def intent_note(self, previous: Outcome | None) -> str | None:
+    def intent_note(self, ordinal: int, previous: Outcome | None) -> str | None:
         """Journalled with a row about to be sent: the floor to look it up from should the run
         crash before its answer (the earliest, when an earlier crashed run left it pending), and
         when. A row already reported unknown gets none: it stays unknown."""
@@ -85,7 +90,10 @@ class CreateWriter:
             return None
         floor = self._floor()
         earlier = _Intent.read(previous.error) if previous is not None and previous.status == PENDING else None
-        return _Intent(min(floor, earlier.floor) if earlier else floor, time.time()).note()
+        intent = _Intent(_earliest(floor, earlier.floor) if earlier else floor, time.time())
+        with self._lock:
+            self._marked[ordinal] = intent
+        return intent.note()
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
         positions = {row.ordinal: index for index, row in enumerate(rows)}
@@ -103,6 +111,9 @@ class CreateWriter:
             if doubtful:
                 exc.maybe_written = True  # type: ignore[attr-defined]  # rows that may exist stay pending
             raise
+        with self._lock:
+            for row in rows:
+                self._marked.pop(row.ordinal, None)
         return sorted(resolved + posted, key=lambda outcome: outcome.ordinal)
 
     def wrote_nothing(self, error: BaseException) -> bool:
@@ -142,7 +153,7 @@ class CreateWriter:
         to_post = settled + [row for row in rows if row.ordinal not in self.maybe_created and row.ordinal not in floors
                              and row.ordinal not in posting]
         if refused:
-            found, back = self._look_up(client, refused, min(floors.values()), refused=True)
+            found, back = self._look_up(client, refused, _earliest(*floors.values()), refused=True)
             resolved += found
             with self._lock:
                 if any(outcome.status == "created" for outcome in found):
@@ -159,7 +170,7 @@ class CreateWriter:
         if not noted:
             return outcomes, []
         try:
-            found, loose = self._find(client, noted, min(self._crash_notes[row.ordinal].floor for row in noted))
+            found, loose = self._find(client, noted, _earliest(*(self._crash_notes[row.ordinal].floor for row in noted)))
             looked = True
         except (RequestRejected, ServerError, TransportError, ProtocolError):
             found, loose, looked = {}, set(), False  # left pending: a later run looks again
@@ -184,6 +195,10 @@ class CreateWriter:
         applied = False  # whether a POST of these rows may have been applied
         try:
             for _ in range(MAX_POSTS):
+                late = self._too_late(rows)
+                if late:  # posted now, it could still be in flight when a crash is taken as settled
+                    outcomes += late
+                    rows = [row for row in rows if row.ordinal not in {outcome.ordinal for outcome in late}]
                 if not rows:
                     return outcomes
                 floor = self._floor()
@@ -217,6 +232,16 @@ class CreateWriter:
         reason = f"{UNKNOWN}: no answer after {MAX_POSTS} posts, and the tasks created meanwhile hold no task like it"
         return outcomes + [Outcome(row.ordinal, "failed", None, reason) for row in rows]
 
+    def _too_late(self, rows: list[Any]) -> list[Outcome]:
+        """Pending outcomes for the rows marked so long ago that a POST now might outlast their
+        settling (a batch kept busy by lost answers, refusals and rate limits): a later run
+        looks them up, and posts them if need be."""
+        now = time.time()
+        with self._lock:
+            marks = {row.ordinal: self._marked.get(row.ordinal) for row in rows}
+        return [Outcome(ordinal, PENDING, None, intent.note()) for ordinal, intent in marks.items()
+                if intent is not None and now > intent.at + self._last_post]
+
     def _refused(self, rows: list[Any], floor: str) -> None:
         """A POST of ``rows`` was refused (422): unless this server was seen not to, it may have
         written the valid ones, so they are looked up before they are posted again."""
@@ -224,7 +249,7 @@ class CreateWriter:
             if self._refusals_write is False or self._filters is False:
                 return  # all or nothing, as the contract assumes
             for row in rows:
-                self._maybe_written[row.ordinal] = min(self._maybe_written.get(row.ordinal, floor), floor)
+                self._maybe_written[row.ordinal] = _earliest(self._maybe_written.get(row.ordinal, floor), floor)
 
     def _keep(self, outcomes: list[Outcome]) -> None:
         with self._lock:
@@ -368,6 +393,11 @@ class _Intent:
             return None  # no note (an older checkpoint's): unknown, as it was
 
 
+def _earliest(*stamps: str) -> str:
+    """The earliest of some floors ("" is the earliest of all: from the beginning)."""
+    return min(stamps, key=lambda stamp: (stamp != "", parse_time(stamp) or stamp))
+
+
 def _item(row: Any) -> dict[str, Any]:
     """What a row's POST sends: its payload without the uid (the server makes one)."""
     return {key: value for key, value in row.payload.items() if key != "uid"}
@@ -422,8 +452,10 @@ def _comparable(value: Any, key: str = "") -> Any:
     uids in any case."""
     if isinstance(value, bool) or value is None:
         return value
-    if isinstance(value, (int, float)):
-        return ("number", float(value) if math.isfinite(float(value)) else str(value))
+    if isinstance(value, int):
+        return ("number", value)
+    if isinstance(value, float):
+        return ("number", int(value) if value.is_integer() else value if math.isfinite(value) else str(value))
     if isinstance(value, str):
         return value.lower() if key.endswith("_uid") else value
     if isinstance(value, dict):
@@ -437,14 +469,18 @@ def in_request_order(items: list[dict[str, Any]], tasks: list[Any]) -> list[Any]
     """The tasks a ``POST /tasks/batch`` answered, in the order of the items sent.
 
     The answer's uids are the server's own, so only the order (assumed to be the request's) or
-    the content can tell which task is which row's. Answered in another order, the tasks are
-    matched by content when each item has exactly one; else the order stands (a server writing
+    the content can tell which task is which row's. Answered in another order, each item takes
+    the first task left with its content; when one has none, the order stands (a server writing
     values another way cannot be matched, and the contract says request order).
     """
     if all(same_task(item, task) for item, task in zip(items, tasks)):
         return tasks
-    matches = [[index for index, task in enumerate(tasks) if same_task(item, task)] for item in items]
-    chosen = [found[0] for found in matches if len(found) == 1]
-    if len(chosen) == len(items) and len(set(chosen)) == len(items):
-        return [tasks[index] for index in chosen]
-    return tasks
+    left = list(range(len(tasks)))
+    ordered = []
+    for item in items:  # rows of the same content have interchangeable tasks: the first left will do
+        index = next((index for index in left if same_task(item, tasks[index])), None)
+        if index is None:
+            return tasks
+        left.remove(index)
+        ordered.append(tasks[index])
+    return ordered

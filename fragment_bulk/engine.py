@@ -63,8 +63,10 @@ class Writer(Protocol):
     rows to check on the server before sending them again. Such a writer may also define
     ``wrote_nothing(error) -> bool``: true when a ``send`` that raised ``error`` provably wrote
     nothing. The pending marks of those rows are then taken back, so that a resumed run sends
-    them; without it, only batches that never started are taken back. And ``intent_note(previous
-    outcome) -> str | None``: a note journalled with a row's pending mark (``Checkpoint.pending_notes``).
+    them; without it, only batches that never started are taken back. And ``intent_note(ordinal,
+    previous outcome) -> str | None``: a note journalled with a row's pending mark
+    (``Checkpoint.pending_notes``). A writer whose tasks get their uids from the server sets
+    ``server_uids``: a row's own uid then names no task, and is never shown for it.
     """
 
     name: str
@@ -351,7 +353,8 @@ def _send_all(
     in_flight: dict[futures.Future, _Batch] = {}
     failure: BaseException | None = None
     wrote_nothing = getattr(writer, "wrote_nothing", lambda error: False)
-    intent_note = getattr(writer, "intent_note", lambda previous: None)
+    intent_note = getattr(writer, "intent_note", lambda ordinal, previous: None)
+    server_uids = getattr(writer, "server_uids", False)
 
     def collect(done: set[futures.Future]) -> None:
         nonlocal failure
@@ -399,8 +402,8 @@ def _send_all(
             if writer.journals_intent:
                 # What its rows held before, put back if it is never sent (a batch's rows are in file order).
                 batch.before = checkpoint.outcomes_between(rows[0].ordinal, rows[-1].ordinal + 1)
-                checkpoint.record(Outcome(row.ordinal, PENDING, row.uid, intent_note(batch.before.get(row.ordinal)))
-                                  for row in rows)
+                checkpoint.record(Outcome(row.ordinal, PENDING, None if server_uids else row.uid,
+                                          intent_note(row.ordinal, batch.before.get(row.ordinal))) for row in rows)
             in_flight[pool.submit(_deliver, writer, client, rows, batch_size, batch.answered)] = batch
         while in_flight and failure is None:
             done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
@@ -477,16 +480,20 @@ def _deliver(writer: Writer, client: FragmentClient, rows: list[Any], batch_size
         named = {p.index: p for p in rejected.item_problems if 0 <= p.index < len(rows)}
         if named:
             answered.extend(
-                Outcome(rows[i].ordinal, "failed", rows[i].uid, _server_reason(named[i].field, named[i].message))
+                Outcome(rows[i].ordinal, "failed", _shown_uid(writer, rows[i]), _server_reason(named[i].field, named[i].message))
                 for i in sorted(named)
             )
             rest = [row for i, row in enumerate(rows) if i not in named]
             return _deliver(writer, client, rest, batch_size, answered) if rest else answered
         if len(rows) == 1:
-            answered.append(Outcome(rows[0].ordinal, "failed", rows[0].uid, f"rejected by the server: {rejected}"))
+            answered.append(Outcome(rows[0].ordinal, "failed", _shown_uid(writer, rows[0]), f"rejected by the server: {rejected}"))
             return answered
         return _split(writer, client, rows, batch_size, answered)
     return answered
+
+
+def _shown_uid(writer: Writer, row: Any) -> str | None:
+    return None if getattr(writer, "server_uids", False) else row.uid
 
 
 def _split(writer: Writer, client: FragmentClient, rows: list[Any], batch_size: _BatchSize,

@@ -300,6 +300,35 @@ def test_create_mode_a_refused_batch_whose_look_up_fails_stays_pending(tmp_path)
         assert report.counts["created"] == len(refs)
 
 
+def test_create_mode_posts_nothing_so_late_that_a_crash_could_settle_before_it_lands(tmp_path):
+    # A batch kept busy (an answer lost, then a slow look-up) is not posted again past the point
+    # where, were the run killed meanwhile, the next run would take its request as settled.
+    class SlowLookUps(httpx.BaseTransport):
+        def __init__(self, inner: httpx.BaseTransport):
+            self.inner, self.posts = inner, 0
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "POST" and request.url.path.endswith("/tasks/batch"):
+                self.posts += 1
+                if self.posts == 1:
+                    raise httpx.RemoteProtocolError("lost, nothing written", request=request)
+            if request.method == "GET" and "created_at_after" in request.url.params:
+                time.sleep(0.6)  # past the 0.4 s after its mark by which QUICK's last POST must start
+            return self.inner.handle_request(request)
+
+    source, checkpoint = tmp_path / "rows.csv", tmp_path / "ck"
+    refs = _titled_csv(source, [f"t{n}" for n in range(5)])
+    run = _create_run(source, checkpoint, tmp_path / "r.csv")
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
+        slow = SlowLookUps(sb.transport())
+        with make_client(sb, transport=slow, **QUICK) as client:
+            first = run(client)
+        assert slow.posts == 1 and first.counts["skipped"] == 5 and sb.task_count() == 0
+        time.sleep(0.8)
+        with make_client(sb, **QUICK) as client:
+            _created_once(sb, run(client), refs)
+
+
 def test_create_mode_a_look_up_never_takes_the_task_of_a_post_still_unanswered(tmp_path):
     # Rows with the same content: A's answer is lost while B's POST, written first, is answered late.
     class Race(httpx.BaseTransport):
@@ -835,6 +864,7 @@ def test_create_mode_never_creates_a_row_twice_nor_gives_it_another_rows_uid(tmp
     for title, status, uid, error in zip(titles, results["_status"], results["_uid"], results["_error"]):
         if title.startswith("BAD"):
             assert status == "failed" and "rejected by the server" in error
+            assert not isinstance(uid, str), "a failed create row shows a uid that names no task"
         elif status == "created":
             assert tasks[uid]["fields"]["title"] == title and tasks[uid]["fields"] == {
                 **{"title": title}, **{name: frame.loc[titles.index(title), name] for name in extra if name != "assignee"}}
@@ -844,6 +874,16 @@ def test_create_mode_never_creates_a_row_twice_nor_gives_it_another_rows_uid(tmp
     assert created <= set(by_title) <= {title for title in titles if not title.startswith("BAD")}
     if case == "partial writes, 422 naming the first":
         assert transport.listings <= 3  # a look-up per refused batch, not per split
+
+
+def test_reordered_answers_give_rows_of_the_same_content_tasks_of_that_content():
+    frame = pd.DataFrame({"ref": ["1", "2", "3"], "title": ["Call back", "Call back", "Unique"]})
+    with Sandbox(SandboxConfig(rate_per_min=None, batch_order="reversed")) as sb, make_client(sb) as client:
+        report = fragment_bulk.import_dataframe(frame, mode="create", keys=["ref"], ignore=["ref"], client=client,
+                                                checkpoint=None)
+        titles = {task["uid"]: task["fields"]["title"] for task in sb.tasks()}
+    assert [titles[uid] for uid in report.results["_uid"]] == list(frame["title"])
+    assert len(set(report.results["_uid"])) == 3
 
 
 def test_reordered_post_answers_are_matched_by_content_telling_true_from_1_and_defaults():
