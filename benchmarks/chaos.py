@@ -190,7 +190,8 @@ def compare_created(path: Path, tasks: list[dict], results: Path, *, kills: int,
     for task in tasks:
         by_ref.setdefault(task["fields"].get("ref"), []).append(task)
     with open(results, encoding="utf-8", newline="") as handle:
-        unknown_refs = {row["ref"] for row in csv.DictReader(handle) if row["_status"] != "created"}
+        reported = {row["ref"]: row for row in csv.DictReader(handle)}
+    unknown_refs = {ref for ref, row in reported.items() if row["_status"] != "created"}
     rows = lost = mismatched = silent = 0
     for row in read_rows(path):
         rows += 1
@@ -200,6 +201,8 @@ def compare_created(path: Path, tasks: list[dict], results: Path, *, kills: int,
             silent += row["ref"] not in unknown_refs
         elif not all(matches(task, task_item(row)) for task in found):
             mismatched += 1
+        elif row["ref"] not in unknown_refs and reported[row["ref"]]["_uid"] not in {task["uid"] for task in found}:
+            mismatched += 1  # reported created with another task's uid
     duplicated = len(tasks) - (rows - lost)  # every task past the first of its row
     return Result(rows, len(tasks), lost, duplicated, mismatched, kills, exit_code, final_runs,
                   unknown=len(unknown_refs), silent=silent)
