@@ -354,7 +354,6 @@ def _send_all(
     failure: BaseException | None = None
     wrote_nothing = getattr(writer, "wrote_nothing", lambda error: False)
     intent_note = getattr(writer, "intent_note", lambda ordinal, previous: None)
-    server_uids = getattr(writer, "server_uids", False)
 
     def collect(done: set[futures.Future]) -> None:
         nonlocal failure
@@ -402,7 +401,7 @@ def _send_all(
             if writer.journals_intent:
                 # What its rows held before, put back if it is never sent (a batch's rows are in file order).
                 batch.before = checkpoint.outcomes_between(rows[0].ordinal, rows[-1].ordinal + 1)
-                checkpoint.record(Outcome(row.ordinal, PENDING, None if server_uids else row.uid,
+                checkpoint.record(Outcome(row.ordinal, PENDING, _shown_uid(writer, row),
                                           intent_note(row.ordinal, batch.before.get(row.ordinal))) for row in rows)
             in_flight[pool.submit(_deliver, writer, client, rows, batch_size, batch.answered)] = batch
         while in_flight and failure is None:
