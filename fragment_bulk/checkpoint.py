@@ -18,8 +18,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,6 +33,7 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 SCHEMA_VERSION = "1"
+ALIVE_SUFFIX = ".alive"  # beside the checkpoint: touched while a run has requests in flight
 SUCCESS_STATUSES = ("created", "updated", "unchanged")
 # Written before a non-idempotent request is sent, replaced by its outcome when it answers: after a
 # crash, "pending" marks exactly the rows that may or may not have reached the server.
@@ -197,6 +199,37 @@ class Checkpoint:
         """Rows sent by an earlier run whose answer never came: they may have been applied."""
         return self.ordinals(PENDING)
 
+    def last_alive(self) -> float | None:
+        """When a run on this checkpoint was last seen alive (:meth:`keep_alive`), this machine's
+        clock; None when none was."""
+        try:
+            return os.stat(f"{self.path}{ALIVE_SUFFIX}").st_mtime
+        except OSError:
+            return None
+
+    @contextlib.contextmanager
+    def keep_alive(self, every: float) -> Iterator[None]:
+        """Touch ``<checkpoint>.alive`` every ``every`` seconds meanwhile: a run killed later sent
+        nothing after its last touch and ``every`` more, which a resumed run can count on."""
+        alive, stop = Path(f"{self.path}{ALIVE_SUFFIX}"), threading.Event()
+
+        def touch() -> None:
+            while True:
+                with contextlib.suppress(OSError):
+                    alive.touch()
+                if stop.wait(every):
+                    return
+
+        beat = threading.Thread(target=touch, name="fragment-bulk-alive", daemon=True)
+        beat.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            beat.join()
+            with contextlib.suppress(OSError):
+                alive.touch()
+
     def pending_notes(self) -> dict[int, str | None]:
         """:meth:`pending` rows, each with the note its writer journalled with it."""
         return dict(self._db.execute("SELECT ordinal, error FROM rows WHERE status = ?", (PENDING,)))
@@ -291,7 +324,7 @@ def _server(recorded: str | None) -> str | None:
 
 
 def _remove(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", ALIVE_SUFFIX):
         try:
             os.remove(f"{path}{suffix}")
         except FileNotFoundError:

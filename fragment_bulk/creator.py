@@ -10,7 +10,8 @@ a second look. Only rows not found are sent again.
 
 After a crash, the rows then pending are looked up from the floor journalled with their mark
 (:meth:`CreateWriter.intent_note`): found, they are created; not found, they are sent only once
-the killed run's request can no longer land (:meth:`CreateWriter._settled`), and are left pending
+the killed run's request can no longer land (:meth:`CreateWriter._settled`: a little over a
+request's timeout after the run was last alive, ``Checkpoint.keep_alive``), and are left pending
 until then: a later run looks again.
 
 The look-up filters on ``created_at_after``, which the contract only assumes: a server found to
@@ -37,6 +38,7 @@ from typing import Any
 
 from fragment_bulk.checkpoint import PENDING, Checkpoint, Outcome
 from fragment_bulk.client import EPOCH, FragmentClient
+from fragment_bulk.engine import alive_every
 from fragment_bulk.errors import (ApiError, ConnectionFailed, InterruptedImport, ProtocolError, RequestRejected, ServerError,
                                   TransportError)
 from fragment_bulk.importer import MAX_POSTS, UNKNOWN, Claims, format_utc, newest_update, parse_time
@@ -62,9 +64,9 @@ class CreateWriter:
         self._unfound: set[int] = set()  # rows of a refused POST looked up and not found
         self._refusals_write: bool | None = None  # whether this server's 422s write the valid items (None: not seen)
         self._crash_notes: dict[int, _Intent] = {}  # the rows a crashed run left pending: when and from what floor
-        self._marked: dict[int, _Intent] = {}  # the pending marks of this run's rows in flight
-        self._settle = 0.0  # seconds after its pending mark by which a crashed run's request has landed or never will
-        self._last_post = 0.0  # seconds after its pending mark after which a row is not posted any more
+        self._last_alive: float | None = None  # when the last run on the checkpoint was last alive
+        self._settle = 0.0  # seconds after then by which a killed run's request has landed or never will
+        self._blind_settle = 0.0  # the same after a row's mark, for a run that left no sign of life
         self._filters: bool | None = None  # whether the server honours created_at_after (None: not checked yet)
         self._claimed = Claims()  # tasks this job created or took: never taken for another row
         self._gate = _Gate()
@@ -76,11 +78,13 @@ class CreateWriter:
         # Never sent blindly: rows in flight when a run crashed, and rows already reported unknown.
         self.maybe_created = set(crashed) | checkpoint.ordinals("failed", error_prefix=UNKNOWN)
         self._crash_notes = {ordinal: intent for ordinal, note in crashed.items() if (intent := _Intent.read(note))}
-        # A batch waits for a worker (at most one batch's whole retry budget), then is retried
-        # for at most the budget, each attempt answered or given up within the timeout; and no
-        # POST starts later than that after its mark (``_too_late``).
-        self._settle = 2 * (client.retry.budget + client.settings.timeout) + client.settings.timeout
-        self._last_post = self._settle - client.retry.budget - client.settings.timeout
+        # A killed run sent nothing after its last sign of life and one interval more; what it
+        # sent was answered or given up within the timeout. Without a sign (a run that never
+        # sent), from the mark: a batch waits for a worker (one batch's whole retry budget at
+        # most), is retried for the budget plus a last wait, each attempt within the timeout.
+        self._last_alive = checkpoint.last_alive()
+        self._settle = 2 * alive_every(client) + client.settings.timeout
+        self._blind_settle = 2 * (client.retry.budget + client.retry.cap + client.settings.timeout) + client.settings.timeout
         self._claimed = Claims(checkpoint.acknowledged_uids())
         self._newest = newest_update(client)
 
@@ -92,10 +96,7 @@ class CreateWriter:
             return None
         floor = self._floor()
         earlier = _Intent.read(previous.error) if previous is not None and previous.status == PENDING else None
-        intent = _Intent(_earliest(floor, earlier.floor) if earlier else floor, time.time())
-        with self._lock:
-            self._marked[ordinal] = intent
-        return intent.note()
+        return _Intent(_earliest(floor, earlier.floor) if earlier else floor, time.time()).note()
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
         positions = {row.ordinal: index for index, row in enumerate(rows)}
@@ -113,9 +114,6 @@ class CreateWriter:
             if doubtful:
                 exc.maybe_written = True  # type: ignore[attr-defined]  # rows that may exist stay pending
             raise
-        with self._lock:
-            for row in rows:
-                self._marked.pop(row.ordinal, None)
         return sorted(resolved + posted, key=lambda outcome: outcome.ordinal)
 
     def wrote_nothing(self, error: BaseException) -> bool:
@@ -188,7 +186,9 @@ class CreateWriter:
         return outcomes, settled
 
     def _settled(self, intent: _Intent) -> bool:
-        return time.time() >= intent.at + self._settle
+        if self._last_alive is None:
+            return time.time() >= intent.at + self._blind_settle
+        return time.time() >= max(intent.at, self._last_alive) + self._settle
 
     # -- posting ----------------------------------------------------------------------------
 
@@ -197,10 +197,6 @@ class CreateWriter:
         applied = False  # whether a POST of these rows may have been applied
         try:
             for _ in range(MAX_POSTS):
-                late = self._too_late(rows)
-                if late:  # posted now, it could still be in flight when a crash is taken as settled
-                    outcomes += late
-                    rows = [row for row in rows if row.ordinal not in {outcome.ordinal for outcome in late}]
                 if not rows:
                     return outcomes
                 floor = self._floor()
@@ -233,16 +229,6 @@ class CreateWriter:
             raise
         reason = f"{UNKNOWN}: no answer after {MAX_POSTS} posts, and the tasks created meanwhile hold no task like it"
         return outcomes + [Outcome(row.ordinal, "failed", None, reason) for row in rows]
-
-    def _too_late(self, rows: list[Any]) -> list[Outcome]:
-        """Pending outcomes for the rows marked so long ago that a POST now might outlast their
-        settling (a batch kept busy by lost answers, refusals and rate limits): a later run
-        looks them up, and posts them if need be."""
-        now = time.time()
-        with self._lock:
-            marks = {row.ordinal: self._marked.get(row.ordinal) for row in rows}
-        return [Outcome(ordinal, PENDING, None, intent.note()) for ordinal, intent in marks.items()
-                if intent is not None and now > intent.at + self._last_post]
 
     def _refused(self, rows: list[Any], floor: str) -> None:
         """A POST of ``rows`` was refused (422): unless this server was seen not to, it may have

@@ -20,6 +20,7 @@ of the run.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import contextlib
 import hashlib
 import json
 import math
@@ -52,7 +53,7 @@ MAPPED_AHEAD = 1  # chunks mapped ahead of the one being sent
 STATUSES = ("created", "updated", "unchanged", "failed", "skipped")
 UNACKNOWLEDGED = ("sent, but no answer came before the run stopped; run again to resume (a comment or a --mode create"
                   " row is looked up before it is sent again; a create row not found is sent only once the stopped"
-                  " run's request can no longer land, minutes later)")
+                  " run's request can no longer land, a little over a request's timeout after it stopped)")
 
 
 class Writer(Protocol):
@@ -388,6 +389,9 @@ def _send_all(
     # that journals its intent: a queued batch is marked pending, and a crash would leave it so.
     queued = options.concurrency if writer.journals_intent else 2 * options.concurrency
     wind_down.watch()
+    alive = contextlib.ExitStack()
+    if writer.journals_intent:  # it tells a resumed run when this one was last alive
+        alive.enter_context(checkpoint.keep_alive(alive_every(client)))
     try:
         for rows in _batches(table, mapping, checkpoint, batch_size):
             batch = _Batch(rows, {row.uid for row in rows})
@@ -413,11 +417,18 @@ def _send_all(
         if failure is not None:
             client.throttle.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+        alive.close()
         # Batches that finished while stopping were acknowledged: journal them too. Those
         # cancelled before they started, or stopped at the throttle, wrote nothing: take them back.
         collect(set(in_flight))
         bar.close()
     return failure
+
+
+def alive_every(client: FragmentClient) -> float:
+    """How often a run with requests in flight says it is alive: often enough that a resumed run
+    waits little longer than a request's timeout for what a killed run sent."""
+    return min(5.0, max(client.settings.timeout, 0.5))
 
 
 def _mapped_chunks(table: Any, mapping: Any) -> Iterator[tuple[int, int, list[Any]]]:

@@ -190,7 +190,8 @@ class _CrashingPost(httpx.BaseTransport):
         return self.inner.handle_request(request)
 
 
-QUICK = {"timeout": 0.1, "retry": RetryPolicy(floor=0.001, cap=0.01, budget=0.2)}  # a crashed request settles in 0.7 s
+QUICK = {"timeout": 0.1, "retry": RetryPolicy(floor=0.001, cap=0.01, budget=0.2)}
+SETTLED = 1.2  # QUICK's seconds after a killed run was last alive by which its requests have landed
 
 
 def _create_run(source, checkpoint, results):
@@ -216,7 +217,7 @@ def test_create_mode_resolves_a_crashed_runs_batch_once_its_request_can_no_longe
                 return
             assert sb.task_count() == 25 and resumed.counts["skipped"] == 5 and resumed.exit_code == 1
             assert resumed.results.loc[resumed.results["_status"] == "skipped", "_error"].str.contains("no longer land").all()
-            time.sleep(0.8)
+            time.sleep(SETTLED)
             settled = run(client)  # not found, and the crashed request can no longer land: sent now
         _created_once(sb, settled, refs)
 
@@ -239,7 +240,7 @@ def test_create_mode_a_crashed_row_posted_again_then_refused_is_posted_once(tmp_
         crashing = _CrashingPost(_ServerSideChecks(sb.transport()), nth=2, written=False)
         with make_client(sb, transport=crashing, **QUICK) as client, pytest.raises(RuntimeError):
             run(client)
-        time.sleep(0.8)  # the crashed request can no longer land: its rows are posted, and refused with BAD
+        time.sleep(SETTLED)  # the crashed request can no longer land: its rows are posted, and refused with BAD
         with make_client(sb, transport=_ServerSideChecks(sb.transport()), **QUICK) as client:
             report = run(client)
         _no_ref_twice(sb)
@@ -256,7 +257,7 @@ def test_create_mode_a_row_pending_twice_waits_from_its_latest_request(tmp_path)
         with make_client(sb, transport=_CrashingPost(sb.transport(), nth=2, written=False), **QUICK) as client:
             with pytest.raises(RuntimeError):
                 run(client)
-        time.sleep(0.8)
+        time.sleep(SETTLED)
         late = _SlowPosts(sb.transport(), late=0.5, crash=True)
         with make_client(sb, transport=late, **QUICK) as client, pytest.raises(RuntimeError):
             run(client)
@@ -265,7 +266,7 @@ def test_create_mode_a_row_pending_twice_waits_from_its_latest_request(tmp_path)
         late.writer.join()
         _no_ref_twice(sb)
         assert report.counts["skipped"] == 5  # run 2's request could still land: looked up again later
-        time.sleep(0.8)
+        time.sleep(SETTLED)
         with make_client(sb, **QUICK) as client:
             assert run(client).counts["created"] == 10
         _no_ref_twice(sb)
@@ -300,32 +301,39 @@ def test_create_mode_a_refused_batch_whose_look_up_fails_stays_pending(tmp_path)
         assert report.counts["created"] == len(refs)
 
 
-def test_create_mode_posts_nothing_so_late_that_a_crash_could_settle_before_it_lands(tmp_path):
-    # A batch kept busy (an answer lost, then a slow look-up) is not posted again past the point
-    # where, were the run killed meanwhile, the next run would take its request as settled.
-    class SlowLookUps(httpx.BaseTransport):
+def test_create_mode_waits_for_a_killed_runs_last_request_however_late_it_was_sent(tmp_path):
+    # A batch kept busy (an answer lost, then a slow look-up) is posted again long after its
+    # mark; the run dies then, and the server writes that POST a moment later. The next run,
+    # started at once, must wait from when the killed run was last alive, not from the mark.
+    class BusyThenDead(httpx.BaseTransport):
         def __init__(self, inner: httpx.BaseTransport):
-            self.inner, self.posts = inner, 0
+            self.inner, self.posts, self.writer = inner, 0, None
 
         def handle_request(self, request: httpx.Request) -> httpx.Response:
             if request.method == "POST" and request.url.path.endswith("/tasks/batch"):
                 self.posts += 1
+                request.read()
                 if self.posts == 1:
                     raise httpx.RemoteProtocolError("lost, nothing written", request=request)
+                self.writer = threading.Thread(target=lambda: (time.sleep(0.5), self.inner.handle_request(request)))
+                self.writer.start()
+                raise RuntimeError("the process dies here")
             if request.method == "GET" and "created_at_after" in request.url.params:
-                time.sleep(0.6)  # past the 0.4 s after its mark by which QUICK's last POST must start
+                time.sleep(1.5)  # longer than SETTLED: the mark alone would settle too early
             return self.inner.handle_request(request)
 
     source, checkpoint = tmp_path / "rows.csv", tmp_path / "ck"
     refs = _titled_csv(source, [f"t{n}" for n in range(5)])
     run = _create_run(source, checkpoint, tmp_path / "r.csv")
     with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
-        slow = SlowLookUps(sb.transport())
-        with make_client(sb, transport=slow, **QUICK) as client:
-            first = run(client)
-        assert slow.posts == 1 and first.counts["skipped"] == 5 and sb.task_count() == 0
-        time.sleep(0.8)
+        busy = BusyThenDead(sb.transport())
+        with make_client(sb, transport=busy, **QUICK) as client, pytest.raises(RuntimeError):
+            run(client)
         with make_client(sb, **QUICK) as client:
+            waiting = run(client)
+            busy.writer.join()
+            assert waiting.counts["skipped"] == 5 and sb.task_count() == 5  # written late, not posted again
+            time.sleep(SETTLED)
             _created_once(sb, run(client), refs)
 
 
