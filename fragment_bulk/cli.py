@@ -109,6 +109,7 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--token-env", default="FRAGMENT_TOKEN", show_default=True, help="Environment variable holding the API token."),
         click.option("--insecure-http", is_flag=True, help="Allow plain http to a non-loopback host (the token travels unencrypted)."),
         click.option("--rate", help="Requests per minute for the whole run: 60/min (default), 2/s, or off."),
+        click.option("--timeout", type=click.FloatRange(min=0.1), help="Seconds to wait for an answer (default 60)."),
     ]):
         command = option(command)
     return command
@@ -122,9 +123,10 @@ def _connection(params: dict[str, Any]) -> dict[str, Any]:
     base_url = params.pop("base_url")
     insecure = params.pop("insecure_http")
     rate = params.pop("rate")
+    timeout = params.pop("timeout")
     if rate is not None:
         parse_rate(rate)  # fail on a malformed rate before reading any input
-    settings = None
+    settings = Settings(timeout=timeout) if timeout else None  # the embedded sandbox's address is filled in
     if not sandbox:
         token = os.environ.get(token_env) or None
         if token is None and token_env != "FRAGMENT_TOKEN":
@@ -132,7 +134,7 @@ def _connection(params: dict[str, Any]) -> dict[str, Any]:
             # name must not write with another account's token. (No token at all is refused
             # when a request is made: a dry run needs none.)
             raise ConfigError(f"no API token: ${token_env} is not set")
-        settings = Settings.from_env(token=token, base_url=base_url, allow_insecure_http=insecure or None)
+        settings = Settings.from_env(token=token, base_url=base_url, allow_insecure_http=insecure or None, timeout=timeout)
     return {"sandbox": sandbox or None, "settings": settings, "rate": rate}
 
 

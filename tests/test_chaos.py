@@ -21,3 +21,13 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path, storm):
     assert result.exit_code == 0, result.line()
     assert result.tasks == result.rows == 1500
     assert result.kills >= 1, "no run was killed: the harness proved nothing"
+
+
+@pytest.mark.timeout(180)
+def test_create_mode_kill_and_resume_creates_each_row_once(tmp_path):
+    # Server-made uids: rows in doubt are looked up; those never written wait until the killed
+    # run's requests can no longer land (the harness then runs the command once more).
+    result = run_chaos(rows=600, kills=2, seed=3, mode="create", work=tmp_path)
+    assert (result.lost, result.duplicated, result.mismatched, result.silent) == (0, 0, 0, 0), result.line()
+    assert result.exit_code == 0 and result.tasks == result.rows == 600, result.line()
+    assert result.kills >= 1, "no run was killed: the harness proved nothing"
