@@ -443,8 +443,8 @@ def whoami(**params: Any) -> None:
               help="created_at_after, updated_at_after and order_by: known, taken for custom fields (finding nothing), or ignored.")
 @click.option("--rate-cost", type=click.Choice(["request", "item"]), default="request", show_default=True,
               help="What counts against the rate limit: a request, or each item of a batch.")
-@click.option("--comment-listing", type=click.Choice(["paged", "missing"]), default="paged", show_default=True,
-              help="GET /tasks/{uid}/comments: paginated like GET /tasks, or missing (405).")
+@click.option("--comment-listing", type=click.Choice(["paged", "missing", "not_found"]), default="paged", show_default=True,
+              help="GET /tasks/{uid}/comments: paginated like GET /tasks, or missing (a 405, or a 404).")
 @handle_errors
 def sandbox(host: str, port: int, db: Path | None, rate: str, oversize_status: str, page_max: int, latency: str,
             second_delete: str, **switches: Any) -> None:

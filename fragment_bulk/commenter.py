@@ -88,10 +88,11 @@ class CommentWriter:
             if found is None and timed_out:
                 client.throttle.sleep(client.settings.timeout)
                 found = self._find(client, row.uid, text)
-        # (A 401 stops the run, a 404 means no task, so no comment, and a 429 past the retry
-        # budget stops the run: those go on up as they are. A 405: a server that cannot list.)
+        # (A 401 stops the run, a 404 for a task that is not there means no comment either, and
+        # a 429 past the retry budget stops the run: those go on up as they are. A 405, or a 404
+        # for a task that is there: a server that cannot list comments.)
         except (ApiError, TransportError, ProtocolError) as exc:
-            if isinstance(exc, (AuthError, NotFoundError, RateLimited)):
+            if isinstance(exc, (AuthError, RateLimited)) or isinstance(exc, NotFoundError) and not _exists(client, row.uid):
                 raise
             return Outcome(row.ordinal, "failed", None, f"{UNKNOWN}: it may have been posted, and the task's comments"
                                                        f" could not be listed to tell ({exc}); check before re-sending")
@@ -106,3 +107,11 @@ class CommentWriter:
             if self._claimed.take(comment["uid"]):
                 return comment["uid"]
         return None
+
+
+def _exists(client: FragmentClient, task_uid: str) -> bool:
+    try:
+        client.get_task(task_uid)
+    except NotFoundError:
+        return False
+    return True

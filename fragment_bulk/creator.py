@@ -297,7 +297,9 @@ class CreateWriter:
                 if bound is not None and created is not None and created < bound - timedelta(milliseconds=1):
                     self._filters = False
                     raise ProtocolError("the server ignores the created_at_after filter")
-                match = next((ordinal for ordinal, item in wanted.items() if same_task(item, task)), None)
+                # Of the rows it matches, the one that said the most: a row leaving a native out matches any.
+                match = max((ordinal for ordinal, item in wanted.items() if same_task(item, task)),
+                            key=lambda ordinal: len(wanted[ordinal]), default=None)
                 if match is not None and isinstance(task.get("uid"), str) and self._claimed.take(task["uid"]):
                     found[match] = task["uid"]
                     del wanted[match]
@@ -457,18 +459,26 @@ def in_request_order(items: list[dict[str, Any]], tasks: list[Any]) -> list[Any]
     """The tasks a ``POST /tasks/batch`` answered, in the order of the items sent.
 
     The answer's uids are the server's own, so only the order (assumed to be the request's) or
-    the content can tell which task is which row's. Answered in another order, each item takes
-    the first task left with its content; when one has none, the order stands (a server writing
-    values another way cannot be matched, and the contract says request order).
+    the content can tell which task is which row's. Answered in another order, items and tasks
+    of the same content are paired one to one (a row that left ``due_at`` out matches any due
+    date, so it must not take the task of a row that gave one); when no pairing exists, the order
+    stands (a server writing values another way cannot be matched; the contract says request order).
     """
     if all(same_task(item, task) for item, task in zip(items, tasks)):
         return tasks
-    left = list(range(len(tasks)))
-    ordered = []
-    for item in items:  # rows of the same content have interchangeable tasks: the first left will do
-        index = next((index for index in left if same_task(item, tasks[index])), None)
-        if index is None:
-            return tasks
-        left.remove(index)
-        ordered.append(tasks[index])
-    return ordered
+    candidates = [[index for index, task in enumerate(tasks) if same_task(item, task)] for item in items]
+    owner: dict[int, int] = {}  # task index -> item index: a one-to-one matching, by augmenting paths
+
+    def place(item: int, seen: set[int]) -> bool:
+        for task in candidates[item]:
+            if task not in seen:
+                seen.add(task)
+                if task not in owner or place(owner[task], seen):
+                    owner[task] = item
+                    return True
+        return False
+
+    if not all(place(item, set()) for item in range(len(items))):
+        return tasks
+    by_item = {item: task for task, item in owner.items()}
+    return [tasks[by_item[item]] for item in range(len(items))]

@@ -909,6 +909,11 @@ def test_reordered_post_answers_are_matched_by_content_telling_true_from_1_and_d
     assert same_task({"fields": {"t": 1}, "assignee_email": "a@x.org"}, {"fields": {"t": 1}, "assignee_uid": str(uuid_module.UUID(int=5))})
     assert same_task({"fields": {}, "due_at": "2026-01-01T00:00:00.000400Z"}, {"fields": {}, "due_at": "2026-01-01T00:00:00.000Z"})
     assert not same_task({"fields": {}, "due_at": "2026-01-01T00:00:00Z"}, {"fields": {}, "due_at": "2026-01-01T00:00:01Z"})
+    # A row that left due_at out must not take the task of the row that gave one.
+    dated = [{"fields": {"title": "d"}}, {"fields": {"title": "d"}, "due_at": "2030-01-01T00:00:00Z"}]
+    answered_dated = [{"uid": "y", "fields": {"title": "d"}, "due_at": "2030-01-01T00:00:00.000Z"},
+                      {"uid": "x", "fields": {"title": "d"}, "due_at": "2026-11-29T16:00:00Z"}]
+    assert [task["uid"] for task in in_request_order(dated, answered_dated)] == ["x", "y"]
     # Content that cannot be matched one to one: the request's order stands.
     assert in_request_order(items[:2], [{"uid": "x", "fields": {}}, {"uid": "y", "fields": {}}])[0]["uid"] == "x"
 

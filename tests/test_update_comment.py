@@ -190,7 +190,7 @@ def test_a_comment_still_being_written_after_a_timeout_is_not_posted_twice():
         assert [len(sb.comments(uid)) for uid in uids] == [1, 1]  # listed again after a wait, found: not re-posted
 
 
-@pytest.mark.parametrize("listing", ["unavailable", "missing"])  # a 503, or a server without the listing (405)
+@pytest.mark.parametrize("listing", ["unavailable", "missing", "not_found"])  # a 503; no listing (405 or 404)
 def test_a_comment_whose_check_cannot_be_made_is_unknown_and_never_posted_twice(tmp_path, listing):
     with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
         with make_client(sb) as seeding:
@@ -198,7 +198,7 @@ def test_a_comment_whose_check_cannot_be_made_is_unknown_and_never_posted_twice(
         frame = pd.DataFrame({"uid": uids, "text": ["a", "b", "c"]})
         flaky = _SlowComments(sb.transport())
         flaky.listings_fail = listing == "unavailable"
-        sb.configure(fault_lost=1.0, comment_listing="missing" if listing == "missing" else "paged")
+        sb.configure(fault_lost=1.0, comment_listing="paged" if listing == "unavailable" else listing)
         # Each comment is written, its answer lost; and it cannot be looked up.
         with make_client(sb, transport=flaky, retry=RetryPolicy(floor=0.001, cap=0.01, max_attempts=2)) as client:
             first = fragment_bulk.comment_dataframe(frame, client=client, checkpoint=tmp_path / "c.ckpt")

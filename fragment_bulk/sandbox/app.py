@@ -283,6 +283,8 @@ class SandboxApp:
         config = self._config
         if config.comment_listing == "missing":
             raise HTTPError(405, "Method Not Allowed", [("Allow", "POST")])
+        if config.comment_listing == "not_found":
+            raise HTTPError(404, "Not Found")
         uid = _path_uid(raw_uid)
         page = parse_page_request(request.query, config, orderable=False)
         result = self.store.list_comments(uid, page)

@@ -25,7 +25,7 @@ BATCH_FAILURES = ("all_or_nothing", "write_valid")
 SECOND_DELETE_STATUSES = (404, 200)
 TIME_FILTERS_MODES = ("known", "as_fields", "ignored")
 RATE_COSTS = ("request", "item")
-COMMENT_LISTINGS = ("paged", "missing")
+COMMENT_LISTINGS = ("paged", "missing", "not_found")
 
 # The switches that take one of a few values, and those values.
 CHOICES: dict[str, tuple[Any, ...]] = {
@@ -77,7 +77,7 @@ class SandboxConfig:
     # "item": each item of a batch counts as a request against the limit (taken when the batch
     # is, as a debt the next requests wait for), not the batch as one.
     rate_cost: str = "request"
-    comment_listing: str = "paged"  # "missing": no GET /tasks/{uid}/comments (405, as for a path without it)
+    comment_listing: str = "paged"  # "missing": no GET /tasks/{uid}/comments (405); "not_found": the same, a 404
 
     def __post_init__(self) -> None:
         # Values may come from JSON (PATCH /_sandbox/config), where a tuple arrives as a list.
