@@ -33,6 +33,7 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 SCHEMA_VERSION = "1"
+IN_MEMORY = ":memory:"  # a job journalled in memory only (no checkpoint file)
 ALIVE_SUFFIX = ".alive"  # beside the checkpoint: touched while a run has requests in flight
 SUCCESS_STATUSES = ("created", "updated", "unchanged")
 # Written before a non-idempotent request is sent, replaced by its outcome when it answers: after a
@@ -86,7 +87,7 @@ class Checkpoint:
         A checkpoint in use by another run is refused: two runs would send the same rows.
         """
         if path is None:
-            return cls(":memory:", _connect(":memory:", power_safe), resumed=False)._start(job)
+            return cls(IN_MEMORY, _connect(IN_MEMORY, power_safe), resumed=False)._start(job)
         path = Path(path)
         lock = _Lock.take(path)
         try:
@@ -202,6 +203,8 @@ class Checkpoint:
     def last_alive(self) -> float | None:
         """When a run on this checkpoint was last seen alive (:meth:`keep_alive`), this machine's
         clock; None when none was."""
+        if self.path == IN_MEMORY:
+            return None
         try:
             return os.stat(f"{self.path}{ALIVE_SUFFIX}").st_mtime
         except OSError:
@@ -211,6 +214,9 @@ class Checkpoint:
     def keep_alive(self, every: float) -> Iterator[None]:
         """Touch ``<checkpoint>.alive`` every ``every`` seconds meanwhile: a run killed later sent
         nothing after its last touch and ``every`` more, which a resumed run can count on."""
+        if self.path == IN_MEMORY:  # no file, and no later run to tell
+            yield
+            return
         alive, stop = Path(f"{self.path}{ALIVE_SUFFIX}"), threading.Event()
 
         def touch() -> None:

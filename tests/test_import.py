@@ -884,6 +884,13 @@ def test_create_mode_never_creates_a_row_twice_nor_gives_it_another_rows_uid(tmp
         assert transport.listings <= 3  # a look-up per refused batch, not per split
 
 
+def test_a_create_import_without_a_checkpoint_leaves_no_file_behind(tmp_path, monkeypatch, sandbox, client):
+    monkeypatch.chdir(tmp_path)
+    report = fragment_bulk.import_dataframe(pd.DataFrame({"title": ["a", "b"]}), mode="create", client=client,
+                                            checkpoint=None)
+    assert report.counts["created"] == 2 and list(tmp_path.iterdir()) == []
+
+
 def test_reordered_answers_give_rows_of_the_same_content_tasks_of_that_content():
     frame = pd.DataFrame({"ref": ["1", "2", "3"], "title": ["Call back", "Call back", "Unique"]})
     with Sandbox(SandboxConfig(rate_per_min=None, batch_order="reversed")) as sb, make_client(sb) as client:
