@@ -41,7 +41,8 @@ from fragment_bulk.client import EPOCH, FragmentClient
 from fragment_bulk.engine import alive_every
 from fragment_bulk.errors import (ApiError, ConnectionFailed, InterruptedImport, ProtocolError, RequestRejected, ServerError,
                                   TransportError)
-from fragment_bulk.importer import MAX_POSTS, UNKNOWN, Claims, format_utc, newest_update, parse_time
+from fragment_bulk.formats import utc_text
+from fragment_bulk.importer import MAX_POSTS, UNKNOWN, Claims, newest_update, parse_time
 
 CLOCK_SKEW = timedelta(seconds=5)  # how far a server's clocks may disagree: a look-up lists this much earlier
 CRASHED = "it was sent before the previous run stopped and the task may exist; check before re-sending"
@@ -313,7 +314,7 @@ class CreateWriter:
         """What a task created by a POST sent now is created after, with room for the server's clocks."""
         with self._lock:
             newest = parse_time(self._newest)
-        return "" if newest is None else format_utc(newest - CLOCK_SKEW)
+        return "" if newest is None else utc_text(newest - CLOCK_SKEW)
 
     def _saw(self, tasks: list[Any]) -> None:
         stamps = [parse_time(task.get("created_at")) for task in tasks if isinstance(task, dict)]
@@ -322,7 +323,7 @@ class CreateWriter:
         with self._lock:
             current = parse_time(self._newest)
             if latest is not None and (current is None or latest > current):
-                self._newest = format_utc(latest)
+                self._newest = utc_text(latest)
 
 
 class _Gate:

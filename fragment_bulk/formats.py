@@ -108,6 +108,13 @@ def parse_moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
 
 
+def utc_text(moment: datetime) -> str:
+    """``moment`` as the API's UTC text (``...Z``); a time without a zone is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+
+
 # -- cell rendering -----------------------------------------------------------------------------------
 
 

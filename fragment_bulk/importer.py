@@ -20,12 +20,13 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
+from fragment_bulk.formats import parse_moment, utc_text
 from fragment_bulk.identity import normalize_uid
 
 ANCHOR_KEY = "anchor_updated_at"
@@ -166,7 +167,7 @@ def _next_server_second(client: FragmentClient) -> str:
         client.throttle.sleep(min(1.0, (anchor - now).total_seconds() + 0.05))
         client.whoami()
         now = client.server_time
-    return format_utc(anchor)
+    return utc_text(anchor)
 
 
 def classify(task: dict[str, Any], anchor: Anchor | None) -> str:
@@ -178,17 +179,11 @@ def classify(task: dict[str, Any], anchor: Anchor | None) -> str:
     return "unchanged"
 
 
-def format_utc(moment: datetime) -> str:
-    """``moment`` as UTC text; a time without a zone is taken as UTC (as a server's would be)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 def parse_time(value: Any) -> datetime | None:
+    """``parse_moment`` for what a server answered: None for anything that is not such a time."""
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_moment(value)
     except ValueError:
         return None

@@ -64,7 +64,7 @@ import pandas as pd
 import yaml
 
 from fragment_bulk.errors import InputError, RowProblem
-from fragment_bulk.formats import unescape_formula
+from fragment_bulk.formats import unescape_formula, utc_text
 from fragment_bulk.identity import normalize_uid, uuid_from_payload, uuids_from_keys
 
 TYPES = ("str", "int", "float", "number", "bool", "date", "datetime", "json")
@@ -1283,7 +1283,7 @@ def _render_moment(value: Any, kind: str, zone: ZoneInfo) -> Any:
             return _BAD
         value = value.replace(tzinfo=zone)
     try:
-        return _utc_text(value)
+        return utc_text(value)
     except OverflowError:  # 9999-12-31 23:00 in New York is in the year 10000 in UTC
         return _BAD
 
@@ -1296,11 +1296,6 @@ def _clock_problem(naive: datetime, zone: ZoneInfo) -> str | None:
     if first.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None) != naive:
         return f"{naive:%Y-%m-%d %H:%M} does not exist in {zone.key}: the clocks skip it"
     return f"{naive:%Y-%m-%d %H:%M} happens twice in {zone.key}: the clocks go back (write it with its UTC offset)"
-
-
-def _utc_text(moment: datetime) -> str:
-    text = moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
-    return text + "Z"
 
 
 def _json_ready(value: Any) -> Any:
@@ -1332,7 +1327,7 @@ def _json_ready(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is not None and value.utcoffset() is not None:
             try:
-                return _utc_text(value)
+                return utc_text(value)
             except OverflowError:
                 return _BAD
         # Naive, untyped: as written (a typed column is read in its time zone). Sent this way since
