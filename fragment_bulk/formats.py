@@ -14,7 +14,8 @@ How values land in each format:
   dates as the server's ISO 8601 text.
 - **xlsx**: numbers and booleans as such, a float written in full (its ``repr``: ``2.0``,
   ``-0.0``, all 17 digits) where openpyxl would round it to 16 digits and write ``2`` for
-  ``2.0``; text always as a text cell, never a formula (openpyxl takes a ``str`` starting with
+  ``2.0``; in a ``number`` column (ints and floats), a whole float as the text ``2.0``: a sheet
+  reads a whole number as an int; text always as a text cell, never a formula (openpyxl takes a ``str`` starting with
   ``=`` for one), without the control characters XML cannot hold (they are dropped, and the
   cells so changed counted); dates as real date cells in **naive UTC** (Excel has
   no time zones) and to the millisecond (Excel's precision). A ``datetime`` finer than that, or
@@ -53,6 +54,13 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _ESCAPED = (*FORMULA_TRIGGERS, "'")
 _ESCAPED_FIRST = frozenset(_ESCAPED)
 CHUNK_ROWS = 10_000  # rows a Parquet row group holds in memory at once
+
+
+def column_name(header: Any) -> str:
+    """The name a header cell gives its column: without the space around it (and a BOM). A mapping
+    names its columns so too, so that the field `` Notes `` an export wrote as a header finds its
+    column again once the reader has trimmed it."""
+    return "" if header is None else str(header).replace("\ufeff", "").strip()
 
 
 def escape_formula(text: str) -> str:
@@ -233,6 +241,7 @@ def _write_xlsx(path: Path, names: list[str], types: list[str], rows: Iterator[l
 
     texts = [index for index, kind in enumerate(types) if kind == "str"]
     floats = [index for index, kind in enumerate(types) if kind in ("float", "number")]
+    mixed = {index for index, kind in enumerate(types) if kind == "number"}
     sheet.append([text(name) for name in names])
     for row in _rendered(rows, [_excel_renderer(kind, guard) for kind in types]):
         for index in texts:
@@ -242,7 +251,11 @@ def _write_xlsx(path: Path, names: list[str], types: list[str], rows: Iterator[l
         for index in floats:
             value = row[index]
             if type(value) is float:
-                row[index] = typed(repr(value), "n")  # read back by float(): the same double
+                # A sheet reads a whole number as an int (Excel has no other), so in a column
+                # holding ints and floats, 2.0 is written as the text "2.0", which reads back as
+                # the float it is; any other float as a number, read back by float() exactly.
+                whole_in_mixed = index in mixed and value.is_integer()
+                row[index] = typed(repr(value), "s" if whole_in_mixed else "n")
         sheet.append(row)
     workbook.save(path)
     return changed

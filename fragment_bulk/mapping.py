@@ -64,7 +64,7 @@ import pandas as pd
 import yaml
 
 from fragment_bulk.errors import InputError, RowProblem
-from fragment_bulk.formats import unescape_formula, utc_text
+from fragment_bulk.formats import column_name, unescape_formula, utc_text
 from fragment_bulk.identity import normalize_uid, uuid_from_payload, uuids_from_keys
 
 TYPES = ("str", "int", "float", "number", "bool", "date", "datetime", "json")
@@ -213,9 +213,16 @@ class Mapping:
         if not isinstance(keys, list):
             raise InputError(f"{source}: 'key' must be a column name or a list of them")
         namespace = data.get("namespace")
+        named: dict[str, Column] = {}
+        for written, spec in columns.items():
+            name = column_name(written)  # as the readers trim the header it names
+            if name in named:
+                raise InputError(f"{source}: columns {named[name].name!r} and {str(written)!r} name the same column"
+                                 " (the space around a header is not part of its name)", column=name)
+            named[name] = _column_from_yaml(name, spec, source)
         mapping = cls(
-            {str(name): _column_from_yaml(str(name), spec, source) for name, spec in columns.items()},
-            keys=tuple(str(key) for key in keys),
+            named,
+            keys=tuple(column_name(key) for key in keys),
             namespace=None if namespace is None else str(namespace),
             empty=_choice("null" if "empty" in data and data["empty"] is None else data.get("empty", "omit"),  # YAML reads null as None
                           EMPTY_POLICIES, "empty", source),
@@ -802,7 +809,7 @@ def _check_value(column: Column, value: Any, what: str, where: str, cells: np.nd
 
 def _column_from_yaml(name: str, spec: Any, source: str) -> Column:
     if isinstance(spec, str):
-        return Column(name, _check_target(spec.strip(), name))
+        return Column(name, _check_target(_target_text(spec), name))
     if not isinstance(spec, dict):
         raise InputError(f"{source}: column {name!r}: expected a target or {{target: ..., type: ...}}", column=name)
     unknown = [str(key) for key in spec if key not in SPEC_KEYS]
@@ -812,7 +819,7 @@ def _column_from_yaml(name: str, spec: Any, source: str) -> Column:
         raise InputError(f"{source}: column {name!r} has no target", column=name)
     column = Column(
         name,
-        _check_target(str(spec["target"]).strip(), name),
+        _check_target(_target_text(str(spec["target"])), name),
         type=None if spec.get("type") is None else _check_type(str(spec["type"]), name),
         values=spec.get("values"),
         format=None if spec.get("format") is None else str(spec["format"]),
@@ -820,6 +827,13 @@ def _column_from_yaml(name: str, spec: Any, source: str) -> Column:
         default=spec.get("default"),
     )
     return _checked(column, source)
+
+
+def _target_text(written: str) -> str:
+    """A target without the space around it, but a field's key exactly as written: the target
+    ``fields. Notes `` is the field `` Notes `` (a key an export found on the server)."""
+    target = written.lstrip()
+    return target if target.startswith("fields.") else target.strip()
 
 
 def _flag(value: Any, what: str, source: str) -> bool:

@@ -42,6 +42,7 @@ import pandas as pd
 
 from fragment_bulk.ahead import read_ahead
 from fragment_bulk.errors import InputError
+from fragment_bulk.formats import column_name
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -155,7 +156,7 @@ def file_fingerprint(path: Path, *how_read: str) -> str:
 def clean_header(names: list[Any], source: str, *, row: int = 1, first_column: int = 1) -> list[str]:
     """Headers trimmed (BOM too), each non-empty and unique; InputError naming the column (by its
     position in the sheet: the header may start at ``first_column`` of ``row``)."""
-    cleaned = ["" if name is None else str(name).replace("\ufeff", "").strip() for name in names]
+    cleaned = [column_name(name) for name in names]
     seen: dict[str, int] = {}
     for position, name in enumerate(cleaned, first_column):
         if not name:
@@ -856,7 +857,21 @@ class JsonLinesTable(Table):
             keys.update(dict.fromkeys(record))
         if not keys:
             raise InputError(f"{self.source_name}: the file has no JSON objects (or none with keys)")
-        self.columns = list(keys)
+        self._keys = list(keys)
+        self.columns = self._names(self._keys)
+
+    def _names(self, keys: list[str]) -> list[str]:
+        """The column each key names, trimmed as a header is (a mapping names its columns so)."""
+        names: dict[str, str] = {}
+        for key in keys:
+            name = column_name(key)
+            if not name:
+                raise InputError(f"{self.source_name}: the key {key!r} has no name (only space)", column=key)
+            if name in names:
+                raise InputError(f"{self.source_name}: the keys {names[name]!r} and {key!r} name the same column"
+                                 " (the space around a name is not part of it)", column=name)
+            names[name] = key
+        return list(names)
 
     def _records(self) -> Iterator[tuple[int, dict[str, Any]]]:
         try:
@@ -893,7 +908,7 @@ class JsonLinesTable(Table):
         return file_fingerprint(self.path, *([] if self.encoding == "utf-8" else [self.encoding]))
 
     def chunks(self, *, ramp: bool = True) -> Iterator[Chunk]:
-        rows = ((number, [_json_value(record.get(column)) for column in self.columns]) for number, record in self._records())
+        rows = ((number, [_json_value(record.get(key)) for key in self._keys]) for number, record in self._records())
         return _chunked(rows, self.columns, self.chunk_size)
 
 

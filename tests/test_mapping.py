@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fragment_bulk.errors import InputError
+from fragment_bulk.formats import column_name
 from fragment_bulk.identity import normalize_uid, uuid_from_key, uuid_from_payload
 from fragment_bulk.mapping import Mapping, parse_assignment
 from fragment_bulk.readers import Chunk, open_table
@@ -211,7 +212,8 @@ ODD_HEADERS = ["Due\ndate", "Due\r\ndate", "a\x85b\u2028c\u2029", "trailing\n", 
                "Please rate, on a scale from 1 to 10, how likely you are to recommend us " * 3, "y" * 1500]
 
 
-def _round_trip(names: list[str], folder: Path) -> None:
+def _round_trip(written: list[str], folder: Path) -> None:
+    names = list(dict.fromkeys(name for name in map(column_name, written) if name))  # the readers' headers
     mapping = Mapping.infer(names)
     mapping.dump(folder / "m.yml")
     again = Mapping.load(folder / "m.yml")
@@ -230,6 +232,17 @@ def test_every_header_round_trips_through_the_mapping_file(tmp_path):
 def test_any_header_round_trips_through_the_mapping_file(names):
     with tempfile.TemporaryDirectory() as folder:
         _round_trip(names, Path(folder))
+
+
+def test_a_mapping_names_a_column_as_the_readers_trim_its_header_and_keeps_a_field_key_exactly(tmp_path):
+    # An export writes the field " Notes " as the header " Notes "; every reader trims it to "Notes".
+    (tmp_path / "m.yml").write_text("key: ' Ref '\ncolumns:\n  ' Notes ': {target: 'fields. Notes ', type: str}\n"
+                                    "  '\ufeffTitle ': ' title '\n")
+    mapping = Mapping.load(tmp_path / "m.yml")
+    assert list(mapping.columns) == ["Notes", "Title"] and mapping.keys == ("Ref",)
+    assert mapping.columns["Notes"].target == "fields. Notes " and mapping.columns["Title"].target == "title"
+    with pytest.raises(InputError, match="columns 'Notes' and ' Notes' name the same column"):
+        Mapping.from_dict({"columns": {"Notes": "title", " Notes": "fields.notes"}})
 
 
 @pytest.mark.parametrize(

@@ -337,6 +337,16 @@ def test_jsonl_columns_are_the_union_and_values_stay_native(tmp_path):
     ]
 
 
+def test_jsonl_keys_name_columns_trimmed_as_headers_are(tmp_path):
+    table = open_table(write(tmp_path, "t.jsonl", b'{" title ": "a", "n": 1}\n{"n": 2, " title ": "b"}\n'))
+    assert table.columns == ["title", "n"]
+    assert rows_of(table) == [(1, {"title": "a", "n": 1}), (2, {"title": "b", "n": 2})]
+    with pytest.raises(InputError, match="the keys 'a' and ' a' name the same column"):
+        open_table(write(tmp_path, "u.jsonl", b'{"a": 1, " a": 2}\n'))
+    with pytest.raises(InputError, match="the key ' ' has no name"):
+        open_table(write(tmp_path, "v.jsonl", b'{" ": 1}\n'))
+
+
 def test_jsonl_read_in_another_encoding_is_another_input(tmp_path):
     path = write(tmp_path, "t.jsonl", '{"title": "Café"}\n'.encode("utf-8"))
     assert open_table(path).fingerprint() != open_table(path, encoding="latin-1").fingerprint()
