@@ -40,7 +40,7 @@ class CommentWriter:
         self.maybe_posted: set[int] = set()
         self._claimed = Claims()
 
-    def prepare(self, client: FragmentClient, checkpoint: Checkpoint) -> None:
+    def prepare(self, client: FragmentClient, checkpoint: Checkpoint, targets: frozenset[str]) -> None:
         job = checkpoint.job()
         started = parse_time(job.get("started"))
         if started is not None:

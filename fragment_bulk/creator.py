@@ -73,7 +73,7 @@ class CreateWriter:
         self._gate = _Gate()
         self._lock = threading.Lock()
 
-    def prepare(self, client: FragmentClient, checkpoint: Checkpoint) -> None:
+    def prepare(self, client: FragmentClient, checkpoint: Checkpoint, targets: frozenset[str]) -> None:
         client.whoami()  # fail on a bad token before anything is written
         crashed = checkpoint.pending_notes()
         # Never sent blindly: rows in flight when a run crashed, and rows already reported unknown.

@@ -73,7 +73,7 @@ class Writer(Protocol):
     name: str
     journals_intent: bool
 
-    def prepare(self, client: FragmentClient, checkpoint: Checkpoint) -> None: ...
+    def prepare(self, client: FragmentClient, checkpoint: Checkpoint, targets: frozenset[str]) -> None: ...
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]: ...
 
@@ -275,7 +275,7 @@ def run_bulk(
         if client is None:
             raise FragmentBulkError("a client is needed to send")
         client.throttle.reset_cancel()
-        writer.prepare(client, checkpoint)
+        writer.prepare(client, checkpoint, mapping.targets(table.columns))
         if invalid:
             checkpoint.record(invalid.values())
         failure = _send_all(table, mapping, client, writer, checkpoint, options, batch_size, plan, wind_down)

@@ -44,7 +44,7 @@ class UpsertWriter:
     def __init__(self) -> None:
         self.anchor: Anchor | None = None
 
-    def prepare(self, client: FragmentClient, checkpoint: Checkpoint) -> None:
+    def prepare(self, client: FragmentClient, checkpoint: Checkpoint, targets: frozenset[str]) -> None:
         self.anchor = load_anchor(client, checkpoint)
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:

@@ -331,6 +331,10 @@ class Mapping:
                 resolved[name] = Column(name, target)
         return [resolved[name] for name in names]
 
+    def targets(self, columns: Iterable[str]) -> frozenset[str]:
+        """What the rows of an input with ``columns`` are mapped to (``status``, ``fields.notes``...)."""
+        return frozenset(column.target for column in self.resolve(columns) if column.target != IGNORE)
+
     def needed_columns(self) -> list[str]:
         """The input columns this mapping reads: the keys, and the mapped columns it must have."""
         needed = list(self.keys)

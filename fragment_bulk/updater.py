@@ -31,9 +31,10 @@ class UpdateWriter:
     def __init__(self) -> None:
         self.anchor: Anchor | None = None
 
-    def prepare(self, client: FragmentClient, checkpoint: Checkpoint) -> None:
+    def prepare(self, client: FragmentClient, checkpoint: Checkpoint, targets: frozenset[str]) -> None:
         # The probe first: a server that stamps even a no-op PATCH must not count it as this job's.
-        if not checkpoint.job().get(MERGES_KEY) and check_patch_merges(client):
+        # An update of natives alone (a status) sends no fields: how PATCH treats them is moot.
+        if writes_fields(targets) and not checkpoint.job().get(MERGES_KEY) and check_patch_merges(client):
             checkpoint.set(MERGES_KEY, "yes")
         self.anchor = load_anchor(client, checkpoint)
 
@@ -44,6 +45,11 @@ class UpdateWriter:
         if self.anchor is None or self.anchor.is_before(task.get("updated_at")) is not False:
             return "updated"
         return "unchanged"
+
+
+def writes_fields(targets: frozenset[str]) -> bool:
+    """Whether rows mapped to ``targets`` send ``fields`` (title and url are fields too)."""
+    return any(target in ("title", "url") or target.startswith("fields.") for target in targets)
 
 
 def check_patch_merges(client: FragmentClient) -> bool:

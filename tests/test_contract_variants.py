@@ -167,6 +167,13 @@ def test_keyed_upsert_update_export_and_comments(sandbox, client, variant, tmp_p
         with pytest.raises(ProtocolError, match="replaces a task's fields"):
             fragment_bulk.update_dataframe(changes, keys=["ref"], client=client, batch_size=BATCH)
         assert {ref: task["fields"] for ref, task in _tasks_by_ref(sandbox).items()} == _sent_fields(frame)
+        # An update of the status alone sends no fields: there it goes through, and deletes nothing.
+        status_only = fragment_bulk.update_dataframe(changes.drop(columns="country"), keys=["ref"], ignore=["ref"],
+                                                     client=client, batch_size=BATCH)
+        _assert_outcomes(status_only, ["failed" if n == BAD else "updated" for n in range(ROWS)], uids, refs)
+        after = _tasks_by_ref(sandbox)
+        assert {ref: task["fields"] for ref, task in after.items()} == _sent_fields(frame)
+        assert {ref: task["status"] for ref, task in after.items()} == {ref: statuses[refs.index(ref)] for ref in after}
         return
     updated = fragment_bulk.update_dataframe(changes, keys=["ref"], client=client, batch_size=BATCH)
     _assert_outcomes(updated, ["failed" if n == BAD else "updated" for n in range(ROWS)], uids, refs)
