@@ -97,7 +97,8 @@ class CreateWriter:
             return None
         floor = self._floor()
         earlier = _Intent.read(previous.error) if previous is not None and previous.status == PENDING else None
-        return _Intent(_earliest(floor, earlier.floor) if earlier else floor, time.time()).note()
+        return _Intent(_earliest(floor, earlier.floor) if earlier else floor, time.time(), self._settle,
+                       self._blind_settle).note()
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
         positions = {row.ordinal: index for index, row in enumerate(rows)}
@@ -188,8 +189,8 @@ class CreateWriter:
 
     def _settled(self, intent: _Intent) -> bool:
         if self._last_alive is None:
-            return time.time() >= intent.at + self._blind_settle
-        return time.time() >= max(intent.at, self._last_alive) + self._settle
+            return time.time() >= intent.at + max(self._blind_settle, intent.blind_settle)
+        return time.time() >= max(intent.at, self._last_alive) + max(self._settle, intent.settle)
 
     # -- posting ----------------------------------------------------------------------------
 
@@ -366,21 +367,25 @@ class _Gate:
 
 @dataclass(frozen=True)
 class _Intent:
-    """What a create batch's pending mark holds: the floor to look its tasks up from, and when
-    (this machine's clock) it was marked."""
+    """What a create batch's pending mark holds: the floor to look its tasks up from, when (this
+    machine's clock) it was marked, and the sending run's own settle windows (its timeout, not
+    the one of the run that resumes it, bounds how late its request may land)."""
 
     floor: str
     at: float
+    settle: float = 0.0
+    blind_settle: float = 0.0
 
     def note(self) -> str:
-        return json.dumps({"floor": self.floor, "at": self.at})
+        return json.dumps({"floor": self.floor, "at": self.at, "settle": self.settle, "blind_settle": self.blind_settle})
 
     @classmethod
     def read(cls, note: str | None) -> _Intent | None:
         try:
             found = json.loads(note or "")
-            return cls(str(found["floor"]), float(found["at"]))
-        except (ValueError, TypeError, KeyError):
+            return cls(str(found["floor"]), float(found["at"]), float(found.get("settle", 0.0)),
+                       float(found.get("blind_settle", 0.0)))
+        except (ValueError, TypeError, KeyError, AttributeError):
             return None  # no note (an older checkpoint's): unknown, as it was
 
 

@@ -301,6 +301,28 @@ def test_create_mode_a_refused_batch_whose_look_up_fails_stays_pending(tmp_path)
         assert report.counts["created"] == len(refs)
 
 
+def test_create_mode_waits_by_the_killed_runs_timeout_not_the_resumed_runs(tmp_path):
+    # Run 1 (a 1 s timeout) dies while the server writes its first POST, 2.5 s later. Run 2, with
+    # QUICK's 0.1 s timeout, resumes 1.5 s after: by its own timeout that POST could no longer land.
+    source, checkpoint = tmp_path / "rows.csv", tmp_path / "ck"
+    refs = _titled_csv(source, [f"t{n}" for n in range(5)])
+    run = _create_run(source, checkpoint, tmp_path / "r.csv")
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
+        late = _SlowPosts(sb.transport(), late=2.5, crash=True)
+        with make_client(sb, transport=late, timeout=1.0, retry=QUICK["retry"]) as client, pytest.raises(RuntimeError):
+            run(client)
+        time.sleep(1.5)
+        with make_client(sb, **QUICK) as client:
+            report = run(client)
+        late.writer.join()
+        _no_ref_twice(sb)
+        assert report.counts["skipped"] == 5 and sb.task_count() == 5
+        with make_client(sb, **QUICK) as client:
+            assert run(client).counts["created"] == 5  # found, now that it landed
+        _no_ref_twice(sb)
+        assert {task["fields"]["ref"] for task in sb.tasks()} == refs
+
+
 def test_create_mode_waits_for_a_killed_runs_last_request_however_late_it_was_sent(tmp_path):
     # A batch kept busy (an answer lost, then a slow look-up) is posted again long after its
     # mark; the run dies then, and the server writes that POST a moment later. The next run,
