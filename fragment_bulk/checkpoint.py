@@ -247,12 +247,14 @@ class Checkpoint:
         )
         return {ordinal for (ordinal,) in rows}
 
-    def acknowledged_uids(self) -> set[str]:
-        """The uids the server gave for acknowledged rows (for comments: the comments' uids)."""
+    def acknowledged_uids(self) -> Iterator[str]:
+        """The uids the server gave for acknowledged rows (for comments: the comments' uids), one
+        at a time: a million-row job's would take a hundred megabytes as a set."""
         rows = self._db.execute(
             "SELECT uid FROM rows WHERE uid IS NOT NULL AND status IN (?, ?, ?)", SUCCESS_STATUSES
         )
-        return {uid for (uid,) in rows}
+        while batch := rows.fetchmany(10_000):
+            yield from (uid for (uid,) in batch)
 
     def mark_complete(self) -> None:
         self.set("state", "complete")

@@ -19,7 +19,7 @@ ignore it leaves a maybe-applied row "outcome unknown", never sent twice.
 
 Limits: a task with the same content created by someone else in that window would be taken for
 the row's (as comments are matched, see ``commenter``); the uids of the tasks a job created are
-kept in memory to tell its own tasks apart (about 120 bytes each); a server that both writes a
+kept in memory to tell its own tasks apart (16 bytes each, see ``Claims``); a server that both writes a
 refused batch's valid items and ignores ``created_at_after`` gets them twice (a refused batch
 is then taken as all or nothing, as the contract says).
 """

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -23,6 +24,7 @@ import pytest
 import fragment_bulk
 from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.errors import ApiError, CheckpointError, ConfigError, InputError, ValidationError
+from fragment_bulk.importer import Claims
 from fragment_bulk.retry import RetryPolicy
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
@@ -188,6 +190,21 @@ class _CrashingPost(httpx.BaseTransport):
                     self.inner.handle_request(request)
                 raise RuntimeError("the process dies here")
         return self.inner.handle_request(request)
+
+
+def test_claims_hold_each_uid_once_packed_or_not(monkeypatch):
+    monkeypatch.setattr(Claims, "PACK_EVERY", 7)  # pack often: most uids below are packed
+    made = [str(uuid.UUID(int=random.getrandbits(128))) for _ in range(60)]
+    claims = Claims(made[:30])
+    assert all(claims.holds(uid) for uid in made[:30]) and not any(claims.holds(uid) for uid in made[30:])
+    assert not claims.take(made[3]) and not claims.take(made[3].upper().replace("-", ""))  # any spelling of it
+    assert all(claims.take(uid) for uid in made[30:]) and not any(claims.take(uid) for uid in made)
+    claims.add(["not-a-uuid", 7])
+    assert claims.holds("not-a-uuid") and not claims.take("not-a-uuid") and claims.take("other") and not claims.holds(None)
+    # Two uids sharing their first 64 bits are told apart by the rest.
+    twins = [str(uuid.UUID(int=(5 << 64) | low)) for low in (1, 2, 3)]
+    claims.add(twins[:2] * 4)
+    assert claims.holds(twins[0]) and claims.holds(twins[1]) and claims.take(twins[2])
 
 
 QUICK = {"timeout": 0.1, "retry": RetryPolicy(floor=0.001, cap=0.01, budget=0.2)}
