@@ -556,7 +556,9 @@ def _write_results(
     try:
         first = True
         for frame in _results_chunks(table, outcomes_between, default):
-            frame.to_csv(temporary, mode="w" if first else "a", header=first, index=False, lineterminator="\r\n")
+            # A cell holding half a character (a lone surrogate: the row failed, saying so) is written escaped.
+            frame.to_csv(temporary, mode="w" if first else "a", header=first, index=False, lineterminator="\r\n",
+                         errors="backslashreplace")
             first = False
         temporary.replace(path)
     finally:  # a second Ctrl-C while writing: no half file left behind (the checkpoint has it all)

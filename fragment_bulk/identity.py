@@ -26,7 +26,7 @@ def uuid_from_key(namespace: str, values: Sequence[str]) -> str:
     if len(values) > 1:  # escaped, so that ("x#y", "z") and ("x", "y#z") stay two keys
         values = [value.replace("\\", "\\\\").replace("#", "\\#") for value in values]
     text = f"{namespace}#{'#'.join(values)}"
-    digest = hashlib.md5(text.encode("utf-8")).hexdigest()
+    digest = hashlib.md5(text.encode("utf-8", "surrogatepass")).hexdigest()  # (half a character: an invalid row's)
     # The canonical 8-4-4-4-12 form, formatted directly: uuid.UUID costs a third of a row's mapping.
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
 
@@ -36,7 +36,7 @@ def uuids_from_keys(namespace: str, columns: list[list[str]]) -> list[str]:
     md5 = hashlib.md5
     if len(columns) == 1:
         prefix = f"{namespace}#"
-        digests = [md5((prefix + value).encode("utf-8")).hexdigest() for value in columns[0]]
+        digests = [md5((prefix + value).encode("utf-8", "surrogatepass")).hexdigest() for value in columns[0]]
         return [f"{d[:8]}-{d[8:12]}-{d[12:16]}-{d[16:20]}-{d[20:]}" for d in digests]
     return [uuid_from_key(namespace, list(values)) for values in zip(*columns)]
 

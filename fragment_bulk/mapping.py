@@ -897,6 +897,11 @@ def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str,
         reason = _either(_missing_reason(column), reason, column.values)
     present = np.flatnonzero(~empty)
     given = cells[present]
+    broken = np.zeros(len(given), dtype=bool) if text_only else _broken_text(given)  # (a file's text decoded whole)
+    if broken.any():
+        bad[present[broken]] = True
+        reason = _or_broken(reason)
+        present, given = present[~broken], given[~broken]
     if not len(present) or not render and column.kind == "str" and not column.values and _all_text(given):
         return _Converted(column, raw, values, bad, reason)  # nothing else can be wrong with it
     converted, failed = _CONVERTERS[column.kind](given, column, render)
@@ -940,6 +945,36 @@ def _nothing_to_check(column: Column, purpose: str) -> bool:
 def _only_required(column: Column, purpose: str) -> bool:
     """Whether the only thing to check is that every cell holds something (a title)."""
     return column.kind in ("auto", "str") and _required(column, purpose) and not (column.values or column.default is not None)
+
+
+_BROKEN_TEXT = "holds half of a character (a lone surrogate, such as an emoji cut in two): not valid text"
+
+
+def _broken_text(cells: np.ndarray) -> np.ndarray:
+    """Which cells hold text that is not valid Unicode (a lone surrogate, which JSON Lines and
+    DataFrames can carry): no UTF-8 request can send it. Checked once for all the cells, then
+    cell by cell only when that fails."""
+    try:
+        json.dumps(cells.tolist(), ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        return np.fromiter((_holds_broken(cell) for cell in cells), dtype=bool, count=len(cells))
+    except (TypeError, ValueError):  # what JSON cannot hold at all: the type says so, later
+        pass
+    return np.zeros(len(cells), dtype=bool)
+
+
+def _holds_broken(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except (TypeError, ValueError):
+        return False
+    return False
+
+
+def _or_broken(reason: Callable[[Any], str]) -> Callable[[Any], str]:
+    return lambda value: _BROKEN_TEXT if _holds_broken(value) else reason(value)
 
 
 def _either(when_empty: str, otherwise: Callable[[Any], str], values: dict[Any, Any] | None = None) -> Callable[[Any], str]:
@@ -1050,7 +1085,7 @@ def _to_int(cell: Any, column: Column) -> Any:
     if isinstance(cell, Decimal):  # exactly, not through a float (2.9999999999999999 is not 3)
         return _in_range(int(cell)) if cell.is_finite() and cell == cell.to_integral_value() else _BAD
     if isinstance(cell, (float, np.floating)) and math.isfinite(cell) and float(cell).is_integer():
-        return _in_range(int(cell))
+        return _in_range(int(_whole_text(float(cell))))
     return _BAD
 
 
@@ -1408,12 +1443,19 @@ def _key_text(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return ""
-        return str(int(value)) if value.is_integer() else repr(value)
+        return _whole_text(value) if value.is_integer() else repr(value)
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, int) and _huge(value):
         return f"0x{value:x}"  # its decimal digits are past Python's limit; hex has none
     return str(value)
+
+
+def _whole_text(number: float) -> str:
+    """A whole float's digits: exact below 2**53; past it the digits its shortest repr keeps,
+    then zeros (1.23456789012345e+19 is ``12345678901234500000``, as a spreadsheet shows it, not
+    the double's exact 12345678901234499584)."""
+    return str(int(number)) if abs(number) < 2**53 else format(Decimal(repr(number)), "f")
 
 
 def _fit_64_bits(cells: np.ndarray) -> bool:
@@ -1447,9 +1489,12 @@ def _cell_hashes(cells: np.ndarray) -> np.ndarray:
 
 def _hashed_text(cell: Any) -> str:
     try:
-        return str(cell)
+        text = str(cell)
     except ValueError:  # it holds an int past Python's 4,300 digits: pickle writes any int
         return pickle.dumps(cell).hex()
+    if isinstance(cell, str) and _holds_broken(cell):
+        return ascii(cell)  # half a character cannot be hashed as UTF-8 (the row is invalid, saying so)
+    return text
 
 
 _EMPTY_CELL_HASH = np.uint64(0x9E3779B97F4A7C15)  # any constant: no text hashes to it but by chance

@@ -380,7 +380,15 @@ class CsvTable(Table):
             raise InputError(f"{self.source_name}: the file is empty")
         if sample.startswith(b"PK\x03\x04"):  # a zip: what an .xlsx is, whatever its name
             raise InputError(f"{self.source_name}: is a zip file, not text (an Excel workbook? name it .xlsx)")
-        detected = encoding or detect_encoding(sample, complete=len(sample) < SAMPLE_BYTES)
+        try:
+            detected = encoding or detect_encoding(sample, complete=len(sample) < SAMPLE_BYTES)
+        except MixedEncoding as exc:
+            line = sample[:exc.offset].count(b"\n") + 1
+            raise InputError(
+                f"{self.source_name}: is UTF-8 text but for some bytes, the first on line {line} (byte"
+                f" {sample[exc.offset:exc.offset + 1]!r}): fix them (save the file as UTF-8 again), or give the"
+                " encoding of the whole file with --encoding", row=line,
+            ) from None
         if detected is None:
             raise InputError(
                 f"{self.source_name}: is not UTF-8, and does not read as Western European text (cp1252) either:"
@@ -665,22 +673,51 @@ def detect_encoding(sample: bytes, *, complete: bool) -> str | None:
     if the text it gives looks Western European; None when unsure: better to ask than garble."""
     if bom := bom_encoding(sample):
         return bom
-    # UTF-16 without a BOM: text of mostly ASCII has a zero byte in every other place.
+    # UTF-16 without a BOM: its ASCII characters (the delimiters and line breaks of a CSV, at
+    # least) have a zero byte in every other place, and other text none in the other places.
     pairs = len(sample) // 2
     for encoding, zeros_at in (("utf-16-le", 1), ("utf-16-be", 0)):
         text, zeros = sample[1 - zeros_at:pairs * 2:2], sample[zeros_at:pairs * 2:2]
-        if pairs >= 2 and 0 not in text and zeros.count(0) > pairs * 0.9:
+        if pairs >= 2 and 0 not in text and zeros.count(0) > pairs * 0.2 and _decodes(sample[:pairs * 2], encoding):
             return encoding
     try:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=complete)
         return "utf-8"
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        if _mostly_utf8(sample):
+            raise MixedEncoding(exc.start) from None
     try:
         text = sample.decode("cp1252")
     except UnicodeDecodeError:
         return None  # bytes cp1252 leaves undefined: latin-1 would read them as control characters
     return "cp1252" if _looks_western(text) else None
+
+
+class MixedEncoding(ValueError):
+    """UTF-8 text holding a few bytes of another encoding (a row pasted from elsewhere), at ``offset``."""
+
+    def __init__(self, offset: int):
+        super().__init__(offset)
+        self.offset = offset
+
+
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _mostly_utf8(sample: bytes) -> bool:
+    """Whether bytes that do not decode as UTF-8 still hold more UTF-8 characters (é as C3 A9)
+    than stray bytes: read as cp1252, every one of those characters would be garbled (Ã©)."""
+    characters = len(_UTF8_SEQUENCE.findall(sample))
+    stray = sum(1 for byte in _UTF8_SEQUENCE.sub(b"", sample) if byte >= 0x80)
+    return characters > 0 and characters >= stray
+
+
+def _decodes(sample: bytes, encoding: str) -> bool:
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _looks_western(text: str) -> bool:
@@ -834,7 +871,9 @@ def _excel_value(cell: Any) -> Any:
     if isinstance(cell, str):
         return cell if cell.strip() else None
     if isinstance(cell, float):
-        return int(cell) if cell.is_integer() else cell
+        # Excel has only doubles: 3.0 is the 3 typed in a cell. Past 2**53 a double is not
+        # exact (Excel keeps 15 digits): int() would invent digits, so it stays a float.
+        return int(cell) if cell.is_integer() and abs(cell) < EXACT_FLOAT_INTS else cell
     return cell
 
 
@@ -911,6 +950,8 @@ class JsonLinesTable(Table):
         rows = ((number, [_json_value(record.get(key)) for key in self._keys]) for number, record in self._records())
         return _chunked(rows, self.columns, self.chunk_size)
 
+
+EXACT_FLOAT_INTS = 2**53  # every whole number below this is exactly a double, and int() gives it back
 
 MAX_DEPTH = 64  # lists and objects inside one another: far beyond any field, well within recursion
 

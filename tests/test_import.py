@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 
@@ -636,6 +637,35 @@ def test_nan_written_in_json_lines_is_an_invalid_row_not_an_empty_cell(tmp_path,
     assert sorted(report.failed["_error"].str.split(":").str[0]) == [
         "row 1, column 'x'", "row 2, column 'title'", "row 3, column 'x'"]
     assert [task["fields"].get("x", "absent") for task in sandbox.tasks()] == ["absent" if empty == "omit" else None]
+
+
+@pytest.mark.parametrize("keys", [["title"], []], ids=["keyed", "uid-from-the-row"])
+def test_half_a_character_is_an_invalid_cell_named_in_a_dry_run_and_the_other_rows_go(tmp_path, sandbox, client, keys):
+    # A lone surrogate (an emoji cut in two), in JSON Lines or a DataFrame: no UTF-8 request can carry it.
+    source = tmp_path / "s.jsonl"
+    source.write_text('{"title": "ok", "note": "cut \\ud83d"}\n{"title": "ok2", "meta": {"k": "\\udc00"}}\n'
+                      '{"title": "ok3"}\n')
+    with pytest.raises(ValidationError, match=r"row 1, column 'note': 'cut \\ud83d': holds half of a character"):
+        fragment_bulk.import_file(source, client=client, keys=keys, dry_run=True)
+    results = tmp_path / "r.csv"
+    report = fragment_bulk.import_file(source, client=client, keys=keys, skip_invalid=True, checkpoint=None, results=results)
+    assert report.counts == {"failed": 2, "created": 1, "skipped": 0}
+    assert [task["fields"]["title"] for task in sandbox.tasks()] == ["ok3"]
+    assert "cut \\ud83d" in results.read_text(encoding="utf-8")  # written escaped, not a crash
+    frame = pd.DataFrame({"title": ["a\ud83d", "b"]}, dtype=object)
+    assert fragment_bulk.import_dataframe(frame, client=client, keys=keys, skip_invalid=True).counts["failed"] == 1
+
+
+def test_excel_whole_numbers_past_2_53_keep_the_digits_excel_shows_as_text_or_int(tmp_path, sandbox, client):
+    book = openpyxl.Workbook()
+    book.active.append(["ref", "title", "as_text", "as_int"])
+    book.active.append([1.23456789012345e19, "t", 1.23456789012345e19, 9.87654321098765e17])
+    book.save(tmp_path / "big.xlsx")
+    fragment_bulk.import_file(tmp_path / "big.xlsx", client=client, keys=["ref"], types={"as_text": "str", "as_int": "int"},
+                              checkpoint=None)
+    (task,) = sandbox.tasks()
+    assert task["fields"]["ref"] == 1.23456789012345e19  # untyped: the float it is (not 12345678901234499584)
+    assert task["fields"]["as_text"] == "12345678901234500000" and task["fields"]["as_int"] == 987654321098765000
 
 
 def test_dry_run_sends_nothing_and_plans(tmp_path, sandbox, client):

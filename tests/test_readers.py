@@ -184,6 +184,24 @@ def test_a_file_neither_utf8_nor_western_is_refused_not_garbled(tmp_path, text, 
     assert rows_of(open_table(path, encoding=encoding))[0][1] == dict(zip(["title", "city"], text.split(",")))
 
 
+@pytest.mark.parametrize("text", ["テスト,東京", "Задача,Москва", "检查任务,北京市"])
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_is_found_by_its_ascii_characters_whatever_the_script(tmp_path, text, encoding):
+    # The delimiters and line breaks leave a zero byte in every other place; cp1252 would have
+    # garbled every cell and made a row of the last zero byte.
+    path = write(tmp_path, "u.csv", f"title,city\n{text}\n{text}\n".encode(encoding))
+    assert open_table(path).encoding == encoding
+    assert [row for _, row in rows_of(open_table(path))] == [dict(zip(["title", "city"], text.split(",")))] * 2
+
+
+def test_utf8_with_a_few_bytes_of_another_encoding_is_refused_naming_the_line(tmp_path):
+    # Read as cp1252, every UTF-8 accent of the file would be garbled (Orléans as OrlÃ©ans).
+    raw = "title,city\nA,Orléans\nB,Zürich\n".encode("utf-8") + "C,Besançon\n".encode("cp1252")
+    with pytest.raises(InputError, match=r"m\.csv: is UTF-8 text but for some bytes, the first on line 4 \(byte b'\\xe7'\).*--encoding"):
+        open_table(write(tmp_path, "m.csv", raw))
+    assert rows_of(open_table(tmp_path / "m.csv", encoding="cp1252"))[2][1]["city"] == "Besançon"
+
+
 def test_western_text_with_a_few_accents_in_a_row_is_still_cp1252(tmp_path):
     path = write(tmp_path, "w.csv", "title\nÑúñez\nOrléans\nMüßiggang\nça\nSæþór Guðmundsson\n".encode("cp1252"))
     assert open_table(path).encoding == "cp1252"
@@ -345,6 +363,16 @@ def test_jsonl_keys_name_columns_trimmed_as_headers_are(tmp_path):
         open_table(write(tmp_path, "u.jsonl", b'{"a": 1, " a": 2}\n'))
     with pytest.raises(InputError, match="the key ' ' has no name"):
         open_table(write(tmp_path, "v.jsonl", b'{" ": 1}\n'))
+
+
+def test_excel_whole_numbers_past_2_53_stay_floats_and_keep_the_digits_excel_shows(tmp_path):
+    book = openpyxl.Workbook()
+    book.active.append(["title", "n"])
+    for number in (3.0, 2.0**53 - 1, 1.23456789012345e19, 1e100):
+        book.active.append(["t", number])
+    book.save(tmp_path / "big.xlsx")
+    cells = [row["n"] for _, row in rows_of(open_table(tmp_path / "big.xlsx"))]
+    assert cells == [3, 2**53 - 1, 1.23456789012345e19, 1e100] and list(map(type, cells)) == [int, int, float, float]
 
 
 def test_jsonl_read_in_another_encoding_is_another_input(tmp_path):
