@@ -133,7 +133,6 @@ class ExportReport:
     pages: int
     mapping_path: Path | None = None
     dropped: int = 0  # tasks the server returned outside the native filters (it ignored one)
-    cleaned: int = 0  # xlsx cells whose control characters were dropped (Excel cannot hold them)
 
     def summary_line(self) -> str:
         rate = self.rows / self.elapsed if self.elapsed > 0 else 0.0
@@ -142,8 +141,6 @@ class ExportReport:
             text += f"; types in {self.mapping_path}"
         if self.dropped:
             text += f"; {self.dropped:,} tasks outside the filters dropped (the server ignored a filter)"
-        if self.cleaned:
-            text += f"; {self.cleaned:,} cells changed: control characters an .xlsx cannot hold were removed"
         return text
 
 
@@ -176,11 +173,11 @@ def export_tasks(
         names = [seen.names[index] for index in picks]
         types = [seen.type_of(index) for index in picks]
         guard = escape_formulas and kind in ("csv", "xlsx")
-        cleaned = write_rows(kind, out, names, types, _spooled_rows(spool, picks), excel_csv=excel_csv, guard=guard)
+        write_rows(kind, out, names, types, _spooled_rows(spool, picks), excel_csv=excel_csv, guard=guard)
     sidecar = sidecar_of(out)
     mapping = sidecar_mapping(names, dict(zip(names, types)), escaped=guard, format=kind, partial=_cut(seen, names))
     sidecar.write_text(yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return ExportReport(out, seen.rows, names, time.monotonic() - started, seen.pages, sidecar, seen.dropped, cleaned)
+    return ExportReport(out, seen.rows, names, time.monotonic() - started, seen.pages, sidecar, seen.dropped)
 
 
 def export_frame(
@@ -260,14 +257,14 @@ def export_comments(
             bar.close()
         guard = escape_formulas and kind in ("csv", "xlsx")
         names = [COMMENT_COLUMNS[i] for i in picks]
-        cleaned = write_rows(kind, out, names, [COMMENT_TYPES[i] for i in picks],
-                             _spooled_rows(spool, picks), excel_csv=excel_csv, guard=guard)
+        write_rows(kind, out, names, [COMMENT_TYPES[i] for i in picks], _spooled_rows(spool, picks), excel_csv=excel_csv,
+                   guard=guard)
     # So that `comment` posts the file elsewhere as it was: to the task by uid, the guard undone.
     sidecar = sidecar_of(out)
     mapping = {"version": 1, **({"formula_escape": True} if guard else {}),
                "columns": {name: "uid" if name == "task_uid" else "ignore" for name in names}}
     sidecar.write_text(yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return ExportReport(out, count, names, time.monotonic() - started, 0, sidecar, cleaned=cleaned)
+    return ExportReport(out, count, names, time.monotonic() - started, 0, sidecar)
 
 
 def flatten(task: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,8 +16,9 @@ How values land in each format:
   ``-0.0``, all 17 digits) where openpyxl would round it to 16 digits and write ``2`` for
   ``2.0``; in a ``number`` column (ints and floats), a whole float as the text ``2.0``: a sheet
   reads a whole number as an int; text always as a text cell, never a formula (openpyxl takes a ``str`` starting with
-  ``=`` for one), without the control characters XML cannot hold (they are dropped, and the
-  cells so changed counted); dates as real date cells in **naive UTC** (Excel has
+  ``=`` for one), with the control characters XML cannot hold, and the carriage return it
+  reads as a line feed, written as Excel writes them (``_x000B_``: see :func:`excel_escape`); a
+  text longer than a cell holds (32,767 characters) stops the export rather than be cut; dates as real date cells in **naive UTC** (Excel has
   no time zones) and to the millisecond (Excel's precision). A ``datetime`` finer than that, or
   before 1900 (Excel's calendar starts then; its day 0, 1899-12-30, reads back as a time of day),
   stays ISO text, so that importing the file back leaves it exactly as it was; a ``timestamp``
@@ -39,8 +40,10 @@ as CSV runs it once opened again; without the guard, xlsx text is written exactl
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from itertools import islice
@@ -61,6 +64,28 @@ def column_name(header: Any) -> str:
     names its columns so too, so that the field `` Notes `` an export wrote as a header finds its
     column again once the reader has trimmed it."""
     return "" if header is None else str(header).replace("\ufeff", "").strip()
+
+
+EXCEL_CELL_CHARACTERS = 32_767  # the most an .xlsx cell holds (openpyxl cuts the rest off silently)
+_EXCEL_CODE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+_EXCEL_LOOKS_CODED = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
+# XML 1.0 holds none of these, and reads \r as \n: written as Excel does, _x000D_ (tab and \n are kept).
+_EXCEL_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
+
+
+def excel_escape(text: str) -> str:
+    """Text as an .xlsx cell holds it (OOXML's ``_xHHHH_`` escapes, as Excel writes them): a
+    control character as its code, and text that looks like a code with its ``_`` escaped
+    (``_x005F_``), so that :func:`excel_unescape` gives ``text`` back exactly."""
+    if "_x" in text:
+        text = _EXCEL_LOOKS_CODED.sub(r"_x005F_\1", text)
+    return _EXCEL_CONTROL.sub(lambda found: f"_x{ord(found.group()):04X}_", text)
+
+
+def excel_unescape(text: str) -> str:
+    """The text an .xlsx cell means: each ``_xHHHH_`` is the character it codes (Excel writes a
+    carriage return or a control character so; openpyxl leaves them coded)."""
+    return _EXCEL_CODE.sub(lambda found: chr(int(found.group(1), 16)), text) if "_x" in text else text
 
 
 def escape_formula(text: str) -> str:
@@ -96,19 +121,15 @@ def require_pyarrow() -> None:
 
 
 def write_rows(kind: str, path: Path, names: Sequence[str], types: Sequence[str], rows: Iterable[list[Any]], *,
-               excel_csv: bool = False, guard: bool = True) -> int:
-    """Write ``rows`` to ``path`` in format ``kind`` (from :func:`format_of`), through a temporary file and a rename.
-
-    Returns how many cells the format could not hold as they were (xlsx: control characters dropped).
-    """
+               excel_csv: bool = False, guard: bool = True) -> None:
+    """Write ``rows`` to ``path`` in format ``kind`` (from :func:`format_of`), through a temporary file and a rename."""
     writer = {"csv": _write_csv, "xlsx": _write_xlsx, "jsonl": _write_jsonl, "parquet": _write_parquet}[kind]
     partial = path.with_name(path.name + ".partial")
     try:
-        changed = writer(partial, list(names), list(types), iter(rows), excel_csv=excel_csv, guard=guard and kind in ("csv", "xlsx"))
+        writer(partial, list(names), list(types), iter(rows), excel_csv=excel_csv, guard=guard and kind in ("csv", "xlsx"))
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
-    return changed or 0
 
 
 def parse_moment(text: str) -> datetime:
@@ -215,15 +236,12 @@ def _write_jsonl(path: Path, names: list[str], types: list[str], rows: Iterator[
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def _write_xlsx(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guard: bool) -> int:
+def _write_xlsx(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guard: bool) -> None:
     import openpyxl
     from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("Tasks")
-    illegal = ILLEGAL_CHARACTERS_RE.search
-    changed = 0
 
     def typed(value: str, data_type: str) -> Any:
         # openpyxl types a cell by its value: a str starting with "=" would be a formula with no
@@ -232,22 +250,35 @@ def _write_xlsx(path: Path, names: list[str], types: list[str], rows: Iterator[l
         cell.data_type = data_type
         return cell
 
-    def text(value: str) -> Any:
-        nonlocal changed
-        if illegal(value):  # control characters XML 1.0 has no place for (openpyxl refuses them): dropped, counted
-            value = ILLEGAL_CHARACTERS_RE.sub("", value)
-            changed += 1
+    def text(value: str, row: int, column: int) -> Any:
+        value = excel_escape(value)
+        if len(value) > EXCEL_CELL_CHARACTERS:
+            raise ConfigError(
+                f"{path.name.removesuffix('.partial')}: row {row}, column {names[column]!r} holds {len(value):,}"
+                f" characters, more than an .xlsx cell holds ({EXCEL_CELL_CHARACTERS:,}): export to .csv or .jsonl,"
+                " which keep it whole")
         return typed(value, "s") if value[:1] == "=" else value
 
-    texts = [index for index, kind in enumerate(types) if kind == "str"]
+    try:
+        _append_rows(sheet, names, types, rows, text, typed, guard)
+    except BaseException:
+        with contextlib.suppress(Exception):  # its rows writer finished and its temporary file gone, not left to GC
+            sheet.close()
+            sheet._writer.cleanup()
+        raise
+    workbook.save(path)
+
+
+def _append_rows(sheet: Any, names: list[str], types: list[str], rows: Iterator[list[Any]], text: Callable[..., Any],
+                 typed: Callable[[str, str], Any], guard: bool) -> None:
+    texts = [index for index, kind in enumerate(types) if kind in ("str", "json")]
     floats = [index for index, kind in enumerate(types) if kind in ("float", "number")]
     mixed = {index for index, kind in enumerate(types) if kind == "number"}
-    sheet.append([text(name) for name in names])
-    for row in _rendered(rows, [_excel_renderer(kind, guard) for kind in types]):
+    sheet.append([text(name, 1, index) for index, name in enumerate(names)])
+    for number, row in enumerate(_rendered(rows, [_excel_renderer(kind, guard) for kind in types]), 2):
         for index in texts:
-            value = row[index]
-            if value is not None and (value[:1] == "=" or illegal(value)):
-                row[index] = text(value)
+            if row[index] is not None:
+                row[index] = text(row[index], number, index)
         for index in floats:
             value = row[index]
             if type(value) is float:
@@ -257,8 +288,6 @@ def _write_xlsx(path: Path, names: list[str], types: list[str], rows: Iterator[l
                 whole_in_mixed = index in mixed and value.is_integer()
                 row[index] = typed(repr(value), "s" if whole_in_mixed else "n")
         sheet.append(row)
-    workbook.save(path)
-    return changed
 
 
 def _write_parquet(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guard: bool) -> None:

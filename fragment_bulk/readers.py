@@ -42,7 +42,7 @@ import pandas as pd
 
 from fragment_bulk.ahead import read_ahead
 from fragment_bulk.errors import InputError
-from fragment_bulk.formats import column_name
+from fragment_bulk.formats import column_name, excel_unescape
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -827,7 +827,8 @@ class ExcelTable(Table):
                 while cells and _excel_value(cells[-1]) is None:
                     cells.pop()  # formatted but empty trailing cells are not columns
                 first = next(index for index, cell in enumerate(cells) if _excel_value(cell) is not None)
-                return number, first, clean_header(cells[first:], self.source_name, row=number, first_column=first + 1)
+                names = [excel_unescape(cell) if isinstance(cell, str) else cell for cell in cells[first:]]
+                return number, first, clean_header(names, self.source_name, row=number, first_column=first + 1)
         raise InputError(f"{self.source_name}: the sheet is empty")
 
     def fingerprint(self) -> str:
@@ -869,6 +870,7 @@ def _excel_value(cell: Any) -> Any:
     if cell is None:
         return None
     if isinstance(cell, str):
+        cell = excel_unescape(cell)  # a carriage return or control character, as Excel codes it
         return cell if cell.strip() else None
     if isinstance(cell, float):
         # Excel has only doubles: 3.0 is the 3 typed in a cell. Past 2**53 a double is not

@@ -543,19 +543,41 @@ def test_without_the_guard_text_is_written_exactly_and_round_trips(tmp_path, san
     assert report.counts.get("unchanged") == len(texts) and sandbox.tasks() == before
 
 
-def test_xlsx_drops_control_characters_and_says_how_many_cells_changed(tmp_path, sandbox, client):
-    texts = ["Word\u000bline", "bell\u0007 and\u0000null", "plain", "tab\tand\nline feed stay"]
-    uids = _seed(client, len(texts), fields=lambda n: {"title": texts[n], "note": "=\u000b1+1"} if n == 0 else {"title": texts[n]})
-    report = export_tasks(client, tmp_path / "cc.xlsx")
+def test_xlsx_keeps_control_characters_and_carriage_returns_as_excel_codes_them(tmp_path, sandbox, client):
+    # XML holds no control character and reads \r as \n: the cell holds _x000B_, as Excel writes it.
+    texts = ["Word\u000bline", "bell\u0007 and\u0000null", "\rhello", "\r\nhello", "literal _x000D_ and _x005F_",
+             "tab\tand\nline feed", "=\u000b1+1"]
+    uids = _seed(client, len(texts), fields=lambda n: {"title": f"t{n}", "note": texts[n], "key\u000bwith": n})
+    before = sandbox.tasks()
+    export_tasks(client, tmp_path / "cc.xlsx")
     rows = list(openpyxl.load_workbook(tmp_path / "cc.xlsx").active.iter_rows(values_only=True))
-    title, note = rows[0].index("title"), rows[0].index("note")
-    assert [row[title] for row in rows[1:]] == ["Wordline", "bell andnull", "plain", "tab\tand\nline feed stay"]
-    assert rows[1][note] == "'=1+1"  # guarded before the character went: still inert
-    assert report.cleaned == 3 and "3 cells changed: control characters" in report.summary_line()
-    assert export_tasks(client, tmp_path / "cc.csv").cleaned == 0  # CSV keeps them
-    client.add_comment(uids[0], "from\u000bWord")
-    comments = export_comments(client, tmp_path / "c.xlsx")
-    assert comments.cleaned == 1 and "1 cells changed" in comments.summary_line()
+    note = rows[0].index("note")
+    assert rows[1][note] == "Word_x000B_line" and rows[7][note] == "'=_x000B_1+1"  # coded, and guarded: inert
+    assert "key_x000B_with" in rows[0]
+    report = fragment_bulk.import_file(tmp_path / "cc.xlsx", client=client, checkpoint=None, results=None)
+    assert report.counts.get("unchanged") == len(texts) and sandbox.tasks() == before
+    # A sheet made by Excel codes a carriage return so too: it reads back as one.
+    book = openpyxl.Workbook()
+    book.active.append(["title", "notes"])
+    book.active.append(["A", "line1_x000D_\nline2 _x005F_x000D_"])
+    book.save(tmp_path / "excel.xlsx")
+    assert fragment_bulk.import_file(tmp_path / "excel.xlsx", client=client, checkpoint=None).counts["created"] == 1
+    assert sandbox.tasks()[-1]["fields"]["notes"] == "line1\r\nline2 _x000D_"
+    client.add_comment(uids[0], "\rfrom\u000bWord")
+    export_comments(client, tmp_path / "c.xlsx")
+    listed = list(openpyxl.load_workbook(tmp_path / "c.xlsx").active.iter_rows(values_only=True))
+    assert fragment_bulk.readers.excel_unescape(listed[1][listed[0].index("text")]) == "'\rfrom\u000bWord"
+
+
+@pytest.mark.parametrize("value", ["x" * 32_768, list(range(9_000))], ids=["text", "json"])
+def test_an_xlsx_export_refuses_a_cell_longer_than_excel_holds_instead_of_cutting_it(tmp_path, sandbox, client, value):
+    _seed(client, 2, fields=lambda n: {"title": f"t{n}", "long": value if n else "short"})
+    with pytest.raises(ConfigError, match=r"l\.xlsx: row 3, column 'long' holds .* characters, more than an \.xlsx cell holds"
+                                          r" \(32,767\): export to \.csv or \.jsonl"):
+        export_tasks(client, tmp_path / "l.xlsx")
+    assert not (tmp_path / "l.xlsx").exists()
+    assert fragment_bulk.import_file(export_tasks(client, tmp_path / "l.csv").path, client=client,
+                                     checkpoint=None).counts["unchanged"] == 2
 
 
 FLOATS = [0.12345678901234568, 0.1 + 0.2, 2**0.5, 123456789.12345679, 1e-300 / 3, 5e-324, 1.7976931348623157e308]
