@@ -33,7 +33,8 @@ The formula guard: a text cell that starts with ``=``, ``+``, ``-``, ``@``, a ta
 return is run as a formula by spreadsheet software (CSV injection). Such text is written with a
 leading apostrophe, the OWASP recommendation; text that already starts with an apostrophe gets
 one more, so that :func:`unescape_formula` undoes :func:`escape_formula` exactly, for every
-string. Only ``str`` columns are guarded: numbers (``-5``) and JSON text never are. In xlsx
+string. Text of white space only gets the apostrophe too: a reader takes such a cell for an
+empty one, which an import would leave out (deleting the field). Only ``str`` columns are guarded: numbers (``-5``) and JSON text never are. In xlsx
 a text cell is never run, but the guard stays on by default there too: a sheet saved from Excel
 as CSV runs it once opened again; without the guard, xlsx text is written exactly as it is.
 """
@@ -89,13 +90,15 @@ def excel_unescape(text: str) -> str:
 
 
 def escape_formula(text: str) -> str:
-    """``text`` made inert for spreadsheets (``=1+1`` -> ``'=1+1``)."""
-    return "'" + text if text.startswith(_ESCAPED) else text
+    """``text`` made inert for spreadsheets (``=1+1`` -> ``'=1+1``); a text of white space only
+    too (``"  "`` -> ``"'  "``), which every reader takes for an empty cell."""
+    return "'" + text if text.startswith(_ESCAPED) or text.isspace() else text
 
 
 def unescape_formula(text: str) -> str:
     """The inverse of :func:`escape_formula`."""
-    return text[1:] if text.startswith("'") and text[1:].startswith(_ESCAPED) else text
+    rest = text[1:]
+    return rest if text.startswith("'") and (rest.startswith(_ESCAPED) or rest.isspace()) else text
 
 
 def format_of(path: Path, given: str | None) -> str:
@@ -208,7 +211,7 @@ def _rendered(rows: Iterator[list[Any]], renderers: list[Callable[[Any], Any] | 
     for row in rows:
         for index in guarded:
             value = row[index]
-            if value is not None and value[:1] in _ESCAPED_FIRST:
+            if value is not None and (value[:1] in _ESCAPED_FIRST or value[:1].isspace() and value.isspace()):
                 row[index] = "'" + value
         for index, render in special:
             value = row[index]

@@ -894,6 +894,8 @@ def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str,
         reason = _date_reason(column)
     if required:
         bad[empty] = True  # the readers made blank cells None
+        if not text_only:  # JSON Lines keeps a text of white space: for a title, as good as none
+            bad |= np.fromiter((isinstance(cell, str) and cell.isspace() for cell in cells), dtype=bool, count=len(cells))
         reason = _either(_missing_reason(column), reason, column.values)
     present = np.flatnonzero(~empty)
     given = cells[present]

@@ -973,9 +973,8 @@ def _depth(value: Any) -> int:
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
+    # "" is an empty cell; white space is a text JSON wrote as such (an export's "  ", say).
+    return None if value == "" else value
 
 
 # -- DataFrame --------------------------------------------------------------------------------

@@ -221,7 +221,7 @@ def test_escape_is_undone_exactly(text):
 def test_escape_round_trips_every_string(text):
     escaped = escape_formula(text)
     assert unescape_formula(escaped) == text
-    assert escaped == text or (escaped[0] == "'" and escaped[1] in "=+-@\t\r'")
+    assert escaped == text or (escaped[0] == "'" and (escaped[1] in "=+-@\t\r'" or escaped[1:].isspace()))
 
 
 def test_comments_export(tmp_path, sandbox, client):
@@ -446,6 +446,17 @@ def test_a_field_of_ints_and_floats_round_trips_each_number_as_it_was(tmp_path, 
         assert mapping["columns"]["amount"] == {"target": "fields.amount", "type": "number"}
     report = fragment_bulk.import_file(tmp_path / name, client=client, checkpoint=None, results=None)
     assert report.counts.get("unchanged") == len(numbers) and sandbox.tasks() == before
+
+
+@pytest.mark.parametrize("name", ["w.csv", "w.xlsx", "w.jsonl"])
+def test_a_field_of_white_space_only_round_trips_instead_of_being_deleted(tmp_path, sandbox, client, name):
+    # Every reader takes a blank cell for an empty one: an export guards such text ("'   ").
+    spaces = ["   ", " ", "\n", "\u00a0", "\u3000", "\t", "' "]
+    _seed(client, len(spaces), fields=lambda n: {"title": f"t{n}", "blank": spaces[n]})
+    before = sandbox.tasks()
+    export_tasks(client, tmp_path / name)
+    report = fragment_bulk.import_file(tmp_path / name, client=client, checkpoint=None, results=None)
+    assert report.counts.get("unchanged") == len(spaces) and sandbox.tasks() == before
 
 
 @pytest.mark.parametrize("name", ["k.csv", "k.xlsx", "k.jsonl"])

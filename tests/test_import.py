@@ -639,6 +639,14 @@ def test_nan_written_in_json_lines_is_an_invalid_row_not_an_empty_cell(tmp_path,
     assert [task["fields"].get("x", "absent") for task in sandbox.tasks()] == ["absent" if empty == "omit" else None]
 
 
+def test_json_lines_keeps_a_text_of_white_space_but_a_title_of_it_is_missing(tmp_path, sandbox, client):
+    source = tmp_path / "w.jsonl"
+    source.write_text('{"title": "a", "note": "  "}\n{"title": " \\t ", "note": "x"}\n{"title": "c", "note": ""}\n')
+    report = fragment_bulk.import_file(source, client=client, skip_invalid=True, checkpoint=None)
+    assert list(report.failed["_error"]) == ["row 2, column 'title': ' \\t ': title is required"]
+    assert [task["fields"] for task in sandbox.tasks()] == [{"title": "a", "note": "  "}, {"title": "c"}]
+
+
 @pytest.mark.parametrize("keys", [["title"], []], ids=["keyed", "uid-from-the-row"])
 def test_half_a_character_is_an_invalid_cell_named_in_a_dry_run_and_the_other_rows_go(tmp_path, sandbox, client, keys):
     # A lone surrogate (an emoji cut in two), in JSON Lines or a DataFrame: no UTF-8 request can carry it.
