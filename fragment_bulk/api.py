@@ -324,6 +324,10 @@ def _mapping(
         base = Mapping.infer(columns)
     maps, types = _by_name(maps, "maps"), _by_name(types, "types")
     ignore, keys = _names(ignore), _names(keys)
+    if purpose == "import" and base.exported and not keys and "uid" not in base.targets(columns):
+        raise ConfigError("this export has no uid column (cut with columns): importing it would create each of its"
+                          " tasks again, as a new one. Export it with uid; or, to copy the tasks as new ones, give the"
+                          " mapping yourself (--mapping, or mapping=)")
     if purpose == "import" and (base.partial or _leaves_out_a_field(base, ignore, maps)):
         raise ConfigError("this export holds only some of each task's fields (cut with columns, or a field column"
                           " ignored): importing it would delete the others, since an import replaces a task's fields."

@@ -43,7 +43,7 @@ import yaml
 
 from fragment_bulk.client import MAX_PAGE_SIZE, FragmentClient, Page
 from fragment_bulk.errors import ConfigError, ProtocolError
-from fragment_bulk.formats import CHUNK_ROWS, format_of, parse_moment, write_rows
+from fragment_bulk.formats import CHUNK_ROWS, column_name, escape_formula, format_of, parse_moment, write_rows
 from fragment_bulk.progress import progress_bar
 
 NATIVE_COLUMNS = ("uid", "status", "title", "url", "due_at", "done_at", "started_at", "created_at", "updated_at")
@@ -173,7 +173,8 @@ def export_tasks(
         names = [seen.names[index] for index in picks]
         types = [seen.type_of(index) for index in picks]
         guard = escape_formulas and kind in ("csv", "xlsx")
-        write_rows(kind, out, names, types, _spooled_rows(spool, picks), excel_csv=excel_csv, guard=guard)
+        headers = [escape_formula(name) for name in names] if guard else names  # a header is a cell too
+        write_rows(kind, out, headers, types, _spooled_rows(spool, picks), excel_csv=excel_csv, guard=guard)
     sidecar = sidecar_of(out)
     mapping = sidecar_mapping(names, dict(zip(names, types)), escaped=guard, format=kind, partial=_cut(seen, names))
     sidecar.write_text(yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True), encoding="utf-8")
@@ -284,8 +285,9 @@ def flatten(task: Mapping[str, Any]) -> dict[str, Any]:
         if key in TEXT_COLUMNS:
             continue
         # A field named like a native column, or like the prefix itself ("fields.status", which
-        # would meet the field "status" in one column), is written under the prefix.
-        if key in _RESERVED or key.startswith("fields."):
+        # would meet the field "status" in one column), is written under the prefix; so is one
+        # with space around it, which a reader trims off a header (" status" would meet "status").
+        if key in _RESERVED or key.startswith("fields.") or column_name(key) != key:
             key = f"fields.{key}"
         row[key] = value
     return row
@@ -327,17 +329,18 @@ def sidecar_mapping(columns: list[str], types: Mapping[str, str], *, escaped: bo
         mapping["partial"] = True
     specs: dict[str, Any] = {}
     for name in columns:
+        header = escape_formula(name) if escaped else name  # as the file's header says it
         if name in READ_ONLY:
-            specs[name] = "ignore"
+            specs[header] = "ignore"
         elif name == "due_at":
-            specs[name] = {"target": "due_at", "type": "datetime"}
+            specs[header] = {"target": "due_at", "type": "datetime"}
         elif name in NATIVE_COLUMNS or name in OPTIONAL_NATIVES:
-            specs[name] = name
+            specs[header] = name
         else:
             target = name if name.startswith("fields.") else f"fields.{name}"
             kind = types.get(name, "str")
             # Text formats lose JSON types, so declare them; JSON Lines and a frame keep them as they are.
-            specs[name] = {"target": target} if format in ("jsonl", "frame") else {"target": target, "type": kind}
+            specs[header] = {"target": target} if format in ("jsonl", "frame") else {"target": target, "type": kind}
     mapping["columns"] = specs
     return mapping
 

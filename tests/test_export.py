@@ -469,6 +469,43 @@ def test_field_keys_with_space_around_them_round_trip(tmp_path, sandbox, client,
     assert report.counts.get("unchanged") == 3 and sandbox.tasks() == before
 
 
+@pytest.mark.parametrize("name", ["c.csv", "c.xlsx", "c.jsonl", "frame"])
+def test_field_keys_that_meet_another_column_once_trimmed_keep_a_column_each(tmp_path, sandbox, client, name):
+    # " status" would meet the native status, and " x" the field "x", once a reader trims the header.
+    _seed(client, 2, fields=lambda n: {"title": f"t{n}", " status": "s", "x": n, " x": -n, "x ": "y"})
+    before = sandbox.tasks()
+    if name == "frame":
+        report = fragment_bulk.import_dataframe(fragment_bulk.export_dataframe(client=client), client=client)
+    else:
+        export_tasks(client, tmp_path / name)
+        report = fragment_bulk.import_file(tmp_path / name, client=client, checkpoint=None, results=None)
+    assert report.counts.get("unchanged") == 2 and sandbox.tasks() == before
+
+
+def test_a_csv_export_guards_its_header_cells_too(tmp_path, sandbox, client):
+    keys = ['=HYPERLINK("http://evil.example","click")', "+1+2", "@SUM(1)"]
+    _seed(client, 2, fields=lambda n: {"title": f"t{n}", **{key: n for key in keys}})
+    before = sandbox.tasks()
+    export_tasks(client, tmp_path / "h.csv")
+    header = next(csv.reader(open(tmp_path / "h.csv", encoding="utf-8")))
+    assert all(name[:1] not in "=+-@" for name in header) and "'+1+2" in header
+    report = fragment_bulk.import_file(tmp_path / "h.csv", client=client, checkpoint=None, results=None)
+    assert report.counts.get("unchanged") == 2 and sandbox.tasks() == before
+
+
+def test_an_export_without_its_uid_column_is_refused_as_an_import_not_copied(tmp_path, sandbox, client):
+    _seed(client, 2)
+    export_tasks(client, tmp_path / "n.csv", columns=["title", "status"])
+    with pytest.raises(ConfigError, match="this export has no uid column"):
+        fragment_bulk.import_file(tmp_path / "n.csv", client=client, checkpoint=None)
+    frame = fragment_bulk.export_dataframe(client=client).drop(columns="uid")
+    with pytest.raises(ConfigError, match="this export has no uid column"):
+        fragment_bulk.import_dataframe(frame, client=client)
+    assert sandbox.task_count() == 2
+    copied = fragment_bulk.import_file(tmp_path / "n.csv", client=client, checkpoint=None, mapping={"columns": {}})
+    assert copied.counts["created"] == 2 and sandbox.task_count() == 4  # asked for: a mapping of one's own
+
+
 MIXED = [5, "x", 2.5, {"a": 1}, True, "-5", -5, "", [1, "=2"]]
 
 
