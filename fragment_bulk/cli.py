@@ -165,7 +165,7 @@ def _mapping_args(params: dict[str, Any]) -> dict[str, Any]:
 def reader_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.option("--encoding", help="Input encoding (default: detected)."),
-        click.option("--delimiter", help="CSV delimiter (default: sniffed among , ; tab |)."),
+        click.option("--delimiter", help="CSV delimiter (default: tab for .tsv, else sniffed among , ; tab |)."),
         click.option("--sheet", help="Excel sheet, by name or 0-based index in the workbook's order, hidden sheets counted (default: the first visible one)."),
     ]):
         command = option(command)

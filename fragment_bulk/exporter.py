@@ -508,7 +508,10 @@ def _choose(available: list[str], wanted: list[str] | None) -> list[int]:
 def _spool(out: Path) -> Iterator[Path]:
     """A temporary file beside the output (same disk), removed whatever happens."""
     directory = out.parent if out.parent.exists() else Path(tempfile.gettempdir())
-    handle = tempfile.NamedTemporaryFile(prefix=f".{out.name}.", suffix=".spool", dir=directory, delete=False)
+    try:
+        handle = tempfile.NamedTemporaryFile(prefix=f".{out.name}.", suffix=".spool", dir=directory, delete=False)
+    except OSError as exc:  # before any request: the output's folder takes no file
+        raise ConfigError(f"cannot write {out} ({exc.strerror}): choose another folder") from None
     handle.close()
     path = Path(handle.name)
     try:

@@ -396,7 +396,10 @@ class CsvTable(Table):
             )
         self.encoding = _text_encoding(detected, self.source_name)
         text = self._decode_sample(sample)
-        self.delimiter = parse_delimiter(delimiter) if delimiter else sniff_delimiter(text)
+        if delimiter:
+            self.delimiter = parse_delimiter(delimiter)
+        else:  # a .tsv says its delimiter: a comma in a cell ("Hello, world") must not win
+            self.delimiter = "\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(text)
         self._odd_quotes: bool | None = None  # see _quotes_may_be_open
         self.columns = self._read_header()
 

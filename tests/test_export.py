@@ -652,6 +652,8 @@ def test_the_output_folder_is_made_or_refused_before_any_request(tmp_path, sandb
     before = sandbox.stats()["requests"]
     with pytest.raises(ConfigError, match="cannot make the folder of the output"):
         fragment_bulk.export_file("/proc/none/x.csv", client=client, progress=False)
+    with pytest.raises(ConfigError, match=r"cannot write /proc/x\.csv \(.*\): choose another folder"):
+        fragment_bulk.export_file("/proc/x.csv", client=client, progress=False)
     with pytest.raises(ConfigError, match="'uid' is asked for twice"):
         fragment_bulk.export_file(tmp_path / "y.csv", columns=["uid", "status", "uid"], client=client, progress=False)
     assert sandbox.stats()["requests"] == before

@@ -169,6 +169,12 @@ def test_trailing_unnamed_columns_are_left_out_unless_a_row_fills_them(tmp_path,
         rows_of(filled)
 
 
+def test_a_tsv_file_is_cut_on_tabs_whatever_commas_it_holds(tmp_path):
+    table = open_table(write(tmp_path, "one.tsv", b"title\tcity,country\nHello, world\tParis, France\n"))
+    assert table.columns == ["title", "city,country"]
+    assert rows_of(table) == [(2, {"title": "Hello, world", "city,country": "Paris, France"})]
+
+
 def test_header_only_gives_no_rows(tmp_path):
     table = open_table(write(tmp_path, "h.csv", b"title,country\n"))
     assert table.columns == ["title", "country"] and rows_of(table) == []
