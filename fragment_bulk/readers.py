@@ -551,20 +551,25 @@ class CsvTable(Table):
         several lines (what a quote left open swallows: whole rows). When the file does not end
         with a line break (a quote opened on the last line swallows the rest of that line only),
         only if it holds an odd number of ``"``, counted once (a quoted cell has two, an escaped
-        quote two more; a stray inch mark can hide it, and UTF-16 or UTF-32 cannot be counted so)."""
+        quote two more; a stray inch mark can hide it; in UTF-16 or UTF-32, counted in the text)."""
         if last_batch is not None and _ends_in_a_multiline_cell(last_batch):
             return True
         if self._odd_quotes is None:
             with open(self.path, "rb") as handle:
                 handle.seek(max(0, self.path.stat().st_size - 4))
                 unfinished = not handle.read().rstrip(b"\x00").endswith((b"\n", b"\r"))
-            if not unfinished or codecs.lookup(self.encoding).name.startswith(("utf-16", "utf-32", "utf-7")):
+            if not unfinished:
                 self._odd_quotes = False
                 return False
             count = 0
-            with open(self.path, "rb") as handle:
-                while block := handle.read(1 << 24):
-                    count += block.count(b'"')
+            if codecs.lookup(self.encoding).name.startswith(("utf-16", "utf-32", "utf-7")):  # a " is not one byte there
+                with open(self.path, encoding=self.encoding, errors="replace", newline="") as text:
+                    while block := text.read(1 << 22):
+                        count += block.count('"')
+            else:
+                with open(self.path, "rb") as handle:
+                    while block := handle.read(1 << 24):
+                        count += block.count(b'"')
             self._odd_quotes = count % 2 == 1
         return self._odd_quotes
 

@@ -139,6 +139,9 @@ def test_a_quote_left_open_to_the_end_of_the_file_names_its_row_instead_of_swall
         rows_of(open_table(write(tmp_path, "u.csv", b'title,a\nx,1\ny,"open')))
     with pytest.raises(InputError, match=r"u\.csv: row 3: a quote opens in this row"):  # an inch mark evens the count
         rows_of(open_table(write(tmp_path, "u.csv", b'title,a\n27" monitor,1\nb,"unclosed\nc,d\ne,f\n')))
+    for encoding in ("utf-16", "utf-32"):  # a quote is not one byte there: counted in the text
+        with pytest.raises(InputError, match=r"u\.csv: row 3: a quote opens in this row"):
+            rows_of(open_table(write(tmp_path, "u.csv", 'title,a\nx,1\ny,"x, y'.encode(encoding))))
     # a last row that really has a cell over two lines is read as it is
     closed = open_table(write(tmp_path, "c.csv", b'title,a\nx,1\ny,"two\nlines"\n'))
     assert rows_of(closed)[-1] == (3, {"title": "y", "a": "two\nlines"})
