@@ -413,9 +413,11 @@ class CsvTable(Table):
             raise InputError(f"{self.source_name}: cannot be read as {self.encoding}: {exc}") from None
 
     def _decode_error(self, exc: UnicodeDecodeError) -> InputError:
+        line = first_undecodable_line(self.path, self.encoding)
+        where = f" on line {line}" if line else ""
         return InputError(
-            f"{self.source_name}: cannot be read as {self.encoding} (byte {exc.object[exc.start:exc.start + 1]!r}"
-            f" is not valid {exc.encoding}); give the right --encoding (e.g. cp1252, latin-1)"
+            f"{self.source_name}: cannot be read as {self.encoding} (byte {exc.object[exc.start:exc.start + 1]!r}{where}"
+            f" is not valid {exc.encoding}); give the right --encoding (e.g. cp1252, latin-1)", row=line,
         )
 
     def _open_text(self) -> io.TextIOWrapper:
@@ -631,6 +633,23 @@ class CsvTable(Table):
             return InputError(f"{self.source_name}: row {row}: a quote opens in this row and is never closed", row=row)
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         return InputError(f"{self.source_name}: cannot be parsed as CSV: {detail}")
+
+
+def first_undecodable_line(path: Path, encoding: str) -> int | None:
+    """The line (1-based) of the file's first bytes that ``encoding`` cannot read; None if none.
+    Only once a read has failed: it reads the file again from the start."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    lines = 1
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            try:
+                lines += decoder.decode(block).count("\n")
+            except UnicodeDecodeError as exc:  # what decodes before it (the block, and bytes held from the last)
+                before = codecs.getincrementaldecoder(encoding)().decode(exc.object[:exc.start], final=False)
+                return lines + before.count("\n")
+            except UnicodeError:  # a codec that cannot start (UTF-16 without a BOM): no line to name
+                return None
+    return None
 
 
 def _ends_in_a_multiline_cell(batch: Any) -> bool:
@@ -958,9 +977,11 @@ class JsonLinesTable(Table):
                                          " deep, more than a task's field should hold", row=number)
                     yield number, record
         except UnicodeDecodeError as exc:
+            line = first_undecodable_line(self.path, self.encoding)
+            where = f" on line {line}" if line else ""
             raise InputError(
                 f"{self.source_name}: cannot be read as {self.encoding} (byte {exc.object[exc.start:exc.start + 1]!r}"
-                f" is not valid {exc.encoding}); give the right --encoding (e.g. utf-16, cp1252)"
+                f"{where} is not valid {exc.encoding}); give the right --encoding (e.g. utf-16, cp1252)", row=line,
             ) from None
         except UnicodeError as exc:  # "UTF-16 stream does not start with BOM"
             raise InputError(f"{self.source_name}: cannot be read as {self.encoding}: {exc}; give the right --encoding"

@@ -228,6 +228,15 @@ def test_a_wrong_encoding_is_one_line_naming_it(tmp_path):
         rows_of(open_table(write(tmp_path, "w.csv", b"title\ncaf\xe9\n"), encoding="utf-8"))
 
 
+@pytest.mark.parametrize("name", ["late.csv", "late.jsonl"])
+def test_a_byte_that_does_not_decode_past_the_sample_names_its_line(tmp_path, name):
+    rows = b"".join(b'{"title": "x%d"}\n' % n for n in range(80_000)) if name.endswith("jsonl") else b"title\n" + b"x\n" * 600_000
+    path = write(tmp_path, name, rows + b"caf\xe9\n")
+    line = 80_001 if name.endswith("jsonl") else 600_002
+    with pytest.raises(InputError, match=rf"late\.\w+: cannot be read as utf-8 \(byte b'\\xe9' on line {line} is not valid"):
+        rows_of(open_table(path))
+
+
 def test_a_workbook_named_csv_is_named_as_such(tmp_path, workbook):
     with pytest.raises(InputError, match=r"w\.csv: is a zip file, not text \(an Excel workbook\? name it \.xlsx\)"):
         open_table(write(tmp_path, "w.csv", workbook.read_bytes()))
@@ -424,7 +433,7 @@ def test_jsonl_with_a_bom_is_read_in_the_encoding_it_names(tmp_path, encoding):
 
 def test_jsonl_that_does_not_decode_is_one_line_asking_for_its_encoding(tmp_path):
     path = write(tmp_path, "w.jsonl", '{"title": "Café à Orléans"}\n'.encode("cp1252"))
-    with pytest.raises(InputError, match=r"^w\.jsonl: cannot be read as utf-8 \(byte b'\\xe9' is not valid utf-8\);"
+    with pytest.raises(InputError, match=r"^w\.jsonl: cannot be read as utf-8 \(byte b'\\xe9' on line 1 is not valid utf-8\);"
                                          r" give the right --encoding \(e\.g\. utf-16, cp1252\)$"):
         open_table(path)
     assert rows_of(open_table(path, encoding="cp1252")) == [(1, {"title": "Café à Orléans"})]
