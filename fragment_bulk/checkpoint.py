@@ -1,8 +1,9 @@
 """The resumable checkpoint: which rows of which input the server has acknowledged.
 
 A checkpoint is a small SQLite file. SQLite is the journal because its commit is atomic and
-durable (WAL; ``synchronous=FULL`` for jobs that cannot resend safely): after a ``kill -9`` at
-any instant the file opens with every batch whose commit returned, and none half-written. Rows are recorded only after the
+durable (a rollback journal, so that the file alone holds every commit; ``synchronous=FULL`` for
+jobs that cannot resend safely): after a ``kill -9`` at any instant the file opens with every
+batch whose commit returned, and none half-written. Rows are recorded only after the
 server acknowledged them (state is written after the data it describes, as dlt does), so a
 crash can only leave rows *unrecorded*, and those are sent again on resume. Sending again is
 safe because imports use the idempotent ``PUT`` with a deterministic uid: at-least-once
@@ -132,7 +133,7 @@ class Checkpoint:
                     )
                 else:
                     return existing
-            _remove(path)
+            lock.clear()
             return cls(path, _connect(path, power_safe), resumed=False, lock=lock)._start(job)
         except BaseException:
             lock.release()
@@ -262,12 +263,19 @@ class Checkpoint:
 
     def close(self) -> None:
         self._db.close()
+        if self.path != IN_MEMORY:
+            with contextlib.suppress(OSError):  # the journal TRUNCATE mode keeps, empty: nothing in it once closed
+                if os.path.getsize(f"{self.path}-journal") == 0:
+                    os.remove(f"{self.path}-journal")
         if self._lock is not None:
             self._lock.release()
 
 
 class _Lock:
-    """An exclusive lock beside a checkpoint (``<checkpoint>.lock``), held while a run uses it."""
+    """An exclusive lock on the checkpoint file itself, held while a run uses it: whatever name
+    reaches the file (a symlink, a copy of the command run elsewhere), a second run is refused,
+    and there is no lock file beside it that a clean-up could delete. (SQLite locks with fcntl;
+    this is flock, which Linux keeps apart.)"""
 
     def __init__(self, path: Path, handle: int | None):
         self.path = path
@@ -275,12 +283,11 @@ class _Lock:
 
     @classmethod
     def take(cls, checkpoint: Path) -> "_Lock":
-        path = checkpoint.with_name(checkpoint.name + ".lock")
         if fcntl is None:  # Windows: no advisory locks here; runs are not guarded
-            return cls(path, None)
+            return cls(checkpoint, None)
         while True:
             try:
-                handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                handle = os.open(checkpoint, os.O_RDWR | os.O_CREAT, 0o600)  # an empty file is an empty database
             except OSError as exc:
                 raise CheckpointError(f"cannot use {checkpoint} as a checkpoint: {exc.strerror}") from None
             try:
@@ -290,29 +297,39 @@ class _Lock:
                 raise CheckpointError(f"the checkpoint {checkpoint} is in use by another run; wait for it to end,"
                                       " or choose another file with --checkpoint") from None
             try:
-                if os.fstat(handle).st_ino == os.stat(path).st_ino:
-                    return cls(path, handle)
+                if os.fstat(handle).st_ino == os.stat(checkpoint).st_ino:
+                    return cls(checkpoint, handle)
             except FileNotFoundError:
                 pass
-            os.close(handle)  # locked a file its holder removed meanwhile: take the new one
+            os.close(handle)  # locked a file removed meanwhile: take the one now there
+
+    def clear(self) -> None:
+        """Empty the locked file for a new job: in place, so that the lock stays on it."""
+        if self._handle is not None:
+            os.ftruncate(self._handle, 0)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path)
+        for suffix in ("-journal", "-wal", "-shm", ALIVE_SUFFIX):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(f"{self.path}{suffix}")
 
     def release(self) -> None:
         if self._handle is not None:
-            # Removed while still held, so that a run that opened it meanwhile sees another
-            # file (see take) and never two runs hold "the" lock.
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self.path)
-            os.close(self._handle)
+            os.close(self._handle)  # (closing drops the flock)
             self._handle = None
 
 
 def _connect(path: Path | str, power_safe: bool = True) -> sqlite3.Connection:
     try:
         connection = sqlite3.connect(str(path))
-        connection.execute("PRAGMA journal_mode=WAL")
-        # WAL + NORMAL: a commit survives a killed process (it is in the WAL, written before
-        # record() returns). FULL also fsyncs it, so that it survives a power cut.
-        connection.execute(f"PRAGMA synchronous={'FULL' if power_safe else 'NORMAL'}")
+        # A rollback journal, not WAL: between commits the file holds every commit itself, so
+        # that it may be moved or copied alone, even after a kill -9 (in WAL, the commits since
+        # the last checkpoint would stay behind in the -wal file, and the job start over). A
+        # commit survives a killed process once written; FULL also fsyncs it, so that it survives
+        # a power cut (OFF: a power cut may cost the file, which an idempotent job can --restart).
+        connection.execute("PRAGMA journal_mode=TRUNCATE")
+        connection.execute(f"PRAGMA synchronous={'FULL' if power_safe else 'OFF'}")
         connection.execute("CREATE TABLE IF NOT EXISTS job (key TEXT PRIMARY KEY, value TEXT)")
         connection.execute(
             "CREATE TABLE IF NOT EXISTS rows (ordinal INTEGER PRIMARY KEY, status TEXT NOT NULL, uid TEXT, error TEXT)"
@@ -329,14 +346,6 @@ def _is_url(server: str) -> bool:
 def _server(recorded: str | None) -> str | None:
     """A recorded server in the spelling compared (checkpoints from before it was one spelling)."""
     return canonical_url(recorded) if recorded and _is_url(recorded) else recorded
-
-
-def _remove(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", ALIVE_SUFFIX):
-        try:
-            os.remove(f"{path}{suffix}")
-        except FileNotFoundError:
-            pass
 
 
 def _now() -> str:

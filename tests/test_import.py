@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import os
 import random
 import signal
 import subprocess
@@ -609,9 +610,35 @@ def test_a_checkpoint_in_use_is_refused_even_with_restart(tmp_path):
     again = Checkpoint.open(path, job=job)
     assert again.resumed and again.count("created") == 1
     again.close()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # the lock file goes with the run
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no side file left: the file is the checkpoint
     with pytest.raises(CheckpointError, match="cannot use .* as a checkpoint"):
         Checkpoint.open(tmp_path / "no such folder" / "c", job=job)
+
+
+def test_a_checkpoint_is_one_file_that_can_be_moved_alone_even_after_kill_dash_nine(tmp_path):
+    # Copied while its run still holds it open (as a kill -9 leaves it): every commit is in the
+    # file itself, none in a side file left behind (as WAL's -wal was).
+    job = {"input": "i", "mapping": "m", "mode": "comment"}
+    running = Checkpoint.open(tmp_path / "ck", job=job)
+    running.record([Outcome(n, "created", f"u{n}") for n in range(50)])
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "moved" / "ck").write_bytes((tmp_path / "ck").read_bytes())
+    moved = Checkpoint.open(tmp_path / "moved" / "ck", job=job)
+    assert moved.resumed and moved.count("created") == 50
+    moved.close()
+    running.close()
+
+
+def test_a_checkpoint_in_use_is_refused_by_any_name_that_reaches_it(tmp_path):
+    job = {"input": "i", "mapping": "m", "mode": "comment"}
+    first = Checkpoint.open(tmp_path / "ck", job=job)
+    (tmp_path / "alias").symlink_to(tmp_path / "ck")
+    os.link(tmp_path / "ck", tmp_path / "hard")
+    for name in ("alias", "hard"):
+        with pytest.raises(CheckpointError, match="in use by another run"):
+            Checkpoint.open(tmp_path / name, job=job, restart=True)
+    first.close()
+    assert Checkpoint.open(tmp_path / "alias", job=job).resumed
 
 
 def test_invalid_rows_stop_everything_unless_skipped(tmp_path, sandbox, client):
