@@ -259,6 +259,19 @@ def main(debug: bool) -> None:
     The API token is read from $FRAGMENT_TOKEN (never from the command line); --sandbox runs
     any command against a local sandbox instead.
     """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_as_ctrl_c)
+
+
+def _stop_as_ctrl_c(signum: int, frame: Any) -> None:
+    """SIGTERM (``kill``, a service manager, a CI timeout) stops a run as Ctrl-C does: what the
+    server acknowledged is saved, the results file written, the exit code 130; an export leaves
+    no temporary file behind."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):  # Python's, or the one a run installs while it winds down
+        handler(signal.SIGINT, frame)
+    else:  # SIGINT ignored (nohup): SIGTERM still stops
+        raise KeyboardInterrupt
 
 
 @main.command("import")

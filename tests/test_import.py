@@ -411,9 +411,11 @@ def test_create_mode_a_look_up_never_takes_the_task_of_a_post_still_unanswered(t
         assert sb.task_count() == 11
 
 
-@pytest.mark.parametrize("presses", [1, 2])
+@pytest.mark.parametrize("presses", [1, 2, "SIGTERM"])
 def test_ctrl_c_stops_saves_and_says_how_to_resume(tmp_path, presses):
     # With 300 ms answers, a second Ctrl-C 100 ms after the first lands while the run winds down.
+    # SIGTERM (kill, a service manager) stops it the same way.
+    stop, presses = (signal.SIGTERM, 1) if presses == "SIGTERM" else (signal.SIGINT, presses)
     source = tmp_path / "slow.csv"
     _numbered_csv(source, 400)
     with Sandbox(SandboxConfig(rate_per_min=None, latency_ms=(300, 300))) as sb, sb.serve(port=0) as server:
@@ -423,7 +425,7 @@ def test_ctrl_c_stops_saves_and_says_how_to_resume(tmp_path, presses):
         while sb.task_count() < 40 and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.002)
         for _ in range(presses):
-            process.send_signal(signal.SIGINT)
+            process.send_signal(stop)
             time.sleep(0.1)
         _, err = process.communicate(timeout=30)
         assert process.returncode == 130, err
