@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fragment_bulk.checkpoint import Checkpoint, Outcome
@@ -20,6 +21,7 @@ from fragment_bulk.errors import FragmentBulkError, ProtocolError, RequestReject
 from fragment_bulk.importer import Anchor, load_anchor, send_keyed
 
 MERGES_KEY = "patch_merges_fields"  # in the checkpoint's job: the server was seen to merge a PATCH's fields
+PROBE_KEY = "patch_probe"  # in the checkpoint's job while the probe runs: the task it sends, as it was
 
 
 class UpdateWriter:
@@ -32,10 +34,18 @@ class UpdateWriter:
         self.anchor: Anchor | None = None
 
     def prepare(self, client: FragmentClient, checkpoint: Checkpoint, targets: frozenset[str]) -> None:
+        # A probe that a run stopped in the middle (a kill, Ctrl-C) may have stripped its task: put it back.
+        interrupted = checkpoint.job().get(PROBE_KEY)
+        if interrupted:
+            task = json.loads(interrupted)
+            client.patch_task(task["uid"], {"fields": task["fields"]})
+            checkpoint.set(PROBE_KEY, "")
         # The probe first: a server that stamps even a no-op PATCH must not count it as this job's.
         # An update of natives alone (a status) sends no fields: how PATCH treats them is moot.
-        if writes_fields(targets) and not checkpoint.job().get(MERGES_KEY) and check_patch_merges(client):
-            checkpoint.set(MERGES_KEY, "yes")
+        if writes_fields(targets) and not checkpoint.job().get(MERGES_KEY):
+            journal = lambda task: checkpoint.set(PROBE_KEY, json.dumps(task) if task else "")  # noqa: E731
+            if check_patch_merges(client, journal):
+                checkpoint.set(MERGES_KEY, "yes")
         self.anchor = load_anchor(client, checkpoint)
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
@@ -52,14 +62,16 @@ def writes_fields(targets: frozenset[str]) -> bool:
     return any(target in ("title", "url") or target.startswith("fields.") for target in targets)
 
 
-def check_patch_merges(client: FragmentClient) -> bool:
+def check_patch_merges(client: FragmentClient,
+                       journal: Callable[[dict[str, Any] | None], None] = lambda task: None) -> bool:
     """Whether the server's PATCH merges ``fields`` (False: nothing to tell it by); raises
     ``ProtocolError`` if it replaces them.
 
     A task holding two fields or more is sent one of them, as it is: merged, that changes nothing;
     replacing, it deletes the others, which are then put back at once (the task keeps a new
     ``updated_at``). A server that refuses the probe, or holds no such task among its first hundred,
-    tells nothing.
+    tells nothing. ``journal`` is given the task (uid and fields) before it is sent, and None once
+    it is as it was, so that a run stopped in between can put it back.
     """
     first = itertools.islice(client.iter_tasks({}), MAX_PAGE_SIZE)
     task = next((task for task in first if isinstance(task, dict) and isinstance(task.get("uid"), str)
@@ -67,17 +79,19 @@ def check_patch_merges(client: FragmentClient) -> bool:
     if task is None:
         return False
     kept_key = next(iter(task["fields"]))
+    journal({"uid": task["uid"], "fields": task["fields"]})
     try:
         answered = client.patch_task(task["uid"], {"fields": {kept_key: task["fields"][kept_key]}})
     except RequestRejected:
+        journal(None)
         return False
     kept = answered.get("fields") if isinstance(answered, dict) else None
-    if not isinstance(kept, dict):
-        return False
-    if not set(task["fields"]) - set(kept):
-        return True
+    if not isinstance(kept, dict) or not set(task["fields"]) - set(kept):
+        journal(None)
+        return isinstance(kept, dict)
     try:
         client.patch_task(task["uid"], {"fields": task["fields"]})
+        journal(None)
     except FragmentBulkError as exc:
         raise ProtocolError(
             f"this server's PATCH replaces a task's fields instead of merging them, and task {task['uid']} could not be"

@@ -67,6 +67,36 @@ def test_a_thousand_status_updates_and_an_unknown_uid(tmp_path, sandbox, client)
         assert after[uid] == before[uid]  # not in the file: untouched, updated_at included
 
 
+def test_a_run_killed_while_its_merge_probe_strips_a_task_puts_the_task_back_on_resume(tmp_path):
+    # On a server whose PATCH replaces fields, the probe's PATCH strips its task until it is put
+    # back: a run dying in between left it stripped for good.
+    class DiesAfterTheProbe(httpx.BaseTransport):
+        def __init__(self, inner: httpx.BaseTransport):
+            self.inner = inner
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            answer = self.inner.handle_request(request)
+            if request.method == "PATCH" and not request.url.path.endswith("/batch"):
+                raise RuntimeError("the process dies here")
+            return answer
+
+    source = tmp_path / "changes.csv"
+    with Sandbox(SandboxConfig(rate_per_min=None, patch_fields="replace")) as sb:
+        with make_client(sb) as client:
+            fragment_bulk.import_dataframe(pd.DataFrame({"ref": ["a", "b"], "title": ["A", "B"], "n": ["1", "2"]}),
+                                           keys=["ref"], client=client)
+        before = sb.tasks()
+        pd.DataFrame({"ref": ["a"], "n": ["9"]}).to_csv(source, index=False)
+        update = lambda client: fragment_bulk.update_file(source, keys=["ref"], client=client,  # noqa: E731
+                                                          checkpoint=tmp_path / "ck")
+        with make_client(sb, transport=DiesAfterTheProbe(sb.transport())) as client, pytest.raises(RuntimeError):
+            update(client)
+        assert sb.tasks() != before  # stripped by the probe
+        with make_client(sb) as client, pytest.raises(ProtocolError, match="replaces a task's fields"):
+            update(client)
+        assert [task["fields"] for task in sb.tasks()] == [task["fields"] for task in before]
+
+
 def test_update_by_key_hits_the_tasks_the_import_created(tmp_path, sandbox, client):
     source = tmp_path / "tickets.csv"
     _write_csv(source, ["Ticket", "title"], [[f"{n:05d}", f"T{n}"] for n in range(30)])
