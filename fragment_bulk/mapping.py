@@ -853,16 +853,30 @@ def _choice(value: Any, allowed: tuple[str, ...], what: str, source: str) -> str
 
 
 class _MappingLoader(yaml.SafeLoader):
-    """YAML with the booleans of YAML 1.2: only true and false. PyYAML follows YAML 1.1, where
-    yes, no, on and off are booleans too, so a value map ``{Yes: 1, No: 0}`` would never match
-    the cells it was written for."""
+    """YAML read as a mapping file means it. A key is the text written (a column name, a cell a
+    value map matches: ``NULL``, ``01`` and ``1.50`` stay those texts, where YAML would make them
+    null, 1 and 1.5, which no cell would match). Values have the scalars of YAML 1.2: true and
+    false only (PyYAML follows YAML 1.1, where yes, no, on and off are booleans too), decimal
+    ints without leading zeros (``0123`` is not the octal 83, ``1:20`` not the base-60 80, and
+    ``007`` stays text), and floats without YAML 1.1's underscores and base 60."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.style is None and key_node.tag != "tag:yaml.org,2002:merge":
+                key_node.tag = "tag:yaml.org,2002:str"
+        return super().construct_mapping(node, deep=deep)
 
 
+_YAML_1_1_ONLY = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 _MappingLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, pattern) for tag, pattern in resolvers if tag not in _YAML_1_1_ONLY]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _MappingLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_MappingLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
+_MappingLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$|^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"))
 
 
 # -- cell conversion --------------------------------------------------------------------------

@@ -234,6 +234,26 @@ def test_any_header_round_trips_through_the_mapping_file(names):
         _round_trip(names, Path(folder))
 
 
+def test_a_mapping_file_means_its_keys_as_written_and_has_no_yaml_1_1_numbers(tmp_path):
+    # YAML 1.1 makes NULL null, 01 the int 1, 1.50 the float 1.5, 0123 the octal 83 and 1:20 the
+    # base-60 80: no cell would match such keys, and a str column would get "83".
+    (tmp_path / "m.yml").write_text(
+        "namespace: 007\ncolumns:\n"
+        "  owner: {target: fields.owner, values: {NULL: '', 1.50: high, .5: half, 01: low, Yes: y, null: none}}\n"
+        "  code: {target: fields.code, type: str, values: {A: 0123, B: 1:20, C: 1_000}, default: 0123}\n"
+        "  n: {target: fields.n, type: float, values: {x: 12, y: -1.5e3, z: null}}\n")
+    mapping = Mapping.load(tmp_path / "m.yml")
+    assert mapping.namespace == "007"
+    assert mapping.columns["owner"].values == {"NULL": "", "1.50": "high", ".5": "half", "01": "low", "Yes": "y", "null": "none"}
+    assert mapping.columns["code"].values == {"A": "0123", "B": "1:20", "C": "1_000"} and mapping.columns["code"].default == "0123"
+    assert mapping.columns["n"].values == {"x": 12, "y": -1500.0, "z": None}
+    chunk = chunk_of({"owner": ["NULL", "1.50", ".5", "01", "yes"], "code": ["A", "B", "C", None, "D"], "n": ["x", "y", "z", "2", None]})
+    rows = mapping.with_overrides(maps={"owner": "title"}).map_chunk(chunk)
+    assert [row.payload["fields"].get("code") for row in rows] == ["0123", "1:20", "1_000", "0123", "D"]
+    assert [row.payload["fields"].get("title") for row in rows] == [None, "high", "half", "low", "y"]
+    assert [row.payload["fields"].get("n") for row in rows] == [12.0, -1500.0, None, 2.0, None]
+
+
 def test_a_mapping_names_a_column_as_the_readers_trim_its_header_and_keeps_a_field_key_exactly(tmp_path):
     # An export writes the field " Notes " as the header " Notes "; every reader trims it to "Notes".
     (tmp_path / "m.yml").write_text("key: ' Ref '\ncolumns:\n  ' Notes ': {target: 'fields. Notes ', type: str}\n"
