@@ -338,7 +338,7 @@ def _mapping(
         if missing is not None:  # a typo in --ignore would send the very column meant to stay out
             raise InputError(f"the column {missing!r} to {verb} is not in the input; its columns are: {', '.join(columns)}",
                              column=missing)
-    chosen = base.with_overrides(maps=maps, ignore=ignore, types=types, keys=keys, empty=empty)
+    chosen = base.with_overrides(maps=maps, ignore=ignore, types=types, keys=keys, empty=empty, input_columns=columns)
     if purpose == "update":
         return chosen.for_update(empty)
     if purpose == "comment":

@@ -398,7 +398,7 @@ def map_command(source: Path, output: Path | None, **params: Any) -> None:
         _say(f"note: import uses {beside}, found beside the input; this is the mapping inferred without it"
              f" (fragment-bulk map {source} --mapping {beside} shows that one)")
     base = Mapping.load(given) if given else Mapping.infer(table.columns)
-    mapping = base.with_overrides(**args)
+    mapping = base.with_overrides(**args, input_columns=table.columns)
     mapping.check_columns(table.columns, require_title=False)  # the mapping printed says what is missing
     if not any(column.target == "title" for column in mapping.resolve(table.columns)):
         _say('note: no column is mapped to title yet: edit the mapping, or add --map "COLUMN=title"')

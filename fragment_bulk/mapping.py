@@ -239,8 +239,11 @@ class Mapping:
         types: dict[str, str] | None = None,
         keys: Iterable[str] = (),
         empty: str | None = None,
+        input_columns: Iterable[str] | None = None,
     ) -> Mapping:
-        """A copy with the command line's --map, --ignore, --type, --key and --empty applied."""
+        """A copy with the command line's --map, --ignore, --type, --key and --empty applied.
+        ``input_columns``: the input's, so that typing a column the mapping does not list keeps
+        the target it would be inferred for among them (not one inferred among the listed alone)."""
         columns = dict(self.columns)
         for name, target in (maps or {}).items():
             target = _check_target(target.strip(), name)
@@ -253,8 +256,9 @@ class Mapping:
             columns[name] = replace(old, target=target, type=kept_type)
         for name in ignore:
             columns[name] = Column(name, IGNORE)
+        inferred = {column.name: column for column in replace(self, columns=columns).resolve(input_columns or [])}
         for name, type_name in (types or {}).items():
-            old = columns.get(name) or Column(name, _infer_target(name, _taken(columns.values())))
+            old = columns.get(name) or inferred.get(name) or Column(name, _infer_target(name, _taken(columns.values())))
             columns[name] = _checked(replace(old, type=_check_type(type_name.strip(), name)), "--type (types=)")
         changed = replace(self, columns=columns)
         if keys:

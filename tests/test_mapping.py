@@ -18,11 +18,13 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+import fragment_bulk
 from fragment_bulk.errors import InputError
 from fragment_bulk.formats import column_name
 from fragment_bulk.identity import normalize_uid, uuid_from_key, uuid_from_payload
 from fragment_bulk.mapping import Mapping, parse_assignment
 from fragment_bulk.readers import Chunk, open_table
+from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 
@@ -232,6 +234,22 @@ def test_every_header_round_trips_through_the_mapping_file(tmp_path):
 def test_any_header_round_trips_through_the_mapping_file(names):
     with tempfile.TemporaryDirectory() as folder:
         _round_trip(names, Path(folder))
+
+
+def test_typing_a_column_the_mapping_does_not_list_keeps_every_target_where_it_was():
+    # Inferred among the listed columns alone, "Due Date" took due_at from "Due", the input's first.
+    base = Mapping.from_dict({"columns": {"Subject": "title"}})
+    columns = ["Subject", "Due", "Due Date", "Status", "STATUS"]
+    typed = base.with_overrides(types={"Due Date": "date", "STATUS": "str"}, input_columns=columns)
+    targets = {column.name: (column.target, column.type) for column in typed.resolve(columns)}
+    assert targets == {"Subject": ("title", None), "Due": ("due_at", None), "Due Date": ("fields.due_date", "date"),
+                       "Status": ("status", None), "STATUS": ("fields.status", "str")}
+    assert {c.name: c.target for c in base.resolve(columns)} == {name: target for name, (target, _) in targets.items()}
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb:  # the Python API and the CLI hand the input's columns over
+        frame = pd.DataFrame({"Subject": ["x"], "Due": ["2024-01-01"], "Due Date": ["2024-12-31"]})
+        fragment_bulk.import_dataframe(frame, mapping={"columns": {"Subject": "title"}}, types={"Due Date": "date"}, sandbox=sb)
+        (task,) = sb.tasks()
+        assert task["due_at"].startswith("2024-01-01") and task["fields"]["due_date"] == "2024-12-31"
 
 
 def test_a_mapping_file_means_its_keys_as_written_and_has_no_yaml_1_1_numbers(tmp_path):
