@@ -1320,11 +1320,21 @@ def _parse_texts(texts: np.ndarray, column: Column, *, keep: bool) -> tuple[np.n
 
 
 def _parse_one(text: str, format: str | None) -> Any:
+    """One text as a datetime (None when it is not one): what the vectorised parse of a column
+    (pandas) takes, so that a cell's fate never depends on its neighbours (a column mixing
+    offsets is parsed one cell at a time)."""
     text = text.strip()
     try:
         return datetime.strptime(text, format) if format else datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
+        pass
+    if format:
         return None
+    try:  # the ISO 8601 forms pandas reads and Python does not (2024-06, 2024/06/01)
+        moment = pd.to_datetime(text, format="ISO8601")
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return None if pd.isna(moment) else _python_moment(moment)
 
 
 def _python_moment(value: Any) -> datetime:

@@ -236,6 +236,17 @@ def test_any_header_round_trips_through_the_mapping_file(names):
         _round_trip(names, Path(folder))
 
 
+def test_a_date_cell_is_read_alike_whatever_other_cells_its_column_holds():
+    # A column mixing offsets is parsed cell by cell: that path must take what the vectorised one does.
+    mapping = Mapping.infer(["title", "d"]).with_overrides(types={"d": "datetime"})
+    odd = ["2024/06/01", "2024-06", " 2024-06-01 "]
+    for neighbours in ([], ["2024-06-01T12:00:00+02:00", "2024-06-01T12:00:00-05:00"]):
+        cells = odd + neighbours
+        rows = mapping.map_chunk(chunk_of({"title": [f"t{n}" for n in range(len(cells))], "d": cells}))
+        assert [row.problems for row in rows] == [[]] * len(cells)
+        assert [row.payload["fields"]["d"] for row in rows][:3] == ["2024-06-01T00:00:00Z"] * 3
+
+
 def test_typing_a_column_the_mapping_does_not_list_keeps_every_target_where_it_was():
     # Inferred among the listed columns alone, "Due Date" took due_at from "Due", the input's first.
     base = Mapping.from_dict({"columns": {"Subject": "title"}})
