@@ -1330,11 +1330,11 @@ def _parse_one(text: str, format: str | None) -> Any:
         pass
     if format:
         return None
-    try:  # the ISO 8601 forms pandas reads and Python does not (2024-06, 2024/06/01)
+    try:  # the ISO 8601 forms pandas reads and Python does not (2024-06, 2024/06/01); not pandas' year -3
         moment = pd.to_datetime(text, format="ISO8601")
+        return None if pd.isna(moment) else _python_moment(moment)
     except (ValueError, TypeError, OverflowError):
         return None
-    return None if pd.isna(moment) else _python_moment(moment)
 
 
 def _python_moment(value: Any) -> datetime:
