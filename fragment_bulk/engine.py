@@ -149,8 +149,8 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        if self.dry_run:
-            return 0
+        if self.dry_run:  # what the run would give were every valid row accepted
+            return 1 if self.counts.get("failed") else 0
         return 0 if self.succeeded == self.total else 1
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,6 +74,8 @@ def normalize_uid(text: str) -> str:
     >>> normalize_uid("{CBC0CCD6FBC907B3F9F9B8A8EEB7FF2C}")
     'cbc0ccd6-fbc9-07b3-f9f9-b8a8eeb7ff2c'
     """
+    if isinstance(text, uuid.UUID):  # a DataFrame's column of uuid.UUID objects
+        return str(text)
     if not isinstance(text, str):
         raise ValueError(f"a uid is text, not {type(text).__name__}")
     digits = text.strip().removeprefix("{").removesuffix("}").replace("-", "").lower()

@@ -693,6 +693,23 @@ def test_half_a_character_is_an_invalid_cell_named_in_a_dry_run_and_the_other_ro
     assert fragment_bulk.import_dataframe(frame, client=client, keys=keys, skip_invalid=True).counts["failed"] == 1
 
 
+def test_a_dataframe_of_uuid_objects_gives_them_as_uids_and_text(sandbox, client):
+    uid = uuid.UUID("0123456789abcdef0123456789abcdef")
+    frame = pd.DataFrame({"title": ["a"], "uid": [uid], "assignee_uid": [uid], "ref": [uid]})
+    assert fragment_bulk.import_dataframe(frame, client=client).counts["created"] == 1
+    (task,) = sandbox.tasks()
+    assert task["uid"] == task["assignee_uid"] == task["fields"]["ref"] == str(uid)
+
+
+def test_a_dry_run_exits_as_the_run_would_with_its_invalid_rows_skipped(tmp_path, sandbox, client):
+    source = tmp_path / "rows.csv"
+    source.write_text("title,n\na,1\nb,x\n")
+    planned = fragment_bulk.import_file(source, client=client, types={"n": "int"}, skip_invalid=True, dry_run=True)
+    real = fragment_bulk.import_file(source, client=client, types={"n": "int"}, skip_invalid=True, checkpoint=None)
+    assert planned.exit_code == real.exit_code == 1
+    assert fragment_bulk.import_file(source, client=client, ignore=["n"], dry_run=True).exit_code == 0
+
+
 def test_excel_whole_numbers_past_2_53_keep_the_digits_excel_shows_as_text_or_int(tmp_path, sandbox, client):
     book = openpyxl.Workbook()
     book.active.append(["ref", "title", "as_text", "as_int"])
