@@ -788,6 +788,12 @@ def _checked(column: Column, where: str) -> Column:
             f"{where}: column {column.name!r} goes to {column.target}, which takes {allowed}, not {column.type}",
             column=column.name,
         )
+    if column.format is not None:
+        try:
+            datetime.strptime("", column.format)
+        except ValueError as exc:
+            if "directive" in str(exc) or "stray %" in str(exc):  # the mapping's fault, not every cell's
+                raise InputError(f"{where}: column {column.name!r}: format {column.format!r}: {exc}", column=column.name) from None
     if column.timezone is not None:
         try:
             ZoneInfo(column.timezone)

@@ -300,6 +300,8 @@ def test_a_mapping_names_a_column_as_the_readers_trim_its_header_and_keeps_a_fie
         ("version: 1\ncolums: {}\n", "unknown key 'colums'"),
         ("columns: {A: {target: title, typ: str}}\n", "column 'A': unknown key 'typ'"),
         ("columns: {A: titel}\n", "unknown target 'titel'"),
+        ("columns: {A: {target: due_at, type: date, format: '%Q'}}\n", "column 'A': format '%Q': 'Q' is a bad directive"),
+        ("columns: {A: {target: due_at, type: date, format: '%d/%'}}\n", "column 'A': format '%d/%': stray %"),
         ("columns: {A: {target: fields.n, type: integer}}\n", "unknown type 'integer'"),
         ("columns: {A: {target: due_at, type: int}}\n", "due_at, which takes date, datetime"),
         ("columns: {A: {target: url, type: int}}\n", "url, which takes str, not int"),
