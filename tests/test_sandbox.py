@@ -103,6 +103,38 @@ def test_unknown_route_and_method(client: httpx.Client) -> None:
     assert client.delete("/tasks/batch").status_code == 405
 
 
+@pytest.mark.parametrize("body", [
+    b'{"fields": {"title": "t", "big": 1e400}}',  # read as Infinity: no answer holding it would be JSON
+    b'{"fields": {"title": "t\\ud800"}}',  # half a character: no UTF-8 answer can carry it
+    b'{"fields": {"title": "t", "n": ' + b"[" * 977 + b"]" * 977 + b"}}",  # the answers' encoder recurses
+    b"[" * 5000 + b"]" * 5000,
+], ids=["overflow", "lone-surrogate", "nested-977", "nested-5000"])
+def test_a_body_that_would_poison_every_answer_holding_it_is_a_422(client: httpx.Client, sandbox: Sandbox, body: bytes) -> None:
+    for path in ("/tasks", "/tasks/batch"):
+        answer = client.post(path, content=body if path == "/tasks" else b'{"items": [' + body + b"]}")
+        assert answer.status_code == 422 and answer.json()["detail"][0]["type"] == "json_invalid"
+    assert sandbox.task_count() == 0
+    fine = client.post("/tasks", json={"fields": {"title": "t", "emoji": "\U0001F600", "n": [[[[1]]]], "x": 1e300}})
+    assert fine.status_code == 200 and client.get("/tasks", params={"emoji": "\U0001F600"}).json()["items"]
+
+
+def test_odd_queries_and_methods_get_the_apis_own_errors(sandbox: Sandbox, client: httpx.Client) -> None:
+    import base64
+    cursor = base64.urlsafe_b64encode(b'["created_at", "after", "2026-01-01T00:00:00.000000Z", 1000000000000000000000000000000]')
+    assert client.get("/tasks", params={"cursor": cursor.decode()}).status_code == 422
+    assert client.get("/tasks", params={"a\x00b": "1"}).status_code == 422
+    with sandbox.serve() as server:
+        for method in ("HEAD", "OPTIONS"):
+            answer = httpx.request(method, f"{server.url}/tasks", headers=AUTH)
+            assert answer.status_code == 405 and "GET" in answer.headers["allow"]
+            assert answer.headers["content-type"] == "application/json"
+        # Counting a batch's items for the limit must not break on a body the handler refuses.
+        sandbox.configure(rate_per_min=600, rate_cost="item")
+        deep = httpx.post(f"{server.url}/tasks/batch", content=b'{"items": ' + b"[" * 3000 + b"]" * 3000 + b"}",
+                          headers=AUTH)
+        assert deep.status_code == 422
+
+
 # -- single task endpoints -----------------------------------------------------------------
 
 

@@ -324,7 +324,7 @@ def _rate_cost(request: Request, route: str, mode: str) -> int:
         return 1
     try:
         items = json.loads(request.body).get("items")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # the handler refuses such a body, for one
         return 1
     return max(1, len(items)) if isinstance(items, list) else 1
 

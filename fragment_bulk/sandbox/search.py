@@ -45,7 +45,7 @@ class Cursor:
             order_by, direction, value, seq = json.loads(raw)
         except (binascii.Error, ValueError, TypeError) as exc:
             raise ValueError("not a cursor from this server") from exc
-        positioned = direction in ("after", "before") and isinstance(value, str) and isinstance(seq, int)
+        positioned = direction in ("after", "before") and isinstance(value, str) and isinstance(seq, int) and abs(seq) < 2**63
         valid = isinstance(order_by, str) and order_by.lstrip("-") in ORDER_COLUMNS and (direction == "start" or positioned)
         if not valid:
             raise ValueError("not a cursor from this server")
@@ -142,9 +142,9 @@ def parse_task_filters(params: list[tuple[str, str]], *, time_filters: str = "kn
             native.append(("archived", "=", int(flag == "true")))
         elif name in ("created_at_after", "updated_at_after"):
             native.append((name.removesuffix("_after"), ">", check_timestamp(text, loc, problems)))
-        elif '"' in name or "\\" in name:
+        elif '"' in name or "\\" in name or "\x00" in name:
             # SQLite's JSON paths cannot address such keys; say so rather than match nothing.
-            problems.add(loc, "custom field names with '\"' or '\\' cannot be used as filters", "value_error")
+            problems.add(loc, "custom field names with '\"', '\\' or NUL cannot be used as filters", "value_error")
         else:
             custom.append((name, text))
     if problems:

@@ -55,7 +55,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's naming)
         self._serve()
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+    # HEAD and OPTIONS too: the API's own 405 (JSON, with Allow), not the stdlib's HTML 501.
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
     def _serve(self) -> None:
         try:
@@ -112,7 +113,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         lines += [f"{name}: {value}" for name, value in response.headers]
         if self.close_connection:
             lines.append("Connection: close")
-        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body)
+        body = b"" if self.command == "HEAD" else response.body  # (its Content-Length says what GET would send)
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's signature)
         """Quiet: a benchmark's thousands of requests must not flood stderr."""

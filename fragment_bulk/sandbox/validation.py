@@ -8,6 +8,7 @@ them in one round trip. Nothing here touches the database: an item is judged on 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -119,21 +120,60 @@ def check_timestamp(value: object, loc: Loc, problems: Problems) -> str | None:
         return None
 
 
+MAX_DEPTH = 200  # lists and objects inside one another: far beyond any task, well within what JSON encoders recurse
+
+
 def parse_json_body(body: bytes) -> Any:
     """The decoded JSON body; raises ``Invalid`` for an empty or malformed one.
 
-    NaN and Infinity are refused: they are not JSON and would poison every later response.
+    Refused, since each would poison every later response that holds it: NaN and Infinity (not
+    JSON), a number too big for a double (1e400 reads as Infinity), half a character (an
+    escaped lone surrogate, which no UTF-8 answer can carry), and values nested deeper than
+    ``MAX_DEPTH`` (the answers' encoder recurses).
     """
     if not body.strip():
         raise Invalid.one(("body",), "Field required", "missing")
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+        if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _depth(body) > MAX_DEPTH:
+            raise ValueError(f"values nest more than {MAX_DEPTH} levels deep")
+        value = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+        if _SURROGATE_ESCAPE.search(body):
+            json.dumps(value, ensure_ascii=False).encode("utf-8")  # a pair is fine; half of one is not
+    except UnicodeEncodeError as exc:
+        raise Invalid.one(("body",), "JSON decode error: a string holds half of a character (a lone surrogate)",
+                          "json_invalid") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise Invalid.one(("body",), f"JSON decode error: {exc}", "json_invalid") from exc
+    return value
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
+
+
+def _depth(body: bytes) -> int:
+    """How deep brackets nest in a JSON text (those inside strings counted too: an upper bound)."""
+    depth = deepest = 0
+    for byte in body.translate(None, _NOT_BRACKETS):  # the brackets alone: few, even in a big body
+        if byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"the number {text} is too large for a double")
+    return number
 
 
 def check_object(value: object, loc: Loc, problems: Problems) -> TypeGuard[dict[str, Any]]:
