@@ -868,11 +868,10 @@ class ExcelTable(Table):
         width = len(self.columns)
         workbook = self._open()
         try:
-            # Cells, not values: a number's format may pad it with zeros (a ZIP code 01234 is 1234 in "00000").
-            rows = _sheet(workbook, self.sheet_name).iter_rows(min_row=self.header_row + 1)
+            rows = _sheet(workbook, self.sheet_name).iter_rows(min_row=self.header_row + 1, values_only=True)
             first = self.first_column
             for number, row in enumerate(rows, self.header_row + 1):
-                cells = [_excel_value(_shown_digits(cell)) for cell in row]
+                cells = [_excel_value(cell) for cell in row]
                 outside = [(index, cell) for index, cell in enumerate(cells)
                            if cell is not None and not first <= index < first + width]
                 if outside:
@@ -884,19 +883,6 @@ class ExcelTable(Table):
                 yield number, (cells[first:] + [None] * width)[:width]
         finally:
             workbook.close()
-
-
-_ZERO_PADDED = re.compile(r"0{2,}")  # a number format of zeros only: "00000" shows 1234 as 01234
-
-
-def _shown_digits(cell: Any) -> Any:
-    """A cell's value, but a whole number whose format pads it with zeros as the text it shows
-    (the number alone would lose them: a ZIP code, a product code)."""
-    value = cell.value
-    if (type(value) in (int, float) and value >= 0 and value == int(value) and value < 2**53
-            and _ZERO_PADDED.fullmatch(getattr(cell, "number_format", None) or "")):
-        return f"{int(value):0{len(cell.number_format)}d}"
-    return value
 
 
 def _sheet(workbook: Any, name: str) -> Any:

@@ -383,18 +383,6 @@ def test_jsonl_keys_name_columns_trimmed_as_headers_are(tmp_path):
         open_table(write(tmp_path, "v.jsonl", b'{" ": 1}\n'))
 
 
-def test_excel_numbers_formatted_with_leading_zeros_read_as_the_text_excel_shows(tmp_path):
-    book = openpyxl.Workbook()
-    book.active.append(["title", "zip", "plain"])
-    for zip_code, fmt in ((1234, "00000"), (501.0, "00000"), (98765, "00000"), (7, "0"), (12.5, "00000")):
-        book.active.append(["t", zip_code, zip_code])
-        book.active.cell(book.active.max_row, 2).number_format = fmt
-    book.save(tmp_path / "zip.xlsx")
-    rows = [row for _, row in rows_of(open_table(tmp_path / "zip.xlsx"))]
-    assert [row["zip"] for row in rows] == ["01234", "00501", "98765", 7, 12.5]
-    assert [row["plain"] for row in rows] == [1234, 501, 98765, 7, 12.5]
-
-
 def test_excel_whole_numbers_past_2_53_stay_floats_and_keep_the_digits_excel_shows(tmp_path):
     book = openpyxl.Workbook()
     book.active.append(["title", "n"])
