@@ -260,7 +260,9 @@ def main(debug: bool) -> None:
     any command against a local sandbox instead.
     """
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _stop_as_ctrl_c)
+        previous = signal.signal(signal.SIGTERM, _stop_as_ctrl_c)
+        # Run in-process (main([...], standalone_mode=False)), the host gets its own handler back.
+        click.get_current_context().call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 def _stop_as_ctrl_c(signum: int, frame: Any) -> None:

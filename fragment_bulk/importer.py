@@ -66,7 +66,8 @@ class Claims:
     PACK_EVERY = 1 << 16
 
     def __init__(self, uids: Iterable[str] = ()) -> None:
-        self._recent: set[object] = set()
+        self._recent: set[int] = set()
+        self._others: set[object] = set()  # uids that are not UUIDs: never packed
         self._high = np.empty(0, dtype=np.uint64)  # sorted by (high, low)
         self._low = np.empty(0, dtype=np.uint64)
         self._lock = threading.Lock()
@@ -75,9 +76,7 @@ class Claims:
     def add(self, uids: Iterable[str]) -> None:
         with self._lock:
             for uid in uids:
-                self._recent.add(_claim_key(uid))
-                if len(self._recent) >= self.PACK_EVERY:
-                    self._pack()
+                self._keep(_claim_key(uid))
 
     def holds(self, uid: object) -> bool:
         with self._lock:
@@ -89,14 +88,22 @@ class Claims:
         with self._lock:
             if self._holds(key):
                 return False
-            self._recent.add(key)
+            self._keep(key)
             return True
 
+    def _keep(self, key: object) -> None:
+        if not isinstance(key, int):
+            self._others.add(key)
+            return
+        self._recent.add(key)
+        if len(self._recent) >= self.PACK_EVERY:
+            self._pack()
+
     def _holds(self, key: object) -> bool:
+        if not isinstance(key, int):
+            return key in self._others
         if key in self._recent:
             return True
-        if not isinstance(key, int):
-            return False
         high, low = key >> 64, key & _LOW_BITS
         at = bisect.bisect_left(self._high, high)  # one key: a numpy call each would cost more
         while at < len(self._high) and self._high[at] == high:
@@ -106,8 +113,8 @@ class Claims:
         return False
 
     def _pack(self) -> None:
-        numbers = [key for key in self._recent if isinstance(key, int)]
-        self._recent.difference_update(numbers)
+        numbers = list(self._recent)
+        self._recent.clear()
         high = np.concatenate([self._high, np.fromiter((key >> 64 for key in numbers), np.uint64, len(numbers))])
         low = np.concatenate([self._low, np.fromiter((key & _LOW_BITS for key in numbers), np.uint64, len(numbers))])
         order = np.lexsort((low, high))
@@ -118,13 +125,14 @@ _LOW_BITS = (1 << 64) - 1
 
 
 def _claim_key(uid: object) -> object:
-    """A UUID as its 128-bit int (any spelling of it: the same claim); anything else as it is."""
+    """A UUID as its 128-bit int (any spelling of it: the same claim); anything else as it is,
+    in a tuple (an int uid is not the UUID of that number)."""
     if isinstance(uid, str) and len(uid) >= 32:
         try:
             return UUID(uid).int
         except ValueError:
             pass
-    return uid
+    return ("as is", uid)
 
 
 LEFT_OUT = "the server acknowledged the row twice without returning its task; run again to check it"

@@ -256,7 +256,9 @@ class Mapping:
             columns[name] = replace(old, target=target, type=kept_type)
         for name in ignore:
             columns[name] = Column(name, IGNORE)
-        inferred = {column.name: column for column in replace(self, columns=columns).resolve(input_columns or [])}
+        # (a column "others: ignore" leaves out is typed to be sent: its target is inferred, as before)
+        inferred = {column.name: column for column in replace(self, columns=columns).resolve(input_columns or [])
+                    if column.target != IGNORE}
         for name, type_name in (types or {}).items():
             old = columns.get(name) or inferred.get(name) or Column(name, _infer_target(name, _taken(columns.values())))
             columns[name] = _checked(replace(old, type=_check_type(type_name.strip(), name)), "--type (types=)")
@@ -885,7 +887,7 @@ _MappingLoader.yaml_implicit_resolvers = {
 _MappingLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _MappingLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
 _MappingLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$|^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"),
     list("-+.0123456789"))
 
 
@@ -906,6 +908,8 @@ def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str,
         cells = raw.copy()
         cells[filled] = _apply_values(raw[filled], column.values)
     empty = _empty_cells(cells, text_only and not column.values)
+    if not text_only and column.kind not in ("auto", "str"):  # JSON Lines keeps white space: for a number, a date, none
+        empty |= np.fromiter((isinstance(cell, str) and cell.isspace() for cell in cells), dtype=bool, count=len(cells))
     if column.default is not None and empty.any():
         cells = cells.copy()
         default = column.default
@@ -1016,6 +1020,8 @@ def _either(when_empty: str, otherwise: Callable[[Any], str], values: dict[Any, 
 
 def _apply_values(cells: np.ndarray, values: dict[Any, Any]) -> np.ndarray:
     loose = {_key_text(key).strip().casefold(): value for key, value in values.items()}
+    # A number cell (Excel, a DataFrame) matches a key that reads as the same number: 1.5 the key "1.50".
+    by_number = {number: value for key, value in values.items() if (number := _number_of(key)) is not None}
     out = np.empty(len(cells), dtype=object)
     for position, cell in enumerate(cells):
         try:
@@ -1025,8 +1031,24 @@ def _apply_values(cells: np.ndarray, values: dict[Any, Any]) -> np.ndarray:
         except TypeError:  # an unhashable cell (a dict from JSON Lines) matches nothing
             out[position] = cell
             continue
+        if by_number and isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(cell, (bool, np.bool_)):
+            found = by_number.get(float(cell), _BAD)
+            if found is not _BAD:
+                out[position] = found
+                continue
         out[position] = loose.get(_key_text(cell).strip().casefold(), cell)
     return out
+
+
+def _number_of(key: Any) -> float | None:
+    """The number a value map's key reads as (``"1.50"``, ``2``), or None."""
+    if isinstance(key, bool):
+        return None
+    try:
+        number = float(key.strip() if isinstance(key, str) else key)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _all_text(cells: np.ndarray) -> bool:
@@ -1111,7 +1133,7 @@ def _to_int(cell: Any, column: Column) -> Any:
     if isinstance(cell, Decimal):  # exactly, not through a float (2.9999999999999999 is not 3)
         return _in_range(int(cell)) if cell.is_finite() and cell == cell.to_integral_value() else _BAD
     if isinstance(cell, (float, np.floating)) and math.isfinite(cell) and float(cell).is_integer():
-        return _in_range(int(_whole_text(float(cell))))
+        return _in_range(int(cell))
     return _BAD
 
 
@@ -1479,19 +1501,12 @@ def _key_text(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return ""
-        return _whole_text(value) if value.is_integer() else repr(value)
+        return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, int) and _huge(value):
         return f"0x{value:x}"  # its decimal digits are past Python's limit; hex has none
     return str(value)
-
-
-def _whole_text(number: float) -> str:
-    """A whole float's digits: exact below 2**53; past it the digits its shortest repr keeps,
-    then zeros (1.23456789012345e+19 is ``12345678901234500000``, as a spreadsheet shows it, not
-    the double's exact 12345678901234499584)."""
-    return str(int(number)) if abs(number) < 2**53 else format(Decimal(repr(number)), "f")
 
 
 def _fit_64_bits(cells: np.ndarray) -> bool:

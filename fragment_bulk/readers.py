@@ -736,7 +736,7 @@ def _mostly_utf8(sample: bytes) -> bool:
     than stray bytes: read as cp1252, every one of those characters would be garbled (Ã©)."""
     characters = len(_UTF8_SEQUENCE.findall(sample))
     stray = sum(1 for byte in _UTF8_SEQUENCE.sub(b"", sample) if byte >= 0x80)
-    return characters > 0 and characters >= stray
+    return characters >= 2 and characters >= 2 * stray  # (cp1252 text can hold a pair that looks like one: É®)
 
 
 def _decodes(sample: bytes, encoding: str) -> bool:
@@ -900,9 +900,7 @@ def _excel_value(cell: Any) -> Any:
         cell = excel_unescape(cell)  # a carriage return or control character, as Excel codes it
         return cell if cell.strip() else None
     if isinstance(cell, float):
-        # Excel has only doubles: 3.0 is the 3 typed in a cell. Past 2**53 a double is not
-        # exact (Excel keeps 15 digits): int() would invent digits, so it stays a float.
-        return int(cell) if cell.is_integer() and abs(cell) < EXACT_FLOAT_INTS else cell
+        return int(cell) if cell.is_integer() else cell  # Excel has only doubles: 3.0 is the 3 typed in a cell
     return cell
 
 
@@ -933,8 +931,6 @@ class JsonLinesTable(Table):
         names: dict[str, str] = {}
         for key in keys:
             name = column_name(key)
-            if not name:
-                raise InputError(f"{self.source_name}: the key {key!r} has no name (only space)", column=key)
             if name in names:
                 raise InputError(f"{self.source_name}: the keys {names[name]!r} and {key!r} name the same column"
                                  " (the space around a name is not part of it)", column=name)
@@ -981,8 +977,6 @@ class JsonLinesTable(Table):
         rows = ((number, [_json_value(record.get(key)) for key in self._keys]) for number, record in self._records())
         return _chunked(rows, self.columns, self.chunk_size)
 
-
-EXACT_FLOAT_INTS = 2**53  # every whole number below this is exactly a double, and int() gives it back
 
 MAX_DEPTH = 64  # lists and objects inside one another: far beyond any field, well within recursion
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.client import MAX_PAGE_SIZE, FragmentClient
-from fragment_bulk.errors import FragmentBulkError, ProtocolError, RequestRejected
+from fragment_bulk.errors import FragmentBulkError, NotFoundError, ProtocolError, RequestRejected
 from fragment_bulk.importer import Anchor, load_anchor, send_keyed
 
 MERGES_KEY = "patch_merges_fields"  # in the checkpoint's job: the server was seen to merge a PATCH's fields
@@ -37,8 +37,7 @@ class UpdateWriter:
         # A probe that a run stopped in the middle (a kill, Ctrl-C) may have stripped its task: put it back.
         interrupted = checkpoint.job().get(PROBE_KEY)
         if interrupted:
-            task = json.loads(interrupted)
-            client.patch_task(task["uid"], {"fields": task["fields"]})
+            _put_back(client, json.loads(interrupted))
             checkpoint.set(PROBE_KEY, "")
         # The probe first: a server that stamps even a no-op PATCH must not count it as this job's.
         # An update of natives alone (a status) sends no fields: how PATCH treats them is moot.
@@ -55,6 +54,18 @@ class UpdateWriter:
         if self.anchor is None or self.anchor.is_before(task.get("updated_at")) is not False:
             return "updated"
         return "unchanged"
+
+
+def _put_back(client: FragmentClient, probe: dict[str, Any]) -> None:
+    """The task a stopped run's probe sent, as it was: only if the probe left it stripped (its
+    fields are the one field sent); not if it is gone, nor if it changed since (an edit is kept)."""
+    try:
+        current = client.get_task(probe["uid"])
+    except NotFoundError:
+        return
+    kept = probe.get("kept")
+    if isinstance(current, dict) and kept in probe["fields"] and current.get("fields") == {kept: probe["fields"][kept]}:
+        client.patch_task(probe["uid"], {"fields": probe["fields"]})
 
 
 def writes_fields(targets: frozenset[str]) -> bool:
@@ -79,7 +90,7 @@ def check_patch_merges(client: FragmentClient,
     if task is None:
         return False
     kept_key = next(iter(task["fields"]))
-    journal({"uid": task["uid"], "fields": task["fields"]})
+    journal({"uid": task["uid"], "fields": task["fields"], "kept": kept_key})
     try:
         answered = client.patch_task(task["uid"], {"fields": {kept_key: task["fields"][kept_key]}})
     except RequestRejected:

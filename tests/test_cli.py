@@ -153,3 +153,19 @@ def test_importing_the_package_loads_nothing_heavy_yet_reaches_every_name_and_su
     assert out[:2] == ["[]", "fragment_bulk.readers Mapping True"]
     with pytest.raises(AttributeError):
         fragment_bulk.no_such_thing  # noqa: B018
+
+
+def test_the_cli_run_in_process_gives_the_host_its_sigterm_handler_back(tmp_path):
+    import signal as signals
+
+    from fragment_bulk import cli
+
+    source = tmp_path / "t.csv"
+    source.write_text("title\na\n")
+    mine = lambda signum, frame: None  # noqa: E731
+    previous = signals.signal(signals.SIGTERM, mine)
+    try:
+        cli.main(["map", str(source)], standalone_mode=False)
+        assert signals.getsignal(signals.SIGTERM) is mine
+    finally:
+        signals.signal(signals.SIGTERM, previous)

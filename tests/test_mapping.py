@@ -22,7 +22,7 @@ import fragment_bulk
 from fragment_bulk.errors import InputError
 from fragment_bulk.formats import column_name
 from fragment_bulk.identity import normalize_uid, uuid_from_key, uuid_from_payload
-from fragment_bulk.mapping import Mapping, parse_assignment
+from fragment_bulk.mapping import Mapping, _MappingLoader, parse_assignment
 from fragment_bulk.readers import Chunk, open_table
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
@@ -256,6 +256,9 @@ def test_typing_a_column_the_mapping_does_not_list_keeps_every_target_where_it_w
     assert targets == {"Subject": ("title", None), "Due": ("due_at", None), "Due Date": ("fields.due_date", "date"),
                        "Status": ("status", None), "STATUS": ("fields.status", "str")}
     assert {c.name: c.target for c in base.resolve(columns)} == {name: target for name, (target, _) in targets.items()}
+    ignoring = Mapping.from_dict({"others": "ignore", "columns": {"Subject": "title"}})
+    typed_out = ignoring.with_overrides(types={"Prio": "int"}, input_columns=["Subject", "Prio"]).resolve(["Subject", "Prio"])
+    assert (typed_out[1].target, typed_out[1].type) == ("fields.prio", "int")  # typed to be sent, as before
     with Sandbox(SandboxConfig(rate_per_min=None)) as sb:  # the Python API and the CLI hand the input's columns over
         frame = pd.DataFrame({"Subject": ["x"], "Due": ["2024-01-01"], "Due Date": ["2024-12-31"]})
         fragment_bulk.import_dataframe(frame, mapping={"columns": {"Subject": "title"}}, types={"Due Date": "date"}, sandbox=sb)
@@ -276,6 +279,13 @@ def test_a_mapping_file_means_its_keys_as_written_and_has_no_yaml_1_1_numbers(tm
     assert mapping.columns["owner"].values == {"NULL": "", "1.50": "high", ".5": "half", "01": "low", "Yes": "y", "null": "none"}
     assert mapping.columns["code"].values == {"A": "0123", "B": "1:20", "C": "1_000"} and mapping.columns["code"].default == "0123"
     assert mapping.columns["n"].values == {"x": 12, "y": -1500.0, "z": None}
+    assert Mapping.from_dict(yaml.load("columns: {c: {target: fields.c, type: str, default: 1e3}}", Loader=_MappingLoader)
+                             ).columns["c"].default == "1e3"  # text in YAML 1.1 too
+    # A number cell (Excel, a DataFrame) matches a key that reads as that number.
+    numbers = Mapping.from_dict(yaml.load("columns: {r: {target: fields.r, values: {1.50: standard, 2.0: double}}}",
+                                          Loader=_MappingLoader))
+    mapped = numbers.with_overrides(maps={"t": "title"}).map_chunk(chunk_of({"t": ["a", "b", "c"], "r": [1.5, 2, "1.50"]}))
+    assert [row.payload["fields"]["r"] for row in mapped] == ["standard", "double", "standard"]
     chunk = chunk_of({"owner": ["NULL", "1.50", ".5", "01", "yes"], "code": ["A", "B", "C", None, "D"], "n": ["x", "y", "z", "2", None]})
     rows = mapping.with_overrides(maps={"owner": "title"}).map_chunk(chunk)
     assert [row.payload["fields"].get("code") for row in rows] == ["0123", "1:20", "1_000", "0123", "D"]

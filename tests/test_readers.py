@@ -211,6 +211,12 @@ def test_utf8_with_a_few_bytes_of_another_encoding_is_refused_naming_the_line(tm
     assert rows_of(open_table(tmp_path / "m.csv", encoding="cp1252"))[2][1]["city"] == "Besançon"
 
 
+def test_cp1252_text_with_a_pair_that_looks_like_utf8_is_still_cp1252(tmp_path):
+    # É® is C9 AE, a valid UTF-8 sequence: one such pair is no sign of UTF-8.
+    path = write(tmp_path, "n.csv", "title,brand\nNESTLÉ®,Müller\n".encode("cp1252"))
+    assert open_table(path).encoding == "cp1252" and rows_of(open_table(path))[0][1]["title"] == "NESTLÉ®"
+
+
 def test_western_text_with_a_few_accents_in_a_row_is_still_cp1252(tmp_path):
     path = write(tmp_path, "w.csv", "title\nÑúñez\nOrléans\nMüßiggang\nça\nSæþór Guðmundsson\n".encode("cp1252"))
     assert open_table(path).encoding == "cp1252"
@@ -379,18 +385,7 @@ def test_jsonl_keys_name_columns_trimmed_as_headers_are(tmp_path):
     assert rows_of(table) == [(1, {"title": "a", "n": 1}), (2, {"title": "b", "n": 2})]
     with pytest.raises(InputError, match="the keys 'a' and ' a' name the same column"):
         open_table(write(tmp_path, "u.jsonl", b'{"a": 1, " a": 2}\n'))
-    with pytest.raises(InputError, match="the key ' ' has no name"):
-        open_table(write(tmp_path, "v.jsonl", b'{" ": 1}\n'))
-
-
-def test_excel_whole_numbers_past_2_53_stay_floats_and_keep_the_digits_excel_shows(tmp_path):
-    book = openpyxl.Workbook()
-    book.active.append(["title", "n"])
-    for number in (3.0, 2.0**53 - 1, 1.23456789012345e19, 1e100):
-        book.active.append(["t", number])
-    book.save(tmp_path / "big.xlsx")
-    cells = [row["n"] for _, row in rows_of(open_table(tmp_path / "big.xlsx"))]
-    assert cells == [3, 2**53 - 1, 1.23456789012345e19, 1e100] and list(map(type, cells)) == [int, int, float, float]
+    assert open_table(write(tmp_path, "v.jsonl", b'{"": 1, "title": "t"}\n')).columns == ["", "title"]  # as before
 
 
 def test_jsonl_read_in_another_encoding_is_another_input(tmp_path):

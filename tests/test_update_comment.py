@@ -95,6 +95,22 @@ def test_a_run_killed_while_its_merge_probe_strips_a_task_puts_the_task_back_on_
         with make_client(sb) as client, pytest.raises(ProtocolError, match="replaces a task's fields"):
             update(client)
         assert [task["fields"] for task in sb.tasks()] == [task["fields"] for task in before]
+        # Stopped again mid-probe: an edit made since is kept, and a task deleted since is no error.
+        for change in ("edit", "delete"):
+            with make_client(sb, transport=DiesAfterTheProbe(sb.transport())) as client, pytest.raises(RuntimeError):
+                update(client)
+            probed = next(task for task in sb.tasks() if len(task["fields"]) == 1)
+            with make_client(sb) as client:
+                if change == "edit":
+                    client.patch_task(probed["uid"], {"fields": {"title": "edited"}})  # replaces: the colleague's whole edit
+                else:
+                    client.delete_task(probed["uid"])
+                with pytest.raises(ProtocolError, match="replaces a task's fields"):
+                    update(client)
+            if change == "edit":
+                assert sb.task(probed["uid"])["fields"] == {"title": "edited"}
+            else:
+                assert sb.task(probed["uid"]) is None
 
 
 def test_update_by_key_hits_the_tasks_the_import_created(tmp_path, sandbox, client):
