@@ -1042,13 +1042,8 @@ def _apply_values(cells: np.ndarray, values: dict[Any, Any]) -> np.ndarray:
 
 def _number_of(key: Any) -> float | None:
     """The number a value map's key reads as (``"1.50"``, ``2``), or None."""
-    if isinstance(key, bool):
-        return None
-    try:
-        number = float(key.strip() if isinstance(key, str) else key)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+    number = _to_float(key, None)
+    return None if number is _BAD else number
 
 
 def _all_text(cells: np.ndarray) -> bool:
@@ -1187,7 +1182,7 @@ def _to_floats(cells: np.ndarray, column: Column, render: bool) -> Converted:
     return _each(_to_float)(cells, column, render)
 
 
-def _to_float(cell: Any, column: Column) -> Any:
+def _to_float(cell: Any, column: Column | None) -> Any:
     # Python's float reads "1_000"; no spreadsheet writes a number so (and int refuses it).
     if isinstance(cell, bool) or isinstance(cell, str) and "_" in cell:
         return _BAD
