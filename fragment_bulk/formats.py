@@ -15,10 +15,11 @@ How values land in each format:
 - **xlsx**: numbers and booleans as such, a float written in full (its ``repr``: ``2.0``,
   ``-0.0``, all 17 digits) where openpyxl would round it to 16 digits and write ``2`` for
   ``2.0``; in a ``number`` column (ints and floats), a whole float as the text ``2.0``: a sheet
-  reads a whole number as an int; text always as a text cell, never a formula (openpyxl takes a ``str`` starting with
-  ``=`` for one), with the control characters XML cannot hold, and the carriage return it
-  reads as a line feed, written as Excel writes them (``_x000B_``: see :func:`excel_escape`); a
-  text longer than a cell holds (32,767 characters) stops the export rather than be cut; dates as real date cells in **naive UTC** (Excel has
+  reads a whole number as an int; text always as a text cell, never a formula (openpyxl takes
+  a ``str`` starting with ``=`` for one), with the control characters XML cannot hold, and the
+  carriage return it reads as a line feed, written as Excel writes them (``_x000B_``: see
+  :func:`excel_escape`); a text longer than a cell holds (32,767 characters) stops the export
+  rather than be cut; dates as real date cells in **naive UTC** (Excel has
   no time zones) and to the millisecond (Excel's precision). A ``datetime`` finer than that, or
   before 1900 (Excel's calendar starts then; its day 0, 1899-12-30, reads back as a time of day),
   stays ISO text, so that importing the file back leaves it exactly as it was; a ``timestamp``
@@ -34,7 +35,8 @@ return is run as a formula by spreadsheet software (CSV injection). Such text is
 leading apostrophe, the OWASP recommendation; text that already starts with an apostrophe gets
 one more, so that :func:`unescape_formula` undoes :func:`escape_formula` exactly, for every
 string. Text of white space only gets the apostrophe too: a reader takes such a cell for an
-empty one, which an import would leave out (deleting the field). Only ``str`` columns are guarded: numbers (``-5``) and JSON text never are. In xlsx
+empty one, which an import would leave out (deleting the field). Only ``str`` columns (and the
+header) are guarded: numbers (``-5``) and JSON text never are. In xlsx
 a text cell is never run, but the guard stays on by default there too: a sheet saved from Excel
 as CSV runs it once opened again; without the guard, xlsx text is written exactly as it is.
 """

@@ -908,8 +908,11 @@ def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str,
         cells = raw.copy()
         cells[filled] = _apply_values(raw[filled], column.values)
     empty = _empty_cells(cells, text_only and not column.values)
-    if not text_only and column.kind not in ("auto", "str"):  # JSON Lines keeps white space: for a number, a date, none
-        empty |= np.fromiter((isinstance(cell, str) and cell.isspace() for cell in cells), dtype=bool, count=len(cells))
+    # JSON Lines keeps a text of white space: a value of a text, but nothing for a number, a date or a title.
+    spaces = np.zeros(len(cells), dtype=bool) if text_only else np.fromiter(
+        (isinstance(cell, str) and cell.isspace() for cell in cells), dtype=bool, count=len(cells))
+    if column.kind not in ("auto", "str"):
+        empty |= spaces
     if column.default is not None and empty.any():
         cells = cells.copy()
         default = column.default
@@ -921,9 +924,7 @@ def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str,
     if column.kind == "datetime" or column.kind in ("date", "due_date"):
         reason = _date_reason(column)
     if required:
-        bad[empty] = True  # the readers made blank cells None
-        if not text_only:  # JSON Lines keeps a text of white space: for a title, as good as none
-            bad |= np.fromiter((isinstance(cell, str) and cell.isspace() for cell in cells), dtype=bool, count=len(cells))
+        bad[empty | spaces] = True  # the readers made blank cells None
         reason = _either(_missing_reason(column), reason, column.values)
     present = np.flatnonzero(~empty)
     given = cells[present]
