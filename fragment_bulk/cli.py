@@ -460,6 +460,8 @@ def whoami(**params: Any) -> None:
               help="What counts against the rate limit: a request, or each item of a batch.")
 @click.option("--comment-listing", type=click.Choice(["paged", "missing", "not_found"]), default="paged", show_default=True,
               help="GET /tasks/{uid}/comments: paginated like GET /tasks, or missing (a 405, or a 404).")
+@click.option("--headers", type=click.Choice(["lax", "strict"]), default="lax", show_default=True,
+              help="strict: a 403 without a real User-Agent (none, or a library's default), a 415 for a body not sent as application/json.")
 @handle_errors
 def sandbox(host: str, port: int, db: Path | None, rate: str, oversize_status: str, page_max: int, latency: str,
             second_delete: str, **switches: Any) -> None:

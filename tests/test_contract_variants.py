@@ -40,6 +40,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "second_delete=200": {"second_delete": 200},
     "time_filters=as_fields": {"time_filters": "as_fields"},
     "time_filters=ignored": {"time_filters": "ignored"},
+    "headers=strict": {"headers": "strict"},  # the client names itself and sends JSON as such
 }
 PAGE_MAX = 3  # every listing takes several pages
 ROWS, BAD = 7, 3  # row BAD is refused by the server

@@ -135,6 +135,18 @@ def test_odd_queries_and_methods_get_the_apis_own_errors(sandbox: Sandbox, clien
         assert deep.status_code == 422
 
 
+def test_strict_headers_block_what_the_contract_says_may_be_blocked() -> None:
+    with make_sandbox(headers="strict") as sb, httpx.Client(transport=sb.transport(), base_url=sb.base_url) as http:
+        quickstart = {**AUTH, "Content-Type": "application/json", "User-Agent": "quickstart/1.0"}
+        assert http.post("/tasks", json=task_body(), headers=quickstart).status_code == 200
+        for agent in ("", "python-requests/2.32.3", "python-httpx/0.28.1"):
+            assert http.get("/tasks", headers={**quickstart, "User-Agent": agent}).status_code == 403
+        plain = http.post("/tasks", content=b'{"fields": {"title": "t"}}', headers={**quickstart, "Content-Type": "text/plain"})
+        assert plain.status_code == 415 and sb.task_count() == 1
+    with make_sandbox() as sb, httpx.Client(transport=sb.transport(), base_url=sb.base_url) as http:  # lax: the default
+        assert http.post("/tasks", content=b'{"fields": {"title": "t"}}', headers={**AUTH, "User-Agent": ""}).status_code == 200
+
+
 # -- single task endpoints -----------------------------------------------------------------
 
 

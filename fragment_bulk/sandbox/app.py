@@ -156,6 +156,10 @@ class SandboxApp:
         if denied is not None:
             self.stats.record(status=denied.status)
             return denied
+        refused = _refuse_headers(request) if config.headers == "strict" else None
+        if refused is not None:
+            self.stats.record(status=refused[0])
+            return error_response(*refused, style=style)
         wait = self._limiter.wait_for(config.token, _rate_cost(request, route, config.rate_cost))
         if wait > 0:
             self.stats.record(status=429)
@@ -316,6 +320,20 @@ class SandboxApp:
             return json_response(200, self.configure(**changes).public_dict())
         except (TypeError, ValueError) as exc:
             raise HTTPError(422, str(exc)) from exc
+
+
+_LIBRARY_AGENTS = ("python-requests/", "python-httpx/", "python-urllib", "curl/", "wget/", "go-http-client/", "java/")
+
+
+def _refuse_headers(request: Request) -> tuple[int, str] | None:
+    """(status, detail) for a request a server enforcing the contract's headers would block."""
+    agent = request.headers.get("user-agent", "").strip()
+    if not agent or agent.lower().startswith(_LIBRARY_AGENTS):
+        return 403, "Forbidden: send a User-Agent naming your client (e.g. my-tool/1.0)"
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if request.body and media != "application/json":
+        return 415, f"Unsupported Media Type: send JSON as application/json, not {media or 'no Content-Type'}"
+    return None
 
 
 def _rate_cost(request: Request, route: str, mode: str) -> int:

@@ -26,6 +26,7 @@ SECOND_DELETE_STATUSES = (404, 200)
 TIME_FILTERS_MODES = ("known", "as_fields", "ignored")
 RATE_COSTS = ("request", "item")
 COMMENT_LISTINGS = ("paged", "missing", "not_found")
+HEADER_CHECKS = ("lax", "strict")
 
 # The switches that take one of a few values, and those values.
 CHOICES: dict[str, tuple[Any, ...]] = {
@@ -41,6 +42,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "time_filters": TIME_FILTERS_MODES,
     "rate_cost": RATE_COSTS,
     "comment_listing": COMMENT_LISTINGS,
+    "headers": HEADER_CHECKS,
 }
 
 
@@ -78,6 +80,10 @@ class SandboxConfig:
     # is, as a debt the next requests wait for), not the batch as one.
     rate_cost: str = "request"
     comment_listing: str = "paged"  # "missing": no GET /tasks/{uid}/comments (405); "not_found": the same, a 404
+    # The contract: send application/json and a real User-Agent ("requests without one may be
+    # blocked"). "strict" blocks them: a 403 without a User-Agent (or with a library's default,
+    # python-requests/...), a 415 for a body not sent as application/json.
+    headers: str = "lax"
 
     def __post_init__(self) -> None:
         # Values may come from JSON (PATCH /_sandbox/config), where a tuple arrives as a list.
