@@ -134,9 +134,11 @@ def parse_json_body(body: bytes) -> Any:
     if not body.strip():
         raise Invalid.one(("body",), "Field required", "missing")
     try:
-        if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _depth(body) > MAX_DEPTH:
-            raise ValueError(f"values nest more than {MAX_DEPTH} levels deep")
         value = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+        # The text's brackets bound the depth cheaply (brackets inside strings count too); only
+        # past that bound are the values themselves measured.
+        if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _depth(body) > MAX_DEPTH and _value_depth(value) > MAX_DEPTH:
+            raise ValueError(f"values nest more than {MAX_DEPTH} levels deep")
         if _SURROGATE_ESCAPE.search(body):
             json.dumps(value, ensure_ascii=False).encode("utf-8")  # a pair is fine; half of one is not
     except UnicodeEncodeError as exc:
@@ -162,6 +164,17 @@ def _depth(body: bytes) -> int:
             deepest = max(deepest, depth)
         else:
             depth -= 1
+    return deepest
+
+
+def _value_depth(value: Any) -> int:
+    """How deep lists and objects nest in a decoded value (counted without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            stack.extend((inner, depth + 1) for inner in (item.values() if isinstance(item, dict) else item))
     return deepest
 
 
