@@ -868,10 +868,11 @@ class ExcelTable(Table):
         width = len(self.columns)
         workbook = self._open()
         try:
-            rows = _sheet(workbook, self.sheet_name).iter_rows(min_row=self.header_row + 1, values_only=True)
+            # Cells, not values: a number's format may pad it with zeros (a ZIP code 01234 is 1234 in "00000").
+            rows = _sheet(workbook, self.sheet_name).iter_rows(min_row=self.header_row + 1)
             first = self.first_column
             for number, row in enumerate(rows, self.header_row + 1):
-                cells = [_excel_value(cell) for cell in row]
+                cells = [_excel_value(_shown_digits(cell)) for cell in row]
                 outside = [(index, cell) for index, cell in enumerate(cells)
                            if cell is not None and not first <= index < first + width]
                 if outside:
@@ -883,6 +884,31 @@ class ExcelTable(Table):
                 yield number, (cells[first:] + [None] * width)[:width]
         finally:
             workbook.close()
+
+
+# A number format of zeros only, maybe in groups joined by hyphens: Excel's "Special" formats for
+# ZIP codes (00000, 00000-0000) and social security numbers (000-00-0000), and product codes.
+_DIGIT_PLACES = re.compile(r"0+(?:-0+)*")
+
+
+def _shown_digits(cell: Any) -> Any:
+    """A cell's value; but a whole number whose format sets out its digits (padding them with
+    zeros, maybe grouping them) as the text the cell shows: the number alone would lose the zeros
+    of a ZIP code 01234. Any other format (a percentage, a currency) leaves the value as it is."""
+    value = cell.value
+    if type(value) not in (int, float) or not 0 <= value < 2**53 or value != int(value):
+        return value
+    layout = (getattr(cell, "number_format", None) or "").replace("\\-", "-")  # Excel may escape the hyphen
+    if len(layout) < 2 or not _DIGIT_PLACES.fullmatch(layout):
+        return value  # "0" and "General" show the number as it is
+    groups = layout.split("-")
+    digits = str(int(value)).zfill(sum(map(len, groups)))
+    # Excel fills the places from the right; digits beyond them all go to the first group.
+    shown: list[str] = []
+    for group in reversed(groups[1:]):
+        digits, tail = digits[: -len(group)], digits[-len(group):]
+        shown.append(tail)
+    return "-".join([digits, *reversed(shown)])
 
 
 def _sheet(workbook: Any, name: str) -> Any:

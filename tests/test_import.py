@@ -118,6 +118,22 @@ def test_excel_sheet_imports_the_same_tasks_as_the_csv_and_keeps_results_of_its_
         assert set(pd.read_csv(tmp_path / name, dtype=str)["_status"]) == {status}
 
 
+def test_zip_codes_kept_as_numbers_with_a_zero_padded_format_import_as_the_csv_of_the_sheet_does(sandbox, client, tmp_path):
+    """Excel stores the ZIP code 01234 as 1234 formatted "00000": the task must get what the cell shows."""
+    (tmp_path / "zips.csv").write_text("zip,title\n01234,Lyon\n98765,Paris\n", encoding="utf-8")
+    book = openpyxl.Workbook()
+    book.active.append(["zip", "title"])
+    for code, title in ((1234, "Lyon"), (98765, "Paris")):
+        book.active.append([code, title])
+        book.active.cell(book.active.max_row, 1).number_format = "00000"
+    book.save(tmp_path / "zips.xlsx")
+    first = fragment_bulk.import_file(tmp_path / "zips.xlsx", keys=["zip"], client=client, checkpoint=None)
+    assert first.counts["created"] == 2
+    assert sorted(task["fields"]["zip"] for task in sandbox.tasks()) == ["01234", "98765"]
+    again = fragment_bulk.import_file(tmp_path / "zips.csv", keys=["zip"], client=client, checkpoint=None)
+    assert again.counts["unchanged"] == 2 and again.counts.get("created", 0) == 0
+
+
 def _numbered_csv(path, count: int, *, bad_rows: dict[int, dict] | None = None) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["ref", "title", "country", "status"])

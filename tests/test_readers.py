@@ -292,6 +292,21 @@ def test_excel_cells_and_labels(workbook):
     assert type(first["Priority"]) is int and rows[1][1]["Due"] is None
 
 
+def test_excel_numbers_formatted_with_digit_places_read_as_the_text_excel_shows(tmp_path):
+    book = openpyxl.Workbook()
+    book.active.append(["title", "code", "plain"])
+    cases = [(1234, "00000", "01234"), (501.0, "00000", "00501"), (123456, "00000", "123456"),
+             (123456789, "00000-0000", "12345-6789"), (12345678, "000\\-00\\-0000", "012-34-5678"),
+             (7, "0", 7), (12.5, "00000", 12.5), (-5, "00", -5), (0.25, "0%", 0.25), (3, "General", 3)]
+    for value, layout, _ in cases:
+        book.active.append(["t", value, value])
+        book.active.cell(book.active.max_row, 2).number_format = layout
+    book.save(tmp_path / "codes.xlsx")
+    rows = [row for _, row in rows_of(open_table(tmp_path / "codes.xlsx"))]
+    assert [row["code"] for row in rows] == [shown for _, _, shown in cases]
+    assert [row["plain"] for row in rows] == [1234, 501, 123456, 123456789, 12345678, 7, 12.5, -5, 0.25, 3]
+
+
 @pytest.mark.parametrize("sheet", ["Archive", 1, "1"])
 def test_excel_sheet_by_name_or_index(workbook, sheet):
     assert rows_of(open_table(workbook, sheet=sheet)) == [(2, {"title": "old"})]
