@@ -214,7 +214,8 @@ class Checkpoint:
     @contextlib.contextmanager
     def keep_alive(self, every: float) -> Iterator[None]:
         """Touch ``<checkpoint>.alive`` every ``every`` seconds meanwhile: a run killed later sent
-        nothing after its last touch and ``every`` more, which a resumed run can count on."""
+        nothing after its last touch and ``every`` more, which a resumed run can count on. A run
+        that ends with no row pending removes the file."""
         if self.path == IN_MEMORY:  # no file, and no later run to tell
             yield
             return
@@ -235,7 +236,10 @@ class Checkpoint:
             stop.set()
             beat.join()
             with contextlib.suppress(OSError):
-                alive.touch()
+                if self._db.execute("SELECT 1 FROM rows WHERE status = ? LIMIT 1", (PENDING,)).fetchone():
+                    alive.touch()
+                else:  # every request answered: no later run needs to know when this one ended
+                    alive.unlink(missing_ok=True)
 
     def pending_notes(self) -> dict[int, str | None]:
         """:meth:`pending` rows, each with the note its writer journalled with it."""

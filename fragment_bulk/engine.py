@@ -417,10 +417,10 @@ def _send_all(
         if failure is not None:
             client.throttle.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
-        alive.close()
         # Batches that finished while stopping were acknowledged: journal them too. Those
         # cancelled before they started, or stopped at the throttle, wrote nothing: take them back.
         collect(set(in_flight))
+        alive.close()  # after the journal, which tells it whether any request's fate is still open
         bar.close()
     return failure
 

@@ -15,6 +15,7 @@ import time
 import uuid
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -260,8 +261,11 @@ def test_create_mode_resolves_a_crashed_runs_batch_once_its_request_can_no_longe
                 return
             assert sb.task_count() == 25 and resumed.counts["skipped"] == 5 and resumed.exit_code == 1
             assert resumed.results.loc[resumed.results["_status"] == "skipped", "_error"].str.contains("no longer land").all()
+            alive = Path(f"{checkpoint}.alive")
+            assert alive.exists()  # rows still pending: the next run waits from its time
             time.sleep(SETTLED)
             settled = run(client)  # not found, and the crashed request can no longer land: sent now
+            assert not alive.exists()  # nothing pending: the run leaves no side file
         _created_once(sb, settled, refs)
 
 
