@@ -71,9 +71,11 @@ def column_name(header: Any) -> str:
 
 EXCEL_CELL_CHARACTERS = 32_767  # the most an .xlsx cell holds (openpyxl cuts the rest off silently)
 _EXCEL_CODE = re.compile(r"_x([0-9A-Fa-f]{4})_")
-_EXCEL_LOOKS_CODED = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
-# XML 1.0 holds none of these, and reads \r as \n: written as Excel does, _x000D_ (tab and \n are kept).
-_EXCEL_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
+# The "_" of a look-alike; a lookahead, so that the "_" ending one look-alike can begin the next.
+_EXCEL_LOOKS_CODED = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
+# XML 1.0 holds none of these (nor the non-characters U+FFFE and U+FFFF, nor half a character),
+# and reads \r as \n: written as Excel does, _x000D_ (tab and \n are kept).
+_EXCEL_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def excel_escape(text: str) -> str:
@@ -81,7 +83,7 @@ def excel_escape(text: str) -> str:
     control character as its code, and text that looks like a code with its ``_`` escaped
     (``_x005F_``), so that :func:`excel_unescape` gives ``text`` back exactly."""
     if "_x" in text:
-        text = _EXCEL_LOOKS_CODED.sub(r"_x005F_\1", text)
+        text = _EXCEL_LOOKS_CODED.sub("_x005F_", text)
     return _EXCEL_CONTROL.sub(lambda found: f"_x{ord(found.group()):04X}_", text)
 
 
