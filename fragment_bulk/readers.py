@@ -824,9 +824,11 @@ class ExcelTable(Table):
         import openpyxl
 
         try:
-            return openpyxl.load_workbook(self.path, read_only=True, data_only=True)
+            workbook = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
             raise InputError(f"{self.path.name}: cannot be read as an Excel workbook: {exc}") from None
+        _know_locale_dates(workbook)
+        return workbook
 
     def _choose_sheet(self, workbook: Any, sheet: str | int | None) -> str:
         names = workbook.sheetnames
@@ -884,6 +886,27 @@ class ExcelTable(Table):
                 yield number, (cells[first:] + [None] * width)[:width]
         finally:
             workbook.close()
+
+
+# The built-in number formats that Chinese, Japanese, Korean (27-36, 50-58) and Thai (71-81) Excel
+# give dates and times (ECMA-376 18.8.30). A file names them by number only, and openpyxl knows
+# the numbers of the formats every locale shares (14-22, 45-47) only: it would read such a date
+# as its serial number, 45356. 79 is a duration ([h]:mm:ss).
+_LOCALE_DATE_FORMATS = frozenset([*range(27, 37), *range(50, 59), *range(71, 82)])
+_LOCALE_DURATION_FORMATS = frozenset([79])
+
+
+def _know_locale_dates(workbook: Any) -> None:
+    """Have ``workbook`` read cells in the locale date formats as the dates they are."""
+    styles = getattr(workbook, "_cell_styles", None)
+    dates, durations = getattr(workbook, "_date_formats", None), getattr(workbook, "_timedelta_formats", None)
+    if styles is None or not isinstance(dates, set) or not isinstance(durations, set):
+        return  # another openpyxl: its own rules then
+    for index, style in enumerate(styles):
+        if getattr(style, "numFmtId", None) in _LOCALE_DATE_FORMATS:
+            dates.add(index)
+            if style.numFmtId in _LOCALE_DURATION_FORMATS:
+                durations.add(index)
 
 
 # A number format of zeros only, maybe in groups joined by hyphens: Excel's "Special" formats for

@@ -7,7 +7,7 @@ import re
 import threading
 import time
 import zipfile
-from datetime import datetime
+from datetime import datetime, time as time_of_day
 from zoneinfo import ZoneInfo
 
 import openpyxl
@@ -305,6 +305,37 @@ def test_excel_numbers_formatted_with_digit_places_read_as_the_text_excel_shows(
     rows = [row for _, row in rows_of(open_table(tmp_path / "codes.xlsx"))]
     assert [row["code"] for row in rows] == [shown for _, _, shown in cases]
     assert [row["plain"] for row in rows] == [1234, 501, 123456, 123456789, 12345678, 7, 12.5, -5, 0.25, 3]
+
+
+def _with_builtin_format(path, code: str, builtin: int) -> None:
+    """Rewrite ``path`` so that its cells in the number format ``code`` name it by the built-in
+    ``builtin``, as a Japanese or Korean Excel writes its date formats (the file holds the id only)."""
+    with zipfile.ZipFile(path) as book:
+        parts = {name: book.read(name) for name in book.namelist()}
+    styles = parts["xl/styles.xml"].decode()
+    defined = {written.replace("&quot;", '"'): element for element, written
+               in re.findall(r'(<numFmt numFmtId="\d+" formatCode="([^"]*)" />)', styles)}
+    number = re.search(r'numFmtId="(\d+)"', defined[code]).group(1)
+    styles = styles.replace(defined[code], "").replace(f'numFmtId="{number}"', f'numFmtId="{builtin}"')
+    parts["xl/styles.xml"] = styles.encode()
+    with zipfile.ZipFile(path, "w") as book:
+        for name, data in parts.items():
+            book.writestr(name, data)
+
+
+@pytest.mark.parametrize("builtin, code, value, read", [
+    (31, 'yyyy"年"m"月"d"日"', datetime(2024, 3, 5), datetime(2024, 3, 5)),
+    (57, "[$-411]ge.m.d", datetime(2024, 3, 5), datetime(2024, 3, 5)),
+    (32, 'h"時"mm"分"', 0.5, time_of_day(12, 0)),
+])
+def test_excel_dates_in_the_built_in_formats_of_cjk_locales_are_dates_not_serial_numbers(tmp_path, builtin, code, value, read):
+    book = openpyxl.Workbook()
+    book.active.append(["title", "due"])
+    book.active.append(["t", value])
+    book.active["B2"].number_format = code
+    book.save(tmp_path / "ja.xlsx")
+    _with_builtin_format(tmp_path / "ja.xlsx", code, builtin)
+    assert rows_of(open_table(tmp_path / "ja.xlsx")) == [(2, {"title": "t", "due": read})]
 
 
 @pytest.mark.parametrize("sheet", ["Archive", 1, "1"])
