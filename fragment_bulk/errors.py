@@ -55,6 +55,20 @@ class RowProblem:
         return f"{where}: {_shown(self.value)}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class FlawedCell:
+    """What a reader gives for a cell that holds no value to send, such as an Excel error
+    (``#N/A``): its row is invalid, for ``reason``. Shown as the cell shows it."""
+
+    shown: str
+    reason: str
+
+    def __str__(self) -> str:
+        return self.shown
+
+    __repr__ = __str__
+
+
 def _shown(value: Any, limit: int = 80) -> str:
     """``repr(value)``, its middle cut when long: an error stays one readable line."""
     try:

@@ -63,7 +63,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from fragment_bulk.errors import InputError, RowProblem
+from fragment_bulk.errors import FlawedCell, InputError, RowProblem
 from fragment_bulk.formats import column_name, unescape_formula, utc_text
 from fragment_bulk.identity import normalize_uid, uuid_from_payload, uuids_from_keys
 
@@ -981,13 +981,23 @@ def _only_required(column: Column, purpose: str) -> bool:
 _BROKEN_TEXT = "holds half of a character (a lone surrogate, such as an emoji cut in two): not valid text"
 
 
+class _Flawed(Exception):
+    """A ``FlawedCell`` met while writing cells as JSON."""
+
+
+def _text_unless_flawed(value: Any) -> str:
+    if isinstance(value, FlawedCell):
+        raise _Flawed
+    return str(value)
+
+
 def _broken_text(cells: np.ndarray) -> np.ndarray:
     """Which cells hold text that is not valid Unicode (a lone surrogate, which JSON Lines and
-    DataFrames can carry): no UTF-8 request can send it. Checked once for all the cells, then
-    cell by cell only when that fails."""
+    DataFrames can carry), which no UTF-8 request can send, or a reader's ``FlawedCell`` (an
+    Excel error). Checked once for all the cells, then cell by cell only when that fails."""
     try:
-        json.dumps(cells.tolist(), ensure_ascii=False, default=str).encode("utf-8")
-    except UnicodeEncodeError:
+        json.dumps(cells.tolist(), ensure_ascii=False, default=_text_unless_flawed).encode("utf-8")
+    except (UnicodeEncodeError, _Flawed):
         return np.fromiter((_holds_broken(cell) for cell in cells), dtype=bool, count=len(cells))
     except (TypeError, ValueError):  # what JSON cannot hold at all: the type says so, later
         pass
@@ -995,6 +1005,8 @@ def _broken_text(cells: np.ndarray) -> np.ndarray:
 
 
 def _holds_broken(value: Any) -> bool:
+    if isinstance(value, FlawedCell):
+        return True
     try:
         json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
     except UnicodeEncodeError:
@@ -1005,7 +1017,11 @@ def _holds_broken(value: Any) -> bool:
 
 
 def _or_broken(reason: Callable[[Any], str]) -> Callable[[Any], str]:
-    return lambda value: _BROKEN_TEXT if _holds_broken(value) else reason(value)
+    def broken_reason(value: Any) -> str:
+        if isinstance(value, FlawedCell):
+            return value.reason
+        return _BROKEN_TEXT if _holds_broken(value) else reason(value)
+    return broken_reason
 
 
 def _either(when_empty: str, otherwise: Callable[[Any], str], values: dict[Any, Any] | None = None) -> Callable[[Any], str]:

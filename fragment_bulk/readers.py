@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from fragment_bulk.ahead import read_ahead
-from fragment_bulk.errors import InputError
+from fragment_bulk.errors import FlawedCell, InputError
 from fragment_bulk.formats import column_name, excel_unescape
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -815,6 +815,12 @@ class ExcelTable(Table):
         try:
             self.sheet_name = self._choose_sheet(workbook, sheet)
             self.source_name = f"{path.name} (sheet {self.sheet_name!r})"
+            unsaved = _formula_without_result(workbook, self.sheet_name)
+            if unsaved:
+                raise InputError(
+                    f"{self.source_name}: cell {unsaved} holds a formula with no saved result (the workbook was last saved"
+                    " by a program that does not compute formulas, a script perhaps): open it in Excel or LibreOffice"
+                    " and save it, then import again")
             self.header_row, self.first_column, self.columns = self._header(
                 _sheet(workbook, self.sheet_name).iter_rows(values_only=True))
         finally:
@@ -874,7 +880,7 @@ class ExcelTable(Table):
             rows = _sheet(workbook, self.sheet_name).iter_rows(min_row=self.header_row + 1)
             first = self.first_column
             for number, row in enumerate(rows, self.header_row + 1):
-                cells = [_excel_value(_shown_digits(cell)) for cell in row]
+                cells = [_cell_value(cell) for cell in row]
                 outside = [(index, cell) for index, cell in enumerate(cells)
                            if cell is not None and not first <= index < first + width]
                 if outside:
@@ -932,6 +938,34 @@ def _shown_digits(cell: Any) -> Any:
         digits, tail = digits[: -len(group)], digits[-len(group):]
         shown.append(tail)
     return "-".join([digits, *reversed(shown)])
+
+
+# A formula cell with no value after it, or an empty one (openpyxl writes <v></v>): read, it would be
+# an empty cell, and an import would delete the field it fills. (Excel and openpyxl write r first.)
+_FORMULA_WITHOUT_RESULT = re.compile(rb'<c r="([A-Z]+[0-9]+)"[^>]*>\s*<f[^>]*(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>')
+
+
+def _formula_without_result(workbook: Any, sheet: str) -> str | None:
+    """The first cell of ``sheet`` (``"E2"``) holding a formula whose result was never saved, if any:
+    a scan of the sheet's XML, which costs little beside openpyxl's reading of it."""
+    part, archive = getattr(workbook[sheet], "_worksheet_path", None), getattr(workbook, "_archive", None)
+    if part is None or archive is None:
+        return None  # another openpyxl: such cells read as empty, as they always did
+    carried = b""
+    with archive.open(part) as xml:
+        while block := xml.read(1 << 20):
+            text = carried + block
+            found = _FORMULA_WITHOUT_RESULT.search(text) if b"<f" in text else None
+            if found:
+                return found.group(1).decode()
+            carried = text[-65_536:]  # a cell cut by the block's end is whole in the next search
+    return None
+
+
+def _cell_value(cell: Any) -> Any:
+    if getattr(cell, "data_type", None) == "e":  # #N/A, #DIV/0!, #REF!: a formula that failed, most often
+        return FlawedCell(str(cell.value), "holds an Excel error, not a value: mend it in the sheet, or empty the cell")
+    return _excel_value(_shown_digits(cell))
 
 
 def _sheet(workbook: Any, name: str) -> Any:

@@ -594,6 +594,23 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, case):
         assert sb.task_count() == 0
 
 
+def test_an_excel_error_cell_makes_its_row_invalid_instead_of_being_sent_as_text(tmp_path, sandbox, client):
+    book = openpyxl.Workbook()
+    book.active.append(["ref", "title", "price"])
+    for row in (["A", "first", "#N/A"], ["B", "#REF!", 2], ["C", "third", 3]):
+        book.active.append(row)  # openpyxl writes "#N/A" as an error cell, as Excel saves a failed formula
+    book.save(tmp_path / "errors.xlsx")
+    with pytest.raises(ValidationError, match=r"2 invalid row.*row 3, column 'title': #REF!: holds an Excel error, not a value"):
+        fragment_bulk.import_file(tmp_path / "errors.xlsx", keys=["ref"], client=client, checkpoint=None)
+    report = fragment_bulk.import_file(tmp_path / "errors.xlsx", keys=["ref"], skip_invalid=True, client=client,
+                                       checkpoint=None)
+    assert report.counts["created"] == 1 and report.counts["failed"] == 2
+    assert [task["fields"] for task in sandbox.tasks()] == [{"ref": "C", "title": "third", "price": 3}]
+    failed = report.results[report.results["_status"] == "failed"]
+    assert list(failed["_row"]) == ["2", "3"] and list(failed["price"]) == ["#N/A", "2"]
+    assert failed["_error"].str.contains("Excel error").all()
+
+
 def test_missing_sheet_lists_the_sheets(tmp_path):
     result = run_cli("import", str(SAMPLES / "tasks.xlsx"), "--sheet", "Nope", "--sandbox-db", str(tmp_path / "sb.sqlite"))
     assert result.returncode == 2

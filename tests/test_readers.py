@@ -307,20 +307,41 @@ def test_excel_numbers_formatted_with_digit_places_read_as_the_text_excel_shows(
     assert [row["plain"] for row in rows] == [1234, 501, 123456, 123456789, 12345678, 7, 12.5, -5, 0.25, 3]
 
 
-def _with_builtin_format(path, code: str, builtin: int) -> None:
-    """Rewrite ``path`` so that its cells in the number format ``code`` name it by the built-in
-    ``builtin``, as a Japanese or Korean Excel writes its date formats (the file holds the id only)."""
+def _rewrite_part(path, part: str, change) -> None:
+    """Rewrite the XML ``part`` of the workbook ``path`` as ``change(text)`` gives it."""
     with zipfile.ZipFile(path) as book:
         parts = {name: book.read(name) for name in book.namelist()}
-    styles = parts["xl/styles.xml"].decode()
-    defined = {written.replace("&quot;", '"'): element for element, written
-               in re.findall(r'(<numFmt numFmtId="\d+" formatCode="([^"]*)" />)', styles)}
-    number = re.search(r'numFmtId="(\d+)"', defined[code]).group(1)
-    styles = styles.replace(defined[code], "").replace(f'numFmtId="{number}"', f'numFmtId="{builtin}"')
-    parts["xl/styles.xml"] = styles.encode()
+    parts[part] = change(parts[part].decode()).encode()
     with zipfile.ZipFile(path, "w") as book:
         for name, data in parts.items():
             book.writestr(name, data)
+
+
+def _with_builtin_format(path, code: str, builtin: int) -> None:
+    """Rewrite ``path`` so that its cells in the number format ``code`` name it by the built-in
+    ``builtin``, as a Japanese or Korean Excel writes its date formats (the file holds the id only)."""
+    def change(styles: str) -> str:
+        defined = {written.replace("&quot;", '"'): element for element, written
+                   in re.findall(r'(<numFmt numFmtId="\d+" formatCode="([^"]*)" />)', styles)}
+        number = re.search(r'numFmtId="(\d+)"', defined[code]).group(1)
+        return styles.replace(defined[code], "").replace(f'numFmtId="{number}"', f'numFmtId="{builtin}"')
+    _rewrite_part(path, "xl/styles.xml", change)
+
+
+def test_excel_formulas_are_read_as_their_saved_results_and_refused_without_one(tmp_path):
+    book = openpyxl.Workbook()
+    book.active.append(["title", "qty", "total"])
+    book.active.append(["a", 2, "=B2*1.5"])
+    book.active.append(["b", 3, "=B3*1.5"])
+    book.save(tmp_path / "script.xlsx")  # openpyxl saves formulas without results, as scripts do
+    with pytest.raises(InputError, match=r"script\.xlsx \(sheet 'Sheet'\): cell C2 holds a formula with no saved result"
+                                         r" .*: open it in Excel or LibreOffice and save it"):
+        open_table(tmp_path / "script.xlsx")
+    book.save(tmp_path / "excel.xlsx")  # as Excel saves them: each with its result
+    _rewrite_part(tmp_path / "excel.xlsx", "xl/worksheets/sheet1.xml",
+                  lambda sheet: sheet.replace("<f>B2*1.5</f><v />", "<f>B2*1.5</f><v>3</v>")
+                                     .replace("<f>B3*1.5</f><v />", "<f>B3*1.5</f><v>4.5</v>"))
+    assert [row["total"] for _, row in rows_of(open_table(tmp_path / "excel.xlsx"))] == [3, 4.5]
 
 
 @pytest.mark.parametrize("builtin, code, value, read", [
