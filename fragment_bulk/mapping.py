@@ -1455,7 +1455,7 @@ def _json_ready(value: Any) -> Any:
                 return _BAD
         # Naive, untyped: as written (a typed column is read in its time zone). Sent this way since
         # the first version: rows without a key take their uid from it.
-        return value.date().isoformat() if value.time() == time() else value.isoformat()
+        return _naive_text(value)
     if isinstance(value, (date, time)):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -1514,11 +1514,19 @@ def _key_text(value: Any) -> str:
         if not math.isfinite(value):
             return ""
         return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return _naive_text(value)
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, int) and _huge(value):
         return f"0x{value:x}"  # its decimal digits are past Python's limit; hex has none
     return str(value)
+
+
+def _naive_text(value: datetime) -> str:
+    """A date-time without a zone as its ISO text; at midnight, as the date it is (what a date
+    cell of Excel holds, and what a CSV of it says): the same text whether sent or a key."""
+    return value.date().isoformat() if value.time() == time() else value.isoformat()
 
 
 def _fit_64_bits(cells: np.ndarray) -> bool:

@@ -135,6 +135,21 @@ def test_zip_codes_kept_as_numbers_with_a_zero_padded_format_import_as_the_csv_o
     assert again.counts["unchanged"] == 2 and again.counts.get("created", 0) == 0
 
 
+def test_an_excel_date_cell_is_the_same_text_as_a_key_as_text_and_untyped(sandbox, client, tmp_path):
+    book = openpyxl.Workbook()
+    book.active.append(["day", "title", "as_text", "untyped"])
+    book.active.append([datetime(2024, 3, 5), datetime(2024, 3, 5), datetime(2024, 3, 5), datetime(2024, 3, 5)])
+    book.save(tmp_path / "days.xlsx")
+    first = fragment_bulk.import_file(tmp_path / "days.xlsx", keys=["day"], types={"as_text": "str"}, client=client,
+                                      checkpoint=None)
+    assert first.counts["created"] == 1
+    assert sandbox.tasks()[0]["fields"] == {"day": "2024-03-05", "title": "2024-03-05", "as_text": "2024-03-05",
+                                            "untyped": "2024-03-05"}
+    (tmp_path / "days.csv").write_text("day,title,as_text,untyped\n2024-03-05,2024-03-05,2024-03-05,2024-03-05\n")
+    again = fragment_bulk.import_file(tmp_path / "days.csv", keys=["day"], client=client, checkpoint=None)
+    assert again.counts["unchanged"] == 1 and sandbox.task_count() == 1
+
+
 def _numbered_csv(path, count: int, *, bad_rows: dict[int, dict] | None = None) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["ref", "title", "country", "status"])
