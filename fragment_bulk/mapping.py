@@ -51,7 +51,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from itertools import repeat
 from pathlib import Path
@@ -1114,7 +1114,7 @@ def _to_str(cells: np.ndarray, column: Column, render: bool) -> Converted:
     return _apply(lambda cell, _: _text_of(cell), cells, column)
 
 
-_TEXT_LIKE = (str, bool, int, float, Decimal, datetime, date, time, UUID)
+_TEXT_LIKE = (str, bool, int, float, Decimal, datetime, date, time, timedelta, UUID)
 
 
 def _text_of(cell: Any) -> Any:
@@ -1164,6 +1164,8 @@ def _too_big_reason(noun: str, *, decimals: bool = False) -> Callable[[Any], str
     """``noun``'s reason, or for a whole number beyond 64 bits, that; with ``decimals``, for a
     Decimal a float cannot hold exactly, that."""
     def reason(value: Any) -> str:
+        if isinstance(value, timedelta):
+            return _DURATION_NOT_NUMBER
         if isinstance(value, str):
             digits = value.strip().lstrip("+-")
             whole = digits.isdigit() and digits.isascii()
@@ -1429,6 +1431,8 @@ def _json_ready(value: Any) -> Any:
         return None
     if isinstance(value, np.datetime64):
         value = None if np.isnat(value) else pd.Timestamp(value)  # .item() of nanoseconds is an int
+    elif isinstance(value, np.timedelta64):
+        value = None if np.isnat(value) else pd.Timedelta(value)
     elif isinstance(value, np.floating):
         value = float(value)  # .item() of a long double is a long double
     elif isinstance(value, np.generic):
@@ -1458,6 +1462,8 @@ def _json_ready(value: Any) -> Any:
         return _naive_text(value)
     if isinstance(value, (date, time)):
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return _duration_text(value)
     if isinstance(value, Decimal):
         return _decimal_number(value)
     if isinstance(value, UUID):
@@ -1518,9 +1524,23 @@ def _key_text(value: Any) -> str:
         return _naive_text(value)
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return _duration_text(value)
     if isinstance(value, int) and _huge(value):
         return f"0x{value:x}"  # its decimal digits are past Python's limit; hex has none
     return str(value)
+
+
+_DURATION_NOT_NUMBER = "a duration, not a number (untyped or typed str, it is sent as the text 32:30:00)"
+
+
+def _duration_text(value: timedelta) -> str:
+    """A duration as a sheet shows it in the format [h]:mm:ss, ``32:30:00`` (Python writes
+    ``1 day, 8:30:00``); with its microseconds when it has any."""
+    whole, micro = divmod(abs(value) // timedelta(microseconds=1), 1_000_000)
+    hours, seconds = divmod(whole, 3600)
+    text = f"{'-' if value < timedelta(0) else ''}{hours}:{seconds // 60:02d}:{seconds % 60:02d}"
+    return f"{text}.{micro:06d}" if micro else text
 
 
 def _naive_text(value: datetime) -> str:
@@ -1629,7 +1649,7 @@ _VALUE_MAP_HINT = " (add a value map?)"
 _REASONS: dict[str, Callable[[Any], str]] = {
     "str": _not_text,
     "int": _too_big_reason("not a whole number"),
-    "float": lambda value: "not a number",
+    "float": lambda value: _DURATION_NOT_NUMBER if isinstance(value, timedelta) else "not a number",
     "number": _too_big_reason("not a number", decimals=True),
     "bool": lambda value: "not a yes/no value (true/false, yes/no, y/n, 1/0)",
     "json": lambda value: "not valid JSON (NaN and Infinity are not JSON either)" if isinstance(value, str) else _unsendable(value),

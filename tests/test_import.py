@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -148,6 +148,22 @@ def test_an_excel_date_cell_is_the_same_text_as_a_key_as_text_and_untyped(sandbo
     (tmp_path / "days.csv").write_text("day,title,as_text,untyped\n2024-03-05,2024-03-05,2024-03-05,2024-03-05\n")
     again = fragment_bulk.import_file(tmp_path / "days.csv", keys=["day"], client=client, checkpoint=None)
     assert again.counts["unchanged"] == 1 and sandbox.task_count() == 1
+
+
+def test_durations_are_sent_as_the_text_a_sheet_shows_and_refused_as_numbers(sandbox, client, tmp_path):
+    book = openpyxl.Workbook()
+    book.active.append(["title", "spent"])
+    for title, spent in (("a", timedelta(hours=32, minutes=30)), ("b", timedelta(minutes=-5, milliseconds=250))):
+        book.active.append([title, spent])
+        book.active.cell(book.active.max_row, 2).number_format = "[h]:mm:ss"  # a timesheet's format
+    book.save(tmp_path / "hours.xlsx")
+    fragment_bulk.import_file(tmp_path / "hours.xlsx", client=client, checkpoint=None)
+    assert [task["fields"]["spent"] for task in sandbox.tasks()] == ["32:30:00", "-0:04:59.750000"]
+    frame = pd.DataFrame({"title": ["c"], "spent": pd.to_timedelta(["1 days 02:03:04"])})
+    fragment_bulk.import_dataframe(frame, types={"spent": "str"}, client=client, checkpoint=None)
+    assert sandbox.tasks()[-1]["fields"]["spent"] == "26:03:04"
+    with pytest.raises(ValidationError, match=r"row 0, column 'spent': .*a duration, not a number"):
+        fragment_bulk.import_dataframe(frame, types={"spent": "float"}, client=client, checkpoint=None)
 
 
 def _numbered_csv(path, count: int, *, bad_rows: dict[int, dict] | None = None) -> None:
