@@ -70,6 +70,7 @@ def column_name(header: Any) -> str:
 
 
 EXCEL_CELL_CHARACTERS = 32_767  # the most an .xlsx cell holds (openpyxl cuts the rest off silently)
+EXCEL_ROWS, EXCEL_COLUMNS = 1_048_576, 16_384  # the most a sheet holds (openpyxl writes past them, Excel cuts)
 _EXCEL_CODE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 # The "_" of a look-alike; a lookahead, so that the "_" ending one look-alike can begin the next.
 _EXCEL_LOOKS_CODED = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
@@ -247,8 +248,18 @@ def _write_xlsx(path: Path, names: list[str], types: list[str], rows: Iterator[l
     import openpyxl
     from openpyxl.cell import WriteOnlyCell
 
+    shown = path.name.removesuffix(".partial")
+    beyond = "more than an Excel sheet holds: export to .csv, .jsonl or .parquet"
+    if len(names) > EXCEL_COLUMNS:
+        raise ConfigError(f"{shown}: {len(names):,} columns, {beyond} ({EXCEL_COLUMNS:,} columns)")
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("Tasks")
+
+    def within_sheet(rows: Iterator[list[Any]]) -> Iterator[list[Any]]:
+        for number, row in enumerate(rows, 2):
+            if number > EXCEL_ROWS:
+                raise ConfigError(f"{shown}: more than {EXCEL_ROWS - 1:,} rows, {beyond} ({EXCEL_ROWS:,} rows with the header)")
+            yield row
 
     def typed(value: str, data_type: str) -> Any:
         # openpyxl types a cell by its value: a str starting with "=" would be a formula with no
@@ -261,13 +272,13 @@ def _write_xlsx(path: Path, names: list[str], types: list[str], rows: Iterator[l
         value = excel_escape(value)
         if len(value) > EXCEL_CELL_CHARACTERS:
             raise ConfigError(
-                f"{path.name.removesuffix('.partial')}: row {row}, column {names[column]!r} holds {len(value):,}"
+                f"{shown}: row {row}, column {names[column]!r} holds {len(value):,}"
                 f" characters, more than an .xlsx cell holds ({EXCEL_CELL_CHARACTERS:,}): export to .csv or .jsonl,"
                 " which keep it whole")
         return typed(value, "s") if value[:1] == "=" else value
 
     try:
-        _append_rows(sheet, names, types, rows, text, typed, guard)
+        _append_rows(sheet, names, types, within_sheet(rows), text, typed, guard)
     except BaseException:
         with contextlib.suppress(Exception):  # its rows writer finished and its temporary file gone, not left to GC
             sheet.close()

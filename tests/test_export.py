@@ -629,6 +629,19 @@ def test_an_xlsx_export_refuses_a_cell_longer_than_excel_holds_instead_of_cuttin
                                      checkpoint=None).counts["unchanged"] == 2
 
 
+def test_an_xlsx_export_refuses_more_rows_or_columns_than_a_sheet_holds(tmp_path, sandbox, client, monkeypatch):
+    _seed(client, 3, fields=lambda n: {"title": f"t{n}"})
+    monkeypatch.setattr(fragment_bulk.formats, "EXCEL_ROWS", 3)  # a header and 2 rows, as 1,048,576 would be
+    with pytest.raises(ConfigError, match=r"big\.xlsx: more than 2 rows, more than an Excel sheet holds: export to \.csv"):
+        export_tasks(client, tmp_path / "big.xlsx")
+    assert not (tmp_path / "big.xlsx").exists()
+    monkeypatch.setattr(fragment_bulk.formats, "EXCEL_ROWS", 4)
+    assert len(list(openpyxl.load_workbook(export_tasks(client, tmp_path / "fits.xlsx").path).active.rows)) == 4
+    monkeypatch.setattr(fragment_bulk.formats, "EXCEL_COLUMNS", 3)
+    with pytest.raises(ConfigError, match=r"wide\.xlsx: \d+ columns, more than an Excel sheet holds"):
+        export_tasks(client, tmp_path / "wide.xlsx")
+
+
 FLOATS = [0.12345678901234568, 0.1 + 0.2, 2**0.5, 123456789.12345679, 1e-300 / 3, 5e-324, 1.7976931348623157e308]
 
 
