@@ -1672,6 +1672,10 @@ def _date_reason(column: Column) -> Callable[[Any], str]:
     zone = ZoneInfo(column.timezone or "UTC")
 
     def reason(value: Any) -> str:
+        if isinstance(value, time):
+            return f"a time of day, not a {noun}"
+        if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+            return f"a number, not a {noun} (a date cell of Excel is a date: format the column as dates?)"
         moment = _parse_one(value, column.format) if isinstance(value, str) else value
         if not isinstance(moment, date):
             return unreadable

@@ -832,6 +832,11 @@ class ExcelTable(Table):
         try:
             workbook = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
+            with open(self.path, "rb") as handle:
+                sealed = handle.read(len(_OLE_MAGIC)) == _OLE_MAGIC
+            if sealed:  # Excel keeps a password-protected workbook in an OLE container, as it kept .xls
+                raise InputError(f"{self.path.name}: cannot be read as an Excel workbook: it is password-protected"
+                                 " (or an old .xls file): save it from Excel as .xlsx without a password") from None
             raise InputError(f"{self.path.name}: cannot be read as an Excel workbook: {exc}") from None
         _know_locale_dates(workbook)
         return workbook
@@ -892,6 +897,9 @@ class ExcelTable(Table):
                 yield number, (cells[first:] + [None] * width)[:width]
         finally:
             workbook.close()
+
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 # The built-in number formats that Chinese, Japanese, Korean (27-36, 50-58) and Thai (71-81) Excel

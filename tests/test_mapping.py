@@ -6,7 +6,7 @@ import hashlib
 import json
 import tempfile
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -408,6 +408,8 @@ def test_others_infer_or_ignore():
           "2026-01-01T11:00:00Z", "2026-01-01T17:00:00Z"], None),
         ({"target": "fields.t", "type": "datetime", "format": "%d/%m/%Y %H:%M"}, ["01/03/2026 10:30"], ["2026-03-01T10:30:00Z"], None),
         ({"target": "fields.t", "type": "datetime"}, ["yesterday"], None, "not an ISO 8601 date-time"),
+        ({"target": "fields.t", "type": "datetime"}, [time(12, 30), time(0, 0)], None, "a time of day, not a date-time"),
+        ({"target": "fields.d", "type": "date"}, [45356, 45356.5], None, "a number, not a date"),
         ({"target": "fields.j", "type": "json"}, ['{"a": [1, 2]}', "3", '"x"', {"k": 1}], [{"a": [1, 2]}, 3, "x", {"k": 1}], None),
         ({"target": "fields.j", "type": "json"}, ["{a: 1}", "NaN"], None, "not valid JSON"),
         ({"target": "fields.s", "type": "str"}, ["00123", 12, 1.0], ["00123", "12", "1"], None),

@@ -364,6 +364,13 @@ def test_excel_sheet_by_name_or_index(workbook, sheet):
     assert rows_of(open_table(workbook, sheet=sheet)) == [(2, {"title": "old"})]
 
 
+def test_a_password_protected_workbook_is_named_so(tmp_path):
+    # Excel seals such a workbook in an OLE container: no zip, so openpyxl says only "not a zip file".
+    path = write(tmp_path, "secret.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    with pytest.raises(InputError, match=r"secret\.xlsx: cannot be read as an Excel workbook: it is password-protected"):
+        open_table(path)
+
+
 def test_a_sheet_asked_of_a_csv_is_refused(tmp_path):
     with pytest.raises(InputError, match="--sheet is for Excel workbooks"):
         open_table(write(tmp_path, "c.csv", b"title\na\n"), sheet="Tasks")
