@@ -174,12 +174,13 @@ def _run_file(
         checkpoint = path.with_name(f"{path.name}{suffix}{CHECKPOINT_SUFFIX}")
     if results == _DEFAULT:  # a dry run's own, so that it never overwrites the last real run's
         results = path.with_name(f"{results_base(path)}{suffix}{'.dry-run' if options.get('dry_run') else ''}{RESULTS_SUFFIX}")
-    _check_outputs(checkpoint, results, source=path)
     # An update of an exported file reads it with the types its export recorded; a hand-written
     # <stem>.mapping.yml beside it was written for the import, and its key is not the update's.
     sidecar = None
     if command in ("import", "update", "comment"):
         sidecar = _sidecar(path, options.get("mapping"), options.get("log"), exported_only=command != "import")
+    _check_outputs(checkpoint, results, inputs=[path, _mapping_file(options.get("mapping")) or sidecar])
+    if command in ("import", "update", "comment"):
         if sidecar is None and options.get("mapping") is None and path.suffix.lower() == ".csv" and _looks_exported(table.columns):
             (options.get("log") or (lambda message: None))(
                 f"note: {path.name} looks like an export, but no {exporter.sidecar_of(path).name} is beside it:"
@@ -226,7 +227,7 @@ def _run_frame(command: str, frame: pd.DataFrame, writer: Any, *, checkpoint: An
     if not isinstance(frame, pd.DataFrame):
         hint = " (series.to_frame() makes one)" if isinstance(frame, pd.Series) else ""
         raise ConfigError(f"{command}_dataframe takes a pandas DataFrame, not a {type(frame).__name__}{hint}")
-    _check_outputs(checkpoint, results)
+    _check_outputs(checkpoint, results, inputs=[_mapping_file(options.get("mapping"))])
     if options.get("mapping") is None:
         options["mapping"] = _attached_mapping(frame, command, options.get("log") or (lambda message: None))
     return _run(command, open_table(frame), writer, checkpoint=checkpoint, results=results,
@@ -373,16 +374,22 @@ def _by_name(given: Any, argument: str) -> dict[str, str]:
     return {str(name): value for name, value in given.items()}
 
 
-def _check_outputs(checkpoint: Any, results: Any, *, source: Path | None = None) -> None:
-    """The checkpoint and results files can be written, and neither is the other or the input
-    ``source`` (checked before anything is sent)."""
+def _mapping_file(mapping: Any) -> Path | None:
+    return Path(mapping) if isinstance(mapping, (str, os.PathLike)) else None
+
+
+def _check_outputs(checkpoint: Any, results: Any, *, inputs: Iterable[Path | None] = ()) -> None:
+    """The checkpoint and results files can be written, and neither is the other or one of the
+    ``inputs`` (the file read, its mapping file), checked before anything is sent or written."""
     if checkpoint is not None and results is not None and Path(checkpoint).resolve() == Path(results).resolve():
         raise ConfigError("the results file would overwrite the checkpoint; choose another --results")
+    read = [path for path in inputs if path is not None]
     for name, written in (("results", results), ("checkpoint", checkpoint)):
         if written is None:
             continue
-        if source is not None and Path(written).resolve() == source.resolve():
-            raise ConfigError(f"the {name} file would overwrite the input {source.name}; choose another --{name}")
+        clobbered = next((path for path in read if Path(written).resolve() == path.resolve()), None)
+        if clobbered is not None:
+            raise ConfigError(f"the {name} file would overwrite the input {clobbered.name}; choose another --{name}")
         _check_writable(Path(written), name)
 
 

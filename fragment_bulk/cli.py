@@ -389,9 +389,15 @@ def export_command(output: Path, filters: tuple[str, ...], columns: str | None, 
 @mapping_options
 @reader_options
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the mapping here instead of stdout.")
+@click.option("--force", is_flag=True, help="Let --output replace a file that exists (a mapping edited by hand, say).")
 @handle_errors
-def map_command(source: Path, output: Path | None, **params: Any) -> None:
+def map_command(source: Path, output: Path | None, force: bool, **params: Any) -> None:
     """Print the mapping inferred for a file (edit it, then pass it with --mapping)."""
+    if output is not None and output.exists():
+        if output.resolve() == source.resolve():
+            raise ConfigError(f"--output {output} is the input itself; choose another file")
+        if not force:
+            raise ConfigError(f"{output} exists: choose another --output, or add --force to replace it")
     table = open_table(source, **_reader_args(params))
     args = _mapping_args(params)
     given = args.pop("mapping")

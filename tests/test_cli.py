@@ -100,6 +100,17 @@ def test_map_prints_an_editable_mapping(tmp_path):
     out = tmp_path / "m.yml"
     written = run_cli("map", str(SAMPLES / "tasks.csv"), "--map", "Subject=title", "-o", str(out))
     assert written.returncode == 0 and yaml.safe_load(out.read_text())["columns"]
+    out.write_text("# edited by hand\n")
+    again = run_cli("map", str(SAMPLES / "tasks.csv"), "-o", str(out))
+    assert again.returncode == 2 and "exists" in again.stderr and "--force" in again.stderr
+    assert out.read_text() == "# edited by hand\n"
+    assert run_cli("map", str(SAMPLES / "tasks.csv"), "-o", str(out), "--force").returncode == 0
+    assert yaml.safe_load(out.read_text())["columns"]
+    source = tmp_path / "tasks.csv"
+    source.write_bytes((SAMPLES / "tasks.csv").read_bytes())
+    itself = run_cli("map", str(source), "-o", str(source), "--force")
+    assert itself.returncode == 2 and "is the input itself" in itself.stderr
+    assert source.read_bytes() == (SAMPLES / "tasks.csv").read_bytes()
 
     untitled = run_cli("map", str(SAMPLES / "tasks.csv"))  # the README tour's first step: no title yet
     assert untitled.returncode == 0 and "no column is mapped to title" in untitled.stderr

@@ -625,6 +625,19 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, case):
         assert sb.task_count() == 0
 
 
+@pytest.mark.parametrize("flags", [["--results", "input.mapping.yml"], ["--checkpoint", "input.mapping.yml"],
+                                   ["--mapping", "mine.yml", "--results", "mine.yml"]],
+                         ids=["results-over-found", "checkpoint-over-found", "results-over-given"])
+def test_no_output_file_overwrites_the_mapping_read(tmp_path, flags):
+    (tmp_path / "input.csv").write_text("title\na\n", encoding="utf-8")
+    for name in ("input.mapping.yml", "mine.yml"):
+        (tmp_path / name).write_text("columns:\n  title: title\n", encoding="utf-8")
+    result = run_cli("import", "input.csv", *flags, "--sandbox-db", "sb.sqlite", "--rate", "off", cwd=tmp_path)
+    assert result.returncode == 2 and "would overwrite the input" in error_line(result.stderr), result.stderr
+    for name in ("input.mapping.yml", "mine.yml"):
+        assert (tmp_path / name).read_text(encoding="utf-8") == "columns:\n  title: title\n"
+
+
 def test_an_excel_error_cell_makes_its_row_invalid_instead_of_being_sent_as_text(tmp_path, sandbox, client):
     book = openpyxl.Workbook()
     book.active.append(["ref", "title", "price"])
