@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -133,9 +134,17 @@ def _connection(params: dict[str, Any]) -> dict[str, Any]:
             # Never fall back to $FRAGMENT_TOKEN when another variable was named: a typo in its
             # name must not write with another account's token. (No token at all is refused
             # when a request is made: a dry run needs none.)
-            raise ConfigError(f"no API token: ${token_env} is not set")
+            raise ConfigError(f"no API token: {_variable_named(token_env)} is not set")
         settings = Settings.from_env(token=token, base_url=base_url, allow_insecure_http=insecure or None, timeout=timeout)
     return {"sandbox": sandbox or None, "settings": settings, "rate": rate}
+
+
+def _variable_named(name: str) -> str:
+    """How an error names the variable --token-env gave: ``$FRAGMENT_TOKEN``; but not a name that
+    does not look like one (upper case, digits, _), which may be the token itself, given by mistake."""
+    if re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}", name):
+        return f"${name}"
+    return "the variable --token-env names (not shown: it looks more like a token than a variable's name)"
 
 
 def mapping_options(command: Callable[..., Any]) -> Callable[..., Any]:

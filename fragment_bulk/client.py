@@ -13,6 +13,7 @@ any error message.
 from __future__ import annotations
 
 import email.utils
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -152,7 +153,7 @@ class FragmentClient:
         self._answered = True
         self._date = response.headers.get("date", self._date)
         if response.status_code >= 400:
-            raise translate_error(response, method, path)
+            raise translate_error(response, method, path, secret=self.settings.require_token())
         self.throttle.succeeded()
         try:
             return response.json()
@@ -181,8 +182,13 @@ class FragmentClient:
     # -- accounts ---------------------------------------------------------------------------
 
     def whoami(self) -> dict[str, Any]:
-        """The account the token belongs to (``GET /accounts/me``)."""
-        return self.request("GET", "/accounts/me")
+        """The account the token belongs to (``GET /accounts/me``), the token itself blanked out
+        should the server repeat it (a gateway that echoes the request does)."""
+        account = self.request("GET", "/accounts/me")
+        if not isinstance(account, dict):
+            raise ProtocolError(f"GET /accounts/me answered {type(account).__name__}, not an account (is"
+                                f" {shown_url(self.settings.base_url)} the Fragment API?)")
+        return json.loads(redacted(json.dumps(account), self.settings.require_token()))
 
     # -- single tasks -----------------------------------------------------------------------
 
@@ -333,13 +339,20 @@ def query_value(value: Any) -> str:
     return str(value)
 
 
-def translate_error(response: httpx.Response, method: str, path: str) -> ApiError:
-    """The exception for an error response, carrying status, detail and request id."""
+def redacted(text: str, secret: str) -> str:
+    """``text`` with ``secret`` (the token) blanked out: what a server says is shown to the user."""
+    return text.replace(secret, "***") if secret and secret in text else text
+
+
+def translate_error(response: httpx.Response, method: str, path: str, *, secret: str = "") -> ApiError:
+    """The exception for an error response, carrying status, detail and request id; the token
+    blanked out of what the server said, should it repeat the request's headers."""
+    text = redacted(response.text, secret)
     try:
-        body = response.json()
+        body = json.loads(text)
         detail = body.get("detail", body) if isinstance(body, dict) else body
     except ValueError:
-        detail = response.text.strip()[:300] or None
+        detail = text.strip()[:300] or None
     kwargs = dict(
         status=response.status_code,
         method=method,

@@ -11,6 +11,7 @@ import pytest
 from fragment_bulk.client import FragmentClient
 from fragment_bulk.config import Settings, parse_rate
 from fragment_bulk.errors import (
+    ApiError,
     AuthError,
     ConfigError,
     ConnectionFailed,
@@ -84,6 +85,29 @@ def test_wrong_token_is_an_auth_error_without_the_token(sandbox, caplog):
     assert refused.value.status == 401
     assert secret not in str(refused.value) and secret not in repr(refused.value)
     assert all(secret not in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize("status", [200, 400, 401])
+def test_a_server_that_repeats_the_request_headers_never_shows_the_token(status):
+    # A gateway or an echo service (httpbin) answers with the headers it was sent, the token's included.
+    secret = "s3cr3t-token-value-123"
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        headers = dict(request.headers)
+        body = {"headers": headers} if status == 200 else {"detail": f"refused: {headers['authorization']}"}
+        return httpx.Response(status, json=body) if status != 400 else httpx.Response(400, text=str(headers))
+
+    with FragmentClient(Settings(token=secret, base_url="https://gateway.test/api/v1", rate_per_min=None),
+                        transport=httpx.MockTransport(echo)) as c:
+        if status == 200:
+            shown = str(c.whoami())
+            assert "Bearer ***" in shown
+        else:
+            with pytest.raises(ApiError) as refused:
+                c.whoami()
+            shown = str(refused.value)
+            assert "Bearer ***" in shown
+    assert secret not in shown
 
 
 def test_token_never_in_logs_even_at_debug(sandbox, caplog):
