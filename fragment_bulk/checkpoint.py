@@ -265,6 +265,17 @@ class Checkpoint:
         self.set("state", "complete")
         self.set("finished", _now())
 
+    def discard(self) -> None:
+        """Close and delete a checkpoint a run started and recorded nothing in (its first request
+        failed): left behind, it would bind the next run to this run's server, a mistyped one say."""
+        self._db.close()
+        if self.path != IN_MEMORY:
+            for leftover in (self.path, Path(f"{self.path}-journal")):
+                with contextlib.suppress(OSError):
+                    os.remove(leftover)
+        if self._lock is not None:
+            self._lock.release()
+
     def close(self) -> None:
         self._db.close()
         if self.path != IN_MEMORY:

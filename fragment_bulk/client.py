@@ -78,6 +78,7 @@ class FragmentClient:
             max_attempts=self.settings.max_attempts, budget=self.settings.retry_budget
         )
         self._answered = False  # any response yet: until then a refused connection is a wrong URL, not a blip
+        self.has_answered_well = False  # any success (2xx, JSON) yet: until then the server wrote nothing of ours
         self._page_max: dict[str, int] = {}  # the largest page each kind of listing was found to take
         self._date: str | None = None  # the Date header of the last answer: the server's clock, to the second
         # Where the tasks go, as a checkpoint records it: a job resumed against another server
@@ -156,9 +157,11 @@ class FragmentClient:
             raise translate_error(response, method, path, secret=self.settings.require_token())
         self.throttle.succeeded()
         try:
-            return response.json()
+            answer = response.json()
         except ValueError as exc:
             raise ProtocolError(f"{method} {path} answered {response.status_code} with a body that is not JSON") from exc
+        self.has_answered_well = True
+        return answer
 
     @property
     def server_time(self) -> datetime | None:

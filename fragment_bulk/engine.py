@@ -275,7 +275,12 @@ def run_bulk(
         if client is None:
             raise FragmentBulkError("a client is needed to send")
         client.throttle.reset_cancel()
-        writer.prepare(client, checkpoint, mapping.targets(table.columns))
+        try:
+            writer.prepare(client, checkpoint, mapping.targets(table.columns))
+        except BaseException:
+            if not checkpoint.resumed and not client.has_answered_well:  # a wrong URL: nothing could be written
+                checkpoint.discard()
+            raise
         if invalid:
             checkpoint.record(invalid.values())
         failure = _send_all(table, mapping, client, writer, checkpoint, options, batch_size, plan, wind_down)

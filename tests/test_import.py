@@ -638,6 +638,17 @@ def test_no_output_file_overwrites_the_mapping_read(tmp_path, flags):
         assert (tmp_path / name).read_text(encoding="utf-8") == "columns:\n  title: title\n"
 
 
+def test_a_run_to_a_mistyped_url_leaves_no_checkpoint_to_bind_the_next_run(tmp_path):
+    (tmp_path / "input.csv").write_text("title\na\nb\n", encoding="utf-8")
+    wrong = run_cli("import", "input.csv", server_url="http://127.0.0.1:9/api/v1", cwd=tmp_path)  # nothing listens
+    assert wrong.returncode == 2 and "is the server up, and the base URL right?" in error_line(wrong.stderr)
+    assert not (tmp_path / "input.csv.fragment-checkpoint").exists()
+    right = run_cli("import", "input.csv", "--sandbox-db", "sb.sqlite", "--rate", "off", cwd=tmp_path)
+    assert right.returncode == 0, right.stderr
+    with Sandbox(SandboxConfig(db_path=tmp_path / "sb.sqlite")) as sb:
+        assert sb.task_count() == 2
+
+
 def test_an_excel_error_cell_makes_its_row_invalid_instead_of_being_sent_as_text(tmp_path, sandbox, client):
     book = openpyxl.Workbook()
     book.active.append(["ref", "title", "price"])
