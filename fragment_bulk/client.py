@@ -44,6 +44,7 @@ FAR_FUTURE = "9999-01-01T00:00:00Z"  # and one none does
 
 # Failures where the request provably never reached the server: safe to resend even a POST.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+_NEVER_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
 @dataclass(frozen=True)
@@ -141,11 +142,16 @@ class FragmentClient:
             # quote a header, the token's included.
             raise ProtocolError(f"{method} {path}: the request cannot be sent ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
-            # Before any answer, a failed connection (refused, unknown host, TLS) is a wrong URL or
-            # a server that is down: say so now. Once the server has answered, it is a blip: retried.
-            if isinstance(exc, httpx.ConnectError) and not self._answered:
+            # Before any answer, a failed connection (refused, unknown host, TLS, or no answer to it:
+            # a host that drops it) is a wrong URL or a server that is down, and so is a GET that
+            # is never answered (not an API): say so after one timeout, not after minutes of
+            # retries. (A write that timed out may have been applied: never "nothing sent".)
+            # Once the server has answered, it is a blip: retried.
+            unanswered_read = isinstance(exc, httpx.ReadTimeout) and method.upper() == "GET"
+            if (isinstance(exc, _NEVER_CONNECTED) or unanswered_read) and not self._answered:
+                slow = f" (or slower than --timeout {self.settings.timeout:g}s)" if isinstance(exc, httpx.TimeoutException) else ""
                 raise ConnectionFailed(f"{method} {path} to {shown_url(self.settings.base_url)}: {describe_transport_error(exc)};"
-                                       " is the server up, and the base URL right?") from exc
+                                       f" is the server up, and the base URL right{slow}?") from exc
             raise TransportError(
                 f"{method} {path}: {describe_transport_error(exc)}",
                 may_have_committed=not isinstance(exc, _NOT_SENT),

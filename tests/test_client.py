@@ -153,6 +153,27 @@ def test_an_unreachable_server_fails_at_once_naming_the_url():
     assert "s3cret" not in str(refused.value)
 
 
+@pytest.mark.parametrize("fault", [httpx.ConnectTimeout, httpx.ReadTimeout], ids=["host-drops-it", "never-answers"])
+def test_a_first_get_without_an_answer_is_a_wrong_url_said_after_one_timeout(fault):
+    # A host that drops the connection, or a port that takes it and says nothing: minutes of
+    # retries would only delay the same verdict.
+    attempts = []
+
+    def silent(request: httpx.Request) -> httpx.Response:
+        attempts.append(request)
+        raise fault("timed out", request=request)
+
+    settings = Settings(token="t", base_url="https://10.255.255.1/api/v1", rate_per_min=None, timeout=2)
+    with FragmentClient(settings, transport=httpx.MockTransport(silent)) as c:
+        with pytest.raises(ConnectionFailed, match=r"timed out .*base URL right \(or slower than --timeout 2s\)\?"):
+            c.whoami()
+        assert len(attempts) == 1
+        attempts.clear()
+        # A write whose answer timed out may have landed: never "nothing sent" (one never connected was not).
+        with pytest.raises(ConnectionFailed if fault is httpx.ConnectTimeout else TransportError):
+            c.create_task({"fields": {"title": "t"}})
+
+
 def test_once_the_server_has_answered_a_failed_connection_is_retried():
     calls = []
 
