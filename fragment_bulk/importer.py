@@ -30,6 +30,7 @@ import numpy as np
 
 from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
+from fragment_bulk.errors import describe_detail
 from fragment_bulk.formats import parse_moment, utc_text
 from fragment_bulk.identity import normalize_uid
 
@@ -146,16 +147,29 @@ def send_keyed(send: Callable[[list[dict[str, Any]]], list[dict[str, Any]]], row
     outcomes = []
     for _ in range(2):
         answered = _by_uid(send([{**row.payload, "uid": row.uid} for row in rows]), {row.uid for row in rows})
-        outcomes += [Outcome(row.ordinal, status(answered[row.uid]), row.uid) for row in rows if row.uid in answered]
+        outcomes += [Outcome(row.ordinal, status(answered[row.uid]), row.uid) if _is_task(answered[row.uid])
+                     else Outcome(row.ordinal, "failed", row.uid, _not_a_task(answered[row.uid]))
+                     for row in rows if row.uid in answered]
         rows = [row for row in rows if row.uid not in answered]
         if not rows:
             break
     return outcomes + [Outcome(row.ordinal, "failed", row.uid, LEFT_OUT) for row in rows]
 
 
+def _is_task(item: dict[str, Any]) -> bool:
+    """Whether an answered item is the task written (every task has ``fields``), not a word about
+    the item: a server that answers a batch item by item (207) may refuse some so."""
+    return isinstance(item.get("fields"), dict)
+
+
+def _not_a_task(item: dict[str, Any]) -> str:
+    said = describe_detail(item.get("error") or item.get("detail") or item.get("message") or item)
+    return f"the server answered for the row without its task, so it may not be written: {said[:200]}"
+
+
 def _by_uid(tasks: list[Any], sent: set[str]) -> dict[str, dict[str, Any]]:
     """The answered tasks by uid, in the form the rows hold it (a server may write it otherwise)."""
-    found = {task.get("uid"): task for task in tasks if isinstance(task, dict)}
+    found = {task["uid"]: task for task in tasks if isinstance(task, dict) and isinstance(task.get("uid"), str)}
     if not sent.issubset(found):
         for uid, task in list(found.items()):
             try:

@@ -1033,6 +1033,40 @@ def test_create_mode_finds_the_tasks_of_lost_answers_instead_of_posting_them_aga
             assert sb.task_count() == 200 and resumed.counts["created"] == 200
 
 
+class _ItemByItem(httpx.BaseTransport):
+    """A server outside the contract's all-or-nothing batches: it writes the items it accepts and
+    answers 207 with a task for each, and a word for each it refused (a title starting BAD)."""
+
+    def __init__(self, inner: httpx.BaseTransport):
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "PUT" or not request.url.path.endswith("/tasks/batch"):
+            return self.inner.handle_request(request)
+        items = json.loads(request.content)["items"]
+        refused = [item for item in items if item["fields"]["title"].startswith("BAD")]
+        accepted = [item for item in items if item not in refused]
+        headers = {name: value for name, value in request.headers.items() if name != "content-length"}
+        written = self.inner.handle_request(httpx.Request("PUT", request.url, headers=headers, json={"items": accepted}))
+        written.read()
+        answer = written.json()["items"] + [{"uid": item["uid"], "status": 422, "error": "title not allowed"} for item in refused]
+        return httpx.Response(207, json={"items": answer})
+
+
+def test_an_item_answered_without_its_task_is_failed_not_created(tmp_path):
+    source = tmp_path / "rows.csv"
+    refs = _titled_csv(source, ["BAD" if n in (2, 5) else f"t{n}" for n in range(8)])
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
+        with make_client(sb, transport=_ItemByItem(sb.transport())) as client:
+            report = fragment_bulk.import_file(source, keys=["ref"], client=client, checkpoint=tmp_path / "ck",
+                                               results=tmp_path / "r.csv")
+        assert report.counts["created"] == 6 and report.counts["failed"] == 2 and report.exit_code == 1
+        results = pd.read_csv(tmp_path / "r.csv", dtype=str)
+        failed = results[results["_status"] == "failed"]
+        assert list(failed["ref"]) == ["002", "005"] and failed["_error"].str.contains("title not allowed").all()
+        assert {task["fields"]["ref"] for task in sb.tasks()} == refs
+
+
 class _ServerSideChecks(httpx.BaseTransport):
     """Stands for what only the server checks: a ``BAD`` title is sent empty. Counts look-ups."""
 
