@@ -15,7 +15,7 @@ from __future__ import annotations
 import email.utils
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +35,7 @@ from fragment_bulk.errors import (
     TransportError,
     describe_detail,
 )
+from fragment_bulk.identity import Claims
 from fragment_bulk.ratelimit import Throttle
 from fragment_bulk.retry import RetryPolicy, parse_retry_after
 
@@ -276,6 +277,7 @@ class FragmentClient:
         says more follow (a cursor somewhere this client does not look).
         """
         seen: set[str] = set()
+        listed = Claims()  # every uid handed out: a page that repeats some (offset paging) gives only the new
         cursor: str | None = None
         previous: list[Any] | None = None
         received = 0
@@ -290,15 +292,20 @@ class FragmentClient:
                 page_size //= 2  # a server whose maximum page is smaller than the API's: remembered
                 self._page_max[listing] = page_size
                 continue
-            identities = [item.get("uid") if isinstance(item, dict) else item for item in page.items]
+            if not all(isinstance(item, dict) and isinstance(item.get("uid"), str) for item in page.items):
+                raise ProtocolError(f"GET {path} answered an item that is not an object with a uid; stopping")
+            identities = [item["uid"] for item in page.items]
             if page.items and identities == previous:
                 raise ProtocolError(f"GET {path} answered the same page twice (does the server ignore the cursor?); stopping")
             previous = identities
             received += len(page.items)
-            if page.items:
-                yield page
             if not page.items:
                 return
+            new = [item for item, first in zip(page.items, listed.take_each(identities)) if first]
+            if not new:
+                raise ProtocolError(f"GET {path} answered a page of items it had listed already (does its paging go"
+                                    " round in a circle?); stopping")
+            yield page if len(new) == len(page.items) else replace(page, items=new)
             if not page.next_cursor:
                 if len(page.items) >= page_size and page.total_count is not None and page.total_count > received:
                     raise ProtocolError(f"GET {path} gave no cursor after {received:,} of the {page.total_count:,} items"
@@ -323,7 +330,7 @@ class FragmentClient:
         total = meta.get("total_count")
         return Page(
             items=body["items"],
-            next_cursor=meta.get("next_cursor") or body.get("next_cursor"),
+            next_cursor=_cursor(meta.get("next_cursor") or body.get("next_cursor"), path),
             total_count=total if isinstance(total, int) else None,
             raw_meta=meta,
         )
@@ -346,6 +353,14 @@ def query_value(value: Any) -> str:
     if value is None:
         return "null"
     return str(value)
+
+
+def _cursor(value: Any, path: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # a position, sent back as the text it is
+    raise ProtocolError(f"GET {path} answered a next_cursor that is a {type(value).__name__}, not text; stopping")
 
 
 def redacted(text: str, secret: str) -> str:

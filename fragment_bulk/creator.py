@@ -42,7 +42,8 @@ from fragment_bulk.engine import alive_every
 from fragment_bulk.errors import (ApiError, ConnectionFailed, InterruptedImport, ProtocolError, RequestRejected, ServerError,
                                   TransportError)
 from fragment_bulk.formats import utc_text
-from fragment_bulk.importer import MAX_POSTS, UNKNOWN, Claims, newest_update, parse_time
+from fragment_bulk.identity import Claims
+from fragment_bulk.importer import MAX_POSTS, UNKNOWN, newest_update, parse_time
 
 CLOCK_SKEW = timedelta(seconds=5)  # how far a server's clocks may disagree: a look-up lists this much earlier
 CRASHED = "it was sent before the previous run stopped and the task may exist; check before re-sending"

@@ -16,17 +16,12 @@ anything else was already as the row says (an identical PUT keeps ``updated_at``
 
 from __future__ import annotations
 
-import bisect
 import re
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
-from uuid import UUID
-
-import numpy as np
 
 from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
@@ -54,86 +49,6 @@ class UpsertWriter:
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
         return send_keyed(client.upsert_tasks, rows, lambda task: classify(task, self.anchor))
-
-
-class Claims:
-    """The uids of what a job made on the server, or took as a row's: one row's each, across threads.
-
-    A job of a million rows claims a million uids: a UUID is kept as its 128 bits in sorted numpy
-    arrays (16 bytes, where a set of str took about 120), the newest in a set until there are
-    ``PACK_EVERY`` of them. A uid that is not a UUID stays in the set as it is.
-    """
-
-    PACK_EVERY = 1 << 16
-
-    def __init__(self, uids: Iterable[str] = ()) -> None:
-        self._recent: set[int] = set()
-        self._others: set[object] = set()  # uids that are not UUIDs: never packed
-        self._high = np.empty(0, dtype=np.uint64)  # sorted by (high, low)
-        self._low = np.empty(0, dtype=np.uint64)
-        self._lock = threading.Lock()
-        self.add(uids)
-
-    def add(self, uids: Iterable[str]) -> None:
-        with self._lock:
-            for uid in uids:
-                self._keep(_claim_key(uid))
-
-    def holds(self, uid: object) -> bool:
-        with self._lock:
-            return self._holds(_claim_key(uid))
-
-    def take(self, uid: str) -> bool:
-        """Claim ``uid``; False when it was already claimed."""
-        key = _claim_key(uid)
-        with self._lock:
-            if self._holds(key):
-                return False
-            self._keep(key)
-            return True
-
-    def _keep(self, key: object) -> None:
-        if not isinstance(key, int):
-            self._others.add(key)
-            return
-        self._recent.add(key)
-        if len(self._recent) >= self.PACK_EVERY:
-            self._pack()
-
-    def _holds(self, key: object) -> bool:
-        if not isinstance(key, int):
-            return key in self._others
-        if key in self._recent:
-            return True
-        high, low = key >> 64, key & _LOW_BITS
-        at = bisect.bisect_left(self._high, high)  # one key: a numpy call each would cost more
-        while at < len(self._high) and self._high[at] == high:
-            if self._low[at] == low:
-                return True
-            at += 1
-        return False
-
-    def _pack(self) -> None:
-        numbers = list(self._recent)
-        self._recent.clear()
-        high = np.concatenate([self._high, np.fromiter((key >> 64 for key in numbers), np.uint64, len(numbers))])
-        low = np.concatenate([self._low, np.fromiter((key & _LOW_BITS for key in numbers), np.uint64, len(numbers))])
-        order = np.lexsort((low, high))
-        self._high, self._low = high[order], low[order]
-
-
-_LOW_BITS = (1 << 64) - 1
-
-
-def _claim_key(uid: object) -> object:
-    """A UUID as its 128-bit int (any spelling of it: the same claim); anything else as it is,
-    in a tuple (an int uid is not the UUID of that number)."""
-    if isinstance(uid, str) and len(uid) >= 32:
-        try:
-            return UUID(uid).int
-        except ValueError:
-            pass
-    return ("as is", uid)
 
 
 LEFT_OUT = "the server acknowledged the row twice without returning its task; run again to check it"

@@ -300,6 +300,46 @@ def test_a_server_ignoring_the_cursor_or_hiding_it_is_an_error_not_a_loop_or_a_c
             list(c.iter_tasks())
 
 
+def _offset_pages(total: int, *, overlap: int = 0, cycle_after: int | None = None):
+    """A server paging by offset, each page repeating the ``overlap`` last items of the one before
+    (tasks inserted meanwhile shift the offsets so), or sending its first pages again under new
+    cursors once ``cycle_after`` pages were sent."""
+    uids = [str(uuid.UUID(int=n)) for n in range(total)]  # made from a counter: their high bits all alike
+    served = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        start = int(request.url.params.get("cursor", "0"))
+        if cycle_after is not None and len(served) >= cycle_after:
+            start = 0
+        served.append(start)
+        page = uids[start:start + 100]
+        after = start + 100 - overlap
+        return httpx.Response(200, json={"items": [{"uid": uid} for uid in page],
+                                         "meta": {"next_cursor": str(after) if after < total else None}})
+
+    return handler, uids
+
+
+def test_pages_that_repeat_items_hand_each_out_once_and_a_circle_of_pages_is_an_error():
+    settings = Settings(token="t", base_url="http://127.0.0.1:1/api/v1", rate_per_min=None)
+    overlapping, uids = _offset_pages(450, overlap=3)
+    with FragmentClient(settings, transport=httpx.MockTransport(overlapping)) as c:
+        assert [task["uid"] for task in c.iter_tasks()] == uids
+    circling, _ = _offset_pages(450, cycle_after=3)
+    with FragmentClient(settings, transport=httpx.MockTransport(circling)) as c:
+        with pytest.raises(ProtocolError, match="a page of items it had listed already"):
+            list(c.iter_tasks())
+
+
+@pytest.mark.parametrize("body", [{"items": [None]}, {"items": [{"title": "no uid"}]}, {"items": [{"uid": ["a"]}]},
+                                  {"items": [{"uid": "a"}], "meta": {"next_cursor": {"page": 2}}}])
+def test_a_page_that_breaks_the_contract_is_one_clear_error(body):
+    settings = Settings(token="t", base_url="http://127.0.0.1:1/api/v1", rate_per_min=None)
+    with FragmentClient(settings, transport=httpx.MockTransport(lambda request: httpx.Response(200, json=body))) as c:
+        with pytest.raises(ProtocolError, match="GET /tasks answered an? .*; stopping"):
+            list(c.iter_tasks())
+
+
 def test_comments_are_listed_from_a_server_with_smaller_pages():
     with Sandbox(SandboxConfig(rate_per_min=None, page_max=50, page_default=50)) as sb, make_client(sb) as c:
         uids = [c.create_task({"fields": {"title": "t"}})["uid"] for _ in range(2)]

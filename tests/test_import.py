@@ -27,7 +27,7 @@ import pytest
 import fragment_bulk
 from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.errors import ApiError, CheckpointError, ConfigError, InputError, ValidationError
-from fragment_bulk.importer import Claims
+from fragment_bulk.identity import Claims
 from fragment_bulk.retry import RetryPolicy
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
@@ -248,6 +248,16 @@ def test_claims_of_uids_that_are_not_uuids_are_never_packed(monkeypatch):
     assert claims.holds("id-199") and not claims.holds("id-200") and claims._high.size == 0
     claims.add([str(uuid.UUID(int=n)) for n in range(20)])
     assert claims._high.size >= 14 and not claims.holds(7) and claims.take(7) and claims.holds(7)
+
+
+def test_claims_of_uids_made_from_a_counter_are_found_among_their_many_alike(monkeypatch):
+    monkeypatch.setattr(Claims, "PACK_EVERY", 7)  # uids sharing their high 64 bits, nearly all packed
+    made = [str(uuid.UUID(int=n)) for n in range(0, 400, 2)]
+    claims = Claims(made)
+    assert all(claims.holds(uid) for uid in made) and not any(claims.holds(str(uuid.UUID(int=n))) for n in range(1, 400, 2))
+    page = [made[5], str(uuid.UUID(int=401)), made[5].upper(), "not-a-uuid", str(uuid.UUID(int=401)), "not-a-uuid"]
+    assert claims.take_each(page) == [False, True, False, True, False, False]
+    assert claims.take_each([str(uuid.UUID(int=n)) for n in range(399, 404)]) == [True, True, False, True, True]
 
 
 def test_claims_hold_each_uid_once_packed_or_not(monkeypatch):
