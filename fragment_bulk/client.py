@@ -160,6 +160,11 @@ class FragmentClient:
             ) from exc
         self._answered = True
         self._date = response.headers.get("date", self._date)
+        if 300 <= response.status_code < 400:  # not followed: the token goes to base_url only
+            where = response.headers.get("location")
+            raise ProtocolError(f"{method} {path} answered {response.status_code}, a redirect"
+                                f"{f' to {shown_url(where)}' if where else ''}: redirects are not followed, so that"
+                                " the token goes nowhere else; give the URL it points to as the base URL")
         if response.status_code >= 400:
             raise translate_error(response, method, path, secret=self.settings.require_token())
         self.throttle.succeeded()
@@ -364,8 +369,9 @@ def _cursor(value: Any, path: str) -> str | None:
 
 
 def redacted(text: str, secret: str) -> str:
-    """``text`` with ``secret`` (the token) blanked out: what a server says is shown to the user."""
-    return text.replace(secret, "***") if secret and secret in text else text
+    """``text`` with ``secret`` (the token) blanked out: what a server says is shown to the user.
+    (A token of a few characters, a test's, would blank out pieces of words: no real one is.)"""
+    return text.replace(secret, "***") if len(secret) >= 8 and secret in text else text
 
 
 def translate_error(response: httpx.Response, method: str, path: str, *, secret: str = "") -> ApiError:
@@ -376,7 +382,7 @@ def translate_error(response: httpx.Response, method: str, path: str, *, secret:
         body = json.loads(text)
         detail = body.get("detail", body) if isinstance(body, dict) else body
     except ValueError:
-        detail = text.strip()[:300] or None
+        detail = " ".join(text.split())[:300] or None  # an HTML page's lines made one, as an error is
     kwargs = dict(
         status=response.status_code,
         method=method,
@@ -393,8 +399,8 @@ def translate_error(response: httpx.Response, method: str, path: str, *, secret:
         return NotFoundError(**kwargs)
     if status in (400, 409, 413, 422):
         return RequestRejected(**kwargs)
-    if status >= 500:
-        return ServerError(**kwargs)
+    if status >= 500:  # a 503 may say when to come back, as a 429 does
+        return ServerError(retry_after=parse_retry_after(response.headers.get("retry-after")), **kwargs)
     return ApiError(**kwargs)
 
 

@@ -221,7 +221,12 @@ class RateLimited(ApiError):
 
 
 class ServerError(ApiError):
-    """5xx: the server failed. ``may_have_committed`` is false only for 503 and 429-like refusals."""
+    """5xx: the server failed. ``may_have_committed`` is false only for 503 and 429-like refusals.
+    ``retry_after``: the wait a 503 (or any 5xx) asked for, in seconds, when it gave one."""
+
+    def __init__(self, *, retry_after: float | None = None, **kwargs: Any):
+        self.retry_after = retry_after
+        super().__init__(**kwargs)
 
     @property
     def may_have_committed(self) -> bool:

@@ -16,6 +16,7 @@ what is transient:
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 from collections.abc import Callable
@@ -50,7 +51,7 @@ class RetryPolicy:
 
     def delay(self, error: BaseException | None, attempt: int) -> float:
         """Seconds to wait before attempt ``attempt + 1``."""
-        if isinstance(error, RateLimited) and error.retry_after:
+        if isinstance(error, (RateLimited, ServerError)) and error.retry_after:
             return min(max(error.retry_after, self.floor), self.cap)
         # Exponential backoff with full jitter above the floor, so threads that failed together
         # do not come back together.
@@ -91,9 +92,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return None
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:  # "nan" would make every wait none at all; "inf" is no time either
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

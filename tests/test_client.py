@@ -340,6 +340,22 @@ def test_a_page_that_breaks_the_contract_is_one_clear_error(body):
             list(c.iter_tasks())
 
 
+def test_a_redirect_is_an_error_naming_where_and_an_html_error_page_one_line():
+    def moved(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/accounts/me"):
+            return httpx.Response(307, headers={"Location": "https://elsewhere.test/api/v1/accounts/me"},
+                                  json={"detail": "moved"})
+        return httpx.Response(403, text="<html>\n  <body>\n    Forbidden by WAF\n  </body>\n</html>\n")
+
+    settings = Settings(token="t", base_url="https://api.test/api/v1", rate_per_min=None)
+    with FragmentClient(settings, transport=httpx.MockTransport(moved)) as c:
+        with pytest.raises(ProtocolError, match=r"answered 307, a redirect to https://elsewhere\.test/api/v1/accounts/me"):
+            c.whoami()
+        with pytest.raises(AuthError) as refused:
+            c.get_task(str(uuid.uuid4()))
+    assert "\n" not in str(refused.value) and "<html> <body> Forbidden by WAF </body> </html>" in str(refused.value)
+
+
 def test_comments_are_listed_from_a_server_with_smaller_pages():
     with Sandbox(SandboxConfig(rate_per_min=None, page_max=50, page_default=50)) as sb, make_client(sb) as c:
         uids = [c.create_task({"fields": {"title": "t"}})["uid"] for _ in range(2)]
@@ -354,6 +370,9 @@ def test_retry_after_parses_seconds_and_http_dates():
     assert parse_retry_after("7") == 7
     assert parse_retry_after("Thu, 01 Jan 2026 00:00:10 GMT", now=1767225600.0) == pytest.approx(10)
     assert parse_retry_after("soon") is None
+    assert parse_retry_after("nan") is None and parse_retry_after("inf") is None  # no wait at all, else
+    busy = ServerError(status=503, method="GET", path="/", retry_after=7)
+    assert RetryPolicy(floor=0.5).delay(busy, 1) == 7  # a 503 saying when to come back is heard too
     assert RetryPolicy(floor=0.5).delay(RateLimited(status=429, method="GET", path="/", retry_after=0), 1) >= 0.5
 
 
