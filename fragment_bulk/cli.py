@@ -88,8 +88,9 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except FragmentBulkError as exc:
             if debug:
                 raise
-            report = getattr(exc, "report", None)
-            sent_some = report is not None and report.succeeded > 0
+            # A report: the run had begun sending, and a request whose answer was lost or
+            # unreadable may have been applied, none acknowledged: that is not "nothing was sent".
+            sent_some = getattr(exc, "report", None) is not None
             fail(str(exc), EXIT_FAILED_ROWS if sent_some else EXIT_NOTHING_SENT)
         except (ValueError, OSError) as exc:
             if debug:

@@ -69,6 +69,11 @@ class CommentWriter:
                     if found:
                         return found
                     continue
+                if not (isinstance(comment, dict) and isinstance(comment.get("uid"), str)):
+                    # Written, most likely, but unsaid: looked up, never posted again blindly.
+                    return self._check(client, row, text) or Outcome(
+                        row.ordinal, "failed", None, f"{UNKNOWN}: the server answered without the comment's uid,"
+                        " and it is not listed")
                 self._claimed.take(comment["uid"])
                 return Outcome(row.ordinal, "created", comment["uid"])
         except NotFoundError:

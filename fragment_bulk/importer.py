@@ -149,7 +149,10 @@ def _next_server_second(client: FragmentClient) -> str:
     now = client.server_time
     if now is None:
         return ""  # no clock to read: every row is reported created (as against an empty server)
-    anchor = now.replace(microsecond=0) + timedelta(seconds=1)
+    try:
+        anchor = now.replace(microsecond=0) + timedelta(seconds=1)
+    except OverflowError:  # a Date header at the end of year 9999: no clock to go by
+        return ""
     for _ in range(5):  # a Date header that does not move (a cache) must not hold the job for ever
         if now is None or now >= anchor:
             break

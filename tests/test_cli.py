@@ -144,6 +144,25 @@ def test_usage_errors_exit_2(tmp_path):
     assert bad_rate.returncode == 2 and "fast" in error_line(bad_rate.stderr)
 
 
+@pytest.mark.parametrize("began_sending, code", [(False, 2), (True, 1)])
+def test_a_failure_once_sending_began_is_never_nothing_was_sent(monkeypatch, capsys, began_sending, code):
+    # The only batch written, then answered with a page that is not JSON: nothing acknowledged,
+    # yet every row may be on the server. Exit 2 says "nothing was sent": only before sending.
+    from fragment_bulk import api, cli
+    from fragment_bulk.errors import ProtocolError
+
+    def failing(*args, **kwargs):
+        error = ProtocolError("PUT /tasks/batch answered 200 with a body that is not JSON")
+        if began_sending:
+            error.report = object()  # what the engine attaches once it has sent
+        raise error
+
+    monkeypatch.setattr(api, "import_file", failing)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["import", str(SAMPLES / "tasks.csv"), "--sandbox"], standalone_mode=False)
+    assert stopped.value.code == code and "not JSON" in capsys.readouterr().err
+
+
 def test_ctrl_c_while_the_command_line_loads_is_one_line_and_exit_130(monkeypatch, capsys):
     from fragment_bulk.__main__ import main
 

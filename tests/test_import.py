@@ -1077,6 +1077,27 @@ def test_an_item_answered_without_its_task_is_failed_not_created(tmp_path):
         assert {task["fields"]["ref"] for task in sb.tasks()} == refs
 
 
+class _ClockAtTheEndOfTime(httpx.BaseTransport):
+    def __init__(self, inner: httpx.BaseTransport):
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        response.headers["date"] = "Fri, 31 Dec 9999 23:59:59 GMT"
+        return response
+
+
+def test_a_server_clock_at_the_end_of_year_9999_is_no_clock_not_a_crash(tmp_path):
+    source = tmp_path / "rows.csv"
+    refs = _titled_csv(source, ["a", "b"])
+    with Sandbox(SandboxConfig(rate_per_min=None, time_filters="as_fields")) as sb:  # the anchor comes from Date
+        with make_client(sb) as seeding:
+            seeding.create_task({"fields": {"title": "there before"}})
+        with make_client(sb, transport=_ClockAtTheEndOfTime(sb.transport())) as client:
+            report = fragment_bulk.import_file(source, keys=["ref"], client=client, checkpoint=None)
+        assert report.counts["created"] == 2 and {task["fields"].get("ref") for task in sb.tasks()} == refs | {None}
+
+
 class _ServerSideChecks(httpx.BaseTransport):
     """Stands for what only the server checks: a ``BAD`` title is sent empty. Counts look-ups."""
 

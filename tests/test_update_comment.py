@@ -301,6 +301,31 @@ def test_a_finished_comment_job_goes_to_another_sandbox_but_not_through_another_
     assert fragment_bulk.comment_file(source, sandbox=tmp_path / "b.sqlite").counts["created"] == 2
 
 
+class _WordsForComments(httpx.BaseTransport):
+    """Writes each comment, then answers ``{"ok": true}``: no uid to record it by."""
+
+    def __init__(self, inner: httpx.BaseTransport):
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.method == "POST" and request.url.path.endswith("/comments"):
+            return httpx.Response(200, json={"ok": True})
+        return response
+
+
+@pytest.mark.filterwarnings("ignore:comment_dataframe without checkpoint")
+def test_a_comment_answered_without_its_uid_is_looked_up_not_a_crash():
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
+        with make_client(sb) as seeding:
+            uids = _seed(seeding, 3)
+        with make_client(sb, transport=_WordsForComments(sb.transport())) as client:
+            report = fragment_bulk.comment_dataframe(pd.DataFrame({"uid": uids, "text": ["a", "b", "c"]}), client=client)
+        assert report.counts["created"] == 3
+        assert [[c["text"] for c in sb.comments(uid)] for uid in uids] == [["a"], ["b"], ["c"]]
+        assert list(report.results["_uid"]) == [sb.comments(uid)[0]["uid"] for uid in uids]
+
+
 @pytest.mark.filterwarnings("ignore:comment_dataframe without checkpoint")  # one run each: no re-run to guard
 def test_comments_by_key(tmp_path, sandbox, client):
     frame = pd.DataFrame({"Ticket": ["001", "002"], "title": ["one", "two"]})
