@@ -18,11 +18,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
-from fragment_bulk.config import USER_AGENT, Settings, canonical_url, shown_url
+from fragment_bulk.config import USER_AGENT, Settings, canonical_url, is_loopback, shown_url
 from fragment_bulk.errors import (
     ApiError,
     AuthError,
@@ -100,6 +100,9 @@ class FragmentClient:
             # Every request goes to base_url and redirects are not followed, so a plain-http
             # client never uses TLS: skip loading the CA bundle (~20 ms a client).
             verify=not self.settings.base_url.startswith("http://"),
+            # Plain http is allowed on loopback only because the token never leaves the machine:
+            # an HTTP_PROXY from the environment would carry it, unencrypted, to the proxy's host.
+            trust_env=not _loopback_http(self.settings.base_url),
         )
 
     def __repr__(self) -> str:
@@ -358,6 +361,11 @@ def query_value(value: Any) -> str:
     if value is None:
         return "null"
     return str(value)
+
+
+def _loopback_http(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "http" and is_loopback(parts.hostname or "")
 
 
 def _cursor(value: Any, path: str) -> str | None:

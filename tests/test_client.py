@@ -110,6 +110,18 @@ def test_a_server_that_repeats_the_request_headers_never_shows_the_token(status)
     assert secret not in shown
 
 
+def test_plain_http_on_loopback_never_goes_through_a_proxy_from_the_environment(monkeypatch):
+    # Plain http is allowed there because the token stays on the machine: a proxy would carry it off.
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens: a proxied request would fail
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb, sb.serve(port=0) as server:
+        settings = Settings(token=sb.config.token, base_url=server.url, rate_per_min=None)
+        with FragmentClient(settings) as c:
+            assert c.whoami()["email"]
+
+
 def test_token_never_in_logs_even_at_debug(sandbox, caplog):
     caplog.set_level(logging.DEBUG)  # httpx and httpcore log every request at DEBUG
     with make_client(sandbox) as c:
