@@ -42,6 +42,7 @@ stateless: it only adds the duplicate problems that validation found.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import math
@@ -187,12 +188,13 @@ class Mapping:
     def load(cls, path: str | Path) -> Mapping:
         path = Path(path)
         try:
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_MappingLoader)  # noqa: S506 (a SafeLoader)
+            data = yaml.load(_mapping_text(path), Loader=_MappingLoader)  # noqa: S506 (a SafeLoader)
         except OSError as exc:
             raise InputError(f"{path}: cannot read the mapping: {exc.strerror}") from None
         except yaml.YAMLError as exc:
             where = getattr(exc, "problem_mark", None)
-            line = f" (line {where.line + 1})" if where is not None else ""
+            said = f": {exc.problem}" if isinstance(exc, yaml.constructor.ConstructorError) and exc.problem else ""
+            line = f" (line {where.line + 1}{said})" if where is not None else ""
             raise InputError(f"{path}: not a valid YAML mapping file{line}") from None
         return cls.from_dict(data, source=str(path))
 
@@ -864,6 +866,18 @@ def _choice(value: Any, allowed: tuple[str, ...], what: str, source: str) -> str
     return value
 
 
+def _mapping_text(path: Path) -> str:
+    """A mapping file's text: UTF-8, or UTF-16 with its BOM (what Notepad may save), as YAML allows."""
+    raw = path.read_bytes()
+    encoding = "utf-16" if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise InputError(f"{path}: the mapping is not {encoding.upper().removesuffix('-SIG')} text (byte"
+                         f" 0x{raw[exc.start]:02x} on line {line}): save it as UTF-8") from None
+
+
 class _MappingLoader(yaml.SafeLoader):
     """YAML read as a mapping file means it. A key is the text written (a column name, a cell a
     value map matches: ``NULL``, ``01`` and ``1.50`` stay those texts, where YAML would make them
@@ -873,9 +887,15 @@ class _MappingLoader(yaml.SafeLoader):
     ``007`` stays text), and floats without YAML 1.1's underscores and base 60."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        written: set[str] = set()
         for key_node, _ in node.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.style is None and key_node.tag != "tag:yaml.org,2002:merge":
                 key_node.tag = "tag:yaml.org,2002:str"
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in written:  # YAML keeps the last silently: which one was meant?
+                    raise yaml.constructor.ConstructorError(None, None, f"the key {key_node.value!r} is given twice",
+                                                            key_node.start_mark)
+                written.add(key_node.value)
         return super().construct_mapping(node, deep=deep)
 
 

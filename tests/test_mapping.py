@@ -323,6 +323,8 @@ def test_a_mapping_names_a_column_as_the_readers_trim_its_header_and_keeps_a_fie
         ("empty: nothing\n", "empty must be one of omit, null"),
         ("columns: [A]\n", "'columns' must map"),
         ("columns: {A: [\n", "not a valid YAML"),
+        ("columns:\n  Status: status\n  Status: fields.s\n", r"line 3: the key 'Status' is given twice"),
+        ("columns:\n  A: {target: status, values: {Closed: DONE, Closed: TODO}}\n", "the key 'Closed' is given twice"),
     ],
 )
 def test_bad_mapping_files_name_the_problem(tmp_path, content, message):
@@ -330,6 +332,14 @@ def test_bad_mapping_files_name_the_problem(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(InputError, match=message):
         Mapping.load(path)
+
+
+def test_a_mapping_file_saved_as_utf_16_is_read_and_one_in_latin_1_is_named(tmp_path):
+    (tmp_path / "notepad.yml").write_bytes("columns:\n  Catégorie: fields.c\n  Sujet: title\n".encode("utf-16"))
+    assert list(Mapping.load(tmp_path / "notepad.yml").columns) == ["Catégorie", "Sujet"]
+    (tmp_path / "latin.yml").write_bytes("columns:\n  Catégorie: fields.c\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"latin\.yml: the mapping is not UTF-8 text \(byte 0xe9 on line 2\): save it as UTF-8"):
+        Mapping.load(tmp_path / "latin.yml")
 
 
 def test_overrides_map_ignore_type_key_and_empty():
