@@ -167,6 +167,10 @@ def _run_file(
     command: str, path: str | Path, writer: Any, *, encoding: str | None = None, delimiter: str | None = None,
     sheet: str | int | None = None, checkpoint: Any = _DEFAULT, results: Any = _DEFAULT, **options: Any,
 ) -> RunReport:
+    if isinstance(path, pd.DataFrame):
+        raise ConfigError(f"{command}_file takes a file path: for a DataFrame, {command}_dataframe")
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"{command}_file takes a file path, not {type(path).__name__}")
     path = Path(path)
     table = open_table(path, encoding=encoding, delimiter=delimiter, sheet=sheet)
     suffix = "" if command == "import" else f".{command}"
@@ -261,7 +265,8 @@ def export_file(
     export, ``<file>.mapping.yml`` records each column's type, so the file imports back as
     updates keyed by ``uid`` with its types intact.
     """
-    search = Search(filters=filters, status=status, updated_after=updated_after, created_after=created_after,
+    columns = _column_list(columns)
+    search = Search(filters=_filter_dict(filters), status=status, updated_after=updated_after, created_after=created_after,
                     order_by=order_by, limit=limit)
     written = dict(columns=columns, format=format, excel_csv=excel_csv, escape_formulas=escape_formulas, progress=progress)
     _check_writable(Path(path), "output")  # before paging through every task, not after
@@ -287,8 +292,44 @@ def export_dataframe(
     """The tasks matching the filters as a DataFrame, one column per field. ``search`` takes the
     filters of :func:`export_file`: ``filters``, ``status``, ``updated_after``, ``created_after``,
     ``order_by``, ``limit``."""
+    _check_options("export_dataframe", search, Search)
+    search["filters"] = _filter_dict(search.get("filters"))
     with connect(client=client, settings=settings, sandbox=sandbox, rate=rate) as connected:
-        return exporter.export_frame(connected, Search(**search), columns=columns, progress=progress)
+        return exporter.export_frame(connected, Search(**search), columns=_column_list(columns), progress=progress)
+
+
+def _column_list(columns: Any) -> list[str] | None:
+    """``columns=`` as a list; a text is the CLI's ``--columns``, names split on commas."""
+    if isinstance(columns, str):
+        return [name.strip() for name in columns.split(",") if name.strip()]
+    return None if columns is None else list(columns)
+
+
+def _filter_dict(filters: Any) -> dict[str, Any] | None:
+    """``filters=`` as a dict; a list of ``"name=value"`` texts is the CLI's ``--filter``."""
+    if filters is None or isinstance(filters, MappingType):
+        return filters
+    if isinstance(filters, str):
+        filters = [filters]
+    pairs = {}
+    for given in filters:
+        name, equals, value = given.partition("=") if isinstance(given, str) else ("", "", "")
+        if not equals or not name.strip():
+            raise ConfigError(f"filters= takes a dict of field to value, or texts like 'country=FR', not {given!r}")
+        pairs[name.strip()] = value
+    return pairs
+
+
+MAX_BATCH_SIZE, MAX_CONCURRENCY = 1000, 64  # as the command line takes them
+
+
+def _within(name: str, value: Any, most: int, default: int) -> int:
+    """``value`` of the option ``name`` (None: ``default``), a whole number from 1 to ``most``."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise ConfigError(f"{name}={value!r}: give a whole number from 1 to {most}")
+    return value
 
 
 def _import_writer(mode: str) -> Any:
@@ -387,6 +428,8 @@ def _check_outputs(checkpoint: Any, results: Any, *, inputs: Iterable[Path | Non
     for name, written in (("results", results), ("checkpoint", checkpoint)):
         if written is None:
             continue
+        if not isinstance(written, (str, os.PathLike)):
+            raise ConfigError(f"{name}= takes a file path, or None for no {name} file; not {written!r}")
         clobbered = next((path for path in read if Path(written).resolve() == path.resolve()), None)
         if clobbered is not None:
             raise ConfigError(f"the {name} file would overwrite the input {clobbered.name}; choose another --{name}")
@@ -454,10 +497,13 @@ def _run(
         raise ConfigError("--mode create makes new tasks, with uids the server picks: the uid column would be left"
                           " out and every row copied as a new task. Import without --mode create to update the tasks"
                           " by their uid, or ignore the uid column to copy them on purpose")
+    if settings is not None and not isinstance(settings, Settings):
+        raise ConfigError(f"settings= takes a fragment_bulk.Settings (Settings(token=..., base_url=...)), not a"
+                          f" {type(settings).__name__}")
     defaults = RunOptions()
     options = RunOptions(
-        batch_size=batch_size or defaults.batch_size,
-        concurrency=concurrency or defaults.concurrency,
+        batch_size=_within("batch_size", batch_size, MAX_BATCH_SIZE, defaults.batch_size),
+        concurrency=_within("concurrency", concurrency, MAX_CONCURRENCY, defaults.concurrency),
         checkpoint=Path(checkpoint) if checkpoint is not None else None,
         results=Path(results) if results is not None else None,
         log=log,

@@ -119,8 +119,16 @@ def is_loopback(host: str) -> bool:
 
 def parse_rate(text: str | float | None) -> float | None:
     """``"60/min"``, ``"2/s"``, ``"120"`` (per minute) or ``"off"`` -> requests per minute."""
-    if text is None or isinstance(text, (int, float)):
-        return None if text is None else float(text)
+    if text is None:
+        return None
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if text == 0:
+            return None  # "0" means off, as on the command line
+        if not 0 < text < float("inf"):
+            raise ConfigError(f"rate {text!r}: give requests per minute (> 0), a text like 60/min or 2/s, or off")
+        return float(text)
+    if not isinstance(text, str):
+        raise ConfigError(f"rate {text!r}: give requests per minute, a text like 60/min or 2/s, or off")
     cleaned = text.strip().lower()
     if cleaned in ("off", "none", "0", "unlimited"):
         return None

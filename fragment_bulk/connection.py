@@ -11,6 +11,7 @@ the time the real migration will take; ``--rate off`` lifts both.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -71,6 +72,8 @@ def connect(
 def _sandbox(choice: SandboxChoice, rate_per_min: float | None, log: Callable[[str], None], stack: ExitStack) -> Sandbox:
     if isinstance(choice, Sandbox):
         return choice
+    if choice is not True and not isinstance(choice, (str, os.PathLike)):
+        raise ConfigError(f"sandbox= takes True, the path of its data file, or a Sandbox; not {choice!r}")
     path = DEFAULT_SANDBOX_DB if choice is True else Path(choice)
     log(f"using the embedded sandbox, data in {path}")
     try:

@@ -34,6 +34,7 @@ import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from itertools import islice
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +124,12 @@ def open_table(
         raise ValueError("chunk_size must be at least 1")
     if isinstance(source, pd.DataFrame):
         return FrameTable(source, chunk_size=chunk_size)
+    if not isinstance(source, (str, PathLike)):
+        raise InputError(f"the input must be a file path or a DataFrame, not {type(source).__name__}")
     path = Path(source)
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise InputError(f"{path}: a folder, not a file")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     if sheet is not None and suffix not in EXCEL_SUFFIXES:

@@ -52,6 +52,39 @@ def test_wrong_arguments_are_one_clear_error(tmp_path):
         fragment_bulk.import_dataframe(pd.DataFrame({"title": ["a"]}), sandbox=tmp_path / "missing" / "x.sqlite")
 
 
+@pytest.mark.parametrize(("arguments", "error", "message"), [
+    ({"batch_size": 0}, ConfigError, r"batch_size=0: give a whole number from 1 to 1000"),  # the CLI's limits
+    ({"batch_size": 5000}, ConfigError, r"batch_size=5000: give a whole number from 1 to 1000"),
+    ({"batch_size": "10"}, ConfigError, r"batch_size='10'"),
+    ({"concurrency": 0}, ConfigError, r"concurrency=0: give a whole number from 1 to 64"),
+    ({"rate": -5}, ConfigError, r"rate -5: give requests per minute"),
+    ({"settings": {"token": "t"}}, ConfigError, r"settings= takes a fragment_bulk.Settings"),
+    ({"results": True}, ConfigError, r"results= takes a file path"),
+    ({"sandbox": 1}, ConfigError, r"sandbox= takes True, the path of its data file, or a Sandbox"),
+])
+def test_options_out_of_range_or_of_the_wrong_kind_are_one_clear_error(tmp_path, arguments, error, message):
+    frame = pd.DataFrame({"title": ["a"]})
+    with pytest.raises(error, match=message):
+        fragment_bulk.import_dataframe(frame, **{"sandbox": tmp_path / "sb.sqlite", **arguments})
+
+
+def test_files_and_export_options_are_taken_as_the_command_line_gives_them(tmp_path):
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(InputError, match="folder.csv: a folder, not a file"):
+        fragment_bulk.import_file(tmp_path / "folder.csv", sandbox=True)
+    with pytest.raises(ConfigError, match="for a DataFrame, import_dataframe"):
+        fragment_bulk.import_file(pd.DataFrame({"title": ["a"]}), sandbox=True)
+    sandbox = tmp_path / "sb.sqlite"
+    fragment_bulk.import_dataframe(pd.DataFrame({"title": ["a", "b"], "country": ["FR", "DE"]}), sandbox=sandbox, rate=0)
+    report = fragment_bulk.export_file(tmp_path / "fr.csv", filters=["country=FR"], columns="title, country", sandbox=sandbox)
+    assert pd.read_csv(report.path, dtype=str).to_dict("records") == [{"title": "a", "country": "FR"}]
+    assert list(fragment_bulk.export_dataframe(filters="country=DE", columns="title", sandbox=sandbox)["title"]) == ["b"]
+    with pytest.raises(ConfigError, match="filters= takes a dict of field to value, or texts like 'country=FR'"):
+        fragment_bulk.export_file(tmp_path / "x.csv", filters=["country"], sandbox=sandbox)
+    with pytest.raises(TypeError, match=r"export_dataframe\(\) got an unexpected keyword argument 'filter' \(did you mean"):
+        fragment_bulk.export_dataframe(filter={"country": "FR"}, sandbox=sandbox)
+
+
 def test_a_misspelt_option_is_named_with_the_one_meant():
     with pytest.raises(TypeError, match=r"update_dataframe\(\) got an unexpected keyword argument 'key' \(did you mean 'keys'\?\)"):
         fragment_bulk.update_dataframe(pd.DataFrame({"uid": ["x"]}), key=["id"], sandbox=True)
