@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import numbers
 import os
 import warnings
 from collections import Counter
@@ -327,9 +328,9 @@ def _within(name: str, value: Any, most: int, default: int) -> int:
     """``value`` of the option ``name`` (None: ``default``), a whole number from 1 to ``most``."""
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= most:
         raise ConfigError(f"{name}={value!r}: give a whole number from 1 to {most}")
-    return value
+    return int(value)  # a numpy int too
 
 
 def _import_writer(mode: str) -> Any:

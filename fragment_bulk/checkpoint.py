@@ -235,7 +235,7 @@ class Checkpoint:
         finally:
             stop.set()
             beat.join()
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, sqlite3.Error):  # (a failing journal's own error is the one to see)
                 if self._db.execute("SELECT 1 FROM rows WHERE status = ? LIMIT 1", (PENDING,)).fetchone():
                     alive.touch()
                 else:  # every request answered: no later run needs to know when this one ended

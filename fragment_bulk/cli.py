@@ -31,7 +31,9 @@ from fragment_bulk._version import __version__
 from fragment_bulk.config import Settings, parse_rate
 from fragment_bulk.connection import DEFAULT_SANDBOX_DB, connect
 from fragment_bulk.errors import (
+    ApiError,
     ConfigError,
+    ConnectionFailed,
     FragmentBulkError,
     InterruptedImport,
     ValidationError,
@@ -88,10 +90,7 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except FragmentBulkError as exc:
             if debug:
                 raise
-            # A report: the run had begun sending, and a request whose answer was lost or
-            # unreadable may have been applied, none acknowledged: that is not "nothing was sent".
-            sent_some = getattr(exc, "report", None) is not None
-            fail(str(exc), EXIT_FAILED_ROWS if sent_some else EXIT_NOTHING_SENT)
+            fail(str(exc), EXIT_FAILED_ROWS if _may_have_sent(exc) else EXIT_NOTHING_SENT)
         except (ValueError, OSError) as exc:
             if debug:
                 raise
@@ -138,6 +137,22 @@ def _connection(params: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"no API token: {_variable_named(token_env)} is not set")
         settings = Settings.from_env(token=token, base_url=base_url, allow_insecure_http=insecure or None, timeout=timeout)
     return {"sandbox": sandbox or None, "settings": settings, "rate": rate}
+
+
+def _may_have_sent(error: FragmentBulkError) -> bool:
+    """Whether a run that stopped on ``error`` may have written something: rows acknowledged, or
+    a request whose answer was lost or unreadable (none acknowledged, yet it may have been
+    applied). A refusal (4xx), or no connection at all, proves nothing was: "nothing was sent"."""
+    report = getattr(error, "report", None)
+    if report is None:
+        return False  # it stopped before sending
+    if report.succeeded > 0:
+        return True
+    if isinstance(error, ConnectionFailed):
+        return False
+    if isinstance(error, ApiError):
+        return bool(getattr(error, "may_have_committed", False))
+    return True  # a lost, timed-out or unreadable answer
 
 
 def _variable_named(name: str) -> str:

@@ -46,6 +46,7 @@ FAR_FUTURE = "9999-01-01T00:00:00Z"  # and one none does
 # Failures where the request provably never reached the server: safe to resend even a POST.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _NEVER_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout)
+_MOST_STALE_PAGES = 3  # pages in a row holding only items listed already: a paging loop
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class FragmentClient:
         )
         self._answered = False  # any response yet: until then a refused connection is a wrong URL, not a blip
         self.has_answered_well = False  # any success (2xx, JSON) yet: until then the server wrote nothing of ours
+        self._unanswered_reads = 0  # GETs that timed out before any answer
         self._page_max: dict[str, int] = {}  # the largest page each kind of listing was found to take
         self._date: str | None = None  # the Date header of the last answer: the server's clock, to the second
         # Where the tasks go, as a checkpoint records it: a job resumed against another server
@@ -147,12 +149,13 @@ class FragmentClient:
             raise ProtocolError(f"{method} {path}: the request cannot be sent ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
             # Before any answer, a failed connection (refused, unknown host, TLS, or no answer to it:
-            # a host that drops it) is a wrong URL or a server that is down, and so is a GET that
-            # is never answered (not an API): say so after one timeout, not after minutes of
-            # retries. (A write that timed out may have been applied: never "nothing sent".)
+            # a host that drops it) is a wrong URL or a server that is down, and so are two GETs
+            # never answered (not an API): say so then, not after minutes of retries. (A write that timed out may have been applied: never "nothing sent".)
             # Once the server has answered, it is a blip: retried.
             unanswered_read = isinstance(exc, httpx.ReadTimeout) and method.upper() == "GET"
-            if (isinstance(exc, _NEVER_CONNECTED) or unanswered_read) and not self._answered:
+            if unanswered_read and not self._answered:
+                self._unanswered_reads += 1  # the second in a row: a slow server would have answered one
+            if (isinstance(exc, _NEVER_CONNECTED) or unanswered_read and self._unanswered_reads >= 2) and not self._answered:
                 slow = f" (or slower than --timeout {self.settings.timeout:g}s)" if isinstance(exc, httpx.TimeoutException) else ""
                 raise ConnectionFailed(f"{method} {path} to {shown_url(self.settings.base_url)}: {describe_transport_error(exc)};"
                                        f" is the server up, and the base URL right{slow}?") from exc
@@ -166,7 +169,8 @@ class FragmentClient:
         if 300 <= response.status_code < 400:  # not followed: the token goes to base_url only
             where = response.headers.get("location")
             raise ProtocolError(f"{method} {path} answered {response.status_code}, a redirect"
-                                f"{f' to {shown_url(where)}' if where else ''}: redirects are not followed, so that"
+                                f"{f' to {redacted(shown_url(where), self.settings.require_token())}' if where else ''}:"
+                                " redirects are not followed, so that"
                                 " the token goes nowhere else; give the URL it points to as the base URL")
         if response.status_code >= 400:
             raise translate_error(response, method, path, secret=self.settings.require_token())
@@ -286,6 +290,7 @@ class FragmentClient:
         """
         seen: set[str] = set()
         listed = Claims()  # every uid handed out: a page that repeats some (offset paging) gives only the new
+        stale = 0  # pages in a row with nothing new
         cursor: str | None = None
         previous: list[Any] | None = None
         received = 0
@@ -310,10 +315,14 @@ class FragmentClient:
             if not page.items:
                 return
             new = [item for item, first in zip(page.items, listed.take_each(identities)) if first]
-            if not new:
-                raise ProtocolError(f"GET {path} answered a page of items it had listed already (does its paging go"
-                                    " round in a circle?); stopping")
-            yield page if len(new) == len(page.items) else replace(page, items=new)
+            # One page of repeats may be honest (offset paging, a page's worth of tasks added
+            # before the cursor meanwhile); several in a row are a server going round in a circle.
+            stale = 0 if new else stale + 1
+            if stale == _MOST_STALE_PAGES:
+                raise ProtocolError(f"GET {path} answered {stale} pages in a row of items it had listed already (does"
+                                    " its paging go round in a circle?); stopping")
+            if new:
+                yield page if len(new) == len(page.items) else replace(page, items=new)
             if not page.next_cursor:
                 if len(page.items) >= page_size and page.total_count is not None and page.total_count > received:
                     raise ProtocolError(f"GET {path} gave no cursor after {received:,} of the {page.total_count:,} items"

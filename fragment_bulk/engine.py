@@ -38,6 +38,7 @@ from fragment_bulk.ahead import read_ahead
 from fragment_bulk.checkpoint import PENDING, Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
 from fragment_bulk.errors import (
+    ConnectionFailed,
     FragmentBulkError,
     InputError,
     InterruptedImport,
@@ -284,6 +285,9 @@ def run_bulk(
         if invalid:
             checkpoint.record(invalid.values())
         failure = _send_all(table, mapping, client, writer, checkpoint, options, batch_size, plan, wind_down)
+        if isinstance(failure, ConnectionFailed) and not checkpoint.resumed and not client.has_answered_well:
+            checkpoint.discard()  # never connected (a writer that asks nothing first): as above
+            raise failure
         stopped_by = None if failure is None else "interrupted" if isinstance(failure, InterruptedImport) else str(failure)
         if stopped_by is None:
             checkpoint.mark_complete()
@@ -422,11 +426,13 @@ def _send_all(
         if failure is not None:
             client.throttle.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
-        # Batches that finished while stopping were acknowledged: journal them too. Those
-        # cancelled before they started, or stopped at the throttle, wrote nothing: take them back.
-        collect(set(in_flight))
-        alive.close()  # after the journal, which tells it whether any request's fate is still open
-        bar.close()
+        try:
+            # Batches that finished while stopping were acknowledged: journal them too. Those
+            # cancelled before they started, or stopped at the throttle, wrote nothing: take them back.
+            collect(set(in_flight))
+        finally:
+            alive.close()  # after the journal, which tells it whether any request's fate is still open
+            bar.close()
     return failure
 
 

@@ -69,6 +69,19 @@ class FlawedCell:
     __repr__ = __str__
 
 
+class ShownDigits(str):
+    """The text an Excel cell shows for a whole number whose format sets out its digits (``01234``
+    for 1234 in ``00000``), carrying the ``number``: a key is made of the number, as it was before
+    such formats were read, so that the tasks a sheet made keep their uids."""
+
+    number: int
+
+    def __new__(cls, shown: str, number: int) -> "ShownDigits":
+        text = super().__new__(cls, shown)
+        text.number = number
+        return text
+
+
 def _shown(value: Any, limit: int = 80) -> str:
     """``repr(value)``, its middle cut when long: an error stays one readable line."""
     try:

@@ -72,11 +72,13 @@ def column_name(header: Any) -> str:
 EXCEL_CELL_CHARACTERS = 32_767  # the most an .xlsx cell holds (openpyxl cuts the rest off silently)
 EXCEL_ROWS, EXCEL_COLUMNS = 1_048_576, 16_384  # the most a sheet holds (openpyxl writes past them, Excel cuts)
 _EXCEL_CODE = re.compile(r"_x([0-9A-Fa-f]{4})_")
-# The "_" of a look-alike; a lookahead, so that the "_" ending one look-alike can begin the next.
-_EXCEL_LOOKS_CODED = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
 # XML 1.0 holds none of these (nor the non-characters U+FFFE and U+FFFF, nor half a character),
 # and reads \r as \n: written as Excel does, _x000D_ (tab and \n are kept).
-_EXCEL_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")
+_CONTROL = "\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff"
+_EXCEL_CONTROL = re.compile(f"[{_CONTROL}]")
+# The "_" of a look-alike; a lookahead, so that the "_" ending one look-alike can begin the next;
+# "_x0041" before a control character is one too, since that character's code begins with "_".
+_EXCEL_LOOKS_CODED = re.compile(f"_(?=x[0-9A-Fa-f]{{4}}(?:_|[{_CONTROL}]))")
 
 
 def excel_escape(text: str) -> str:

@@ -64,7 +64,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from fragment_bulk.errors import FlawedCell, InputError, RowProblem
+from fragment_bulk.errors import FlawedCell, InputError, RowProblem, ShownDigits
 from fragment_bulk.formats import column_name, unescape_formula, utc_text
 from fragment_bulk.identity import normalize_uid, uuid_from_payload, uuids_from_keys
 
@@ -554,7 +554,7 @@ class Mapping:
         for name in self.keys:
             if name in chunk.columns:
                 codes, cells = chunk.column(name)
-                texts = _key_texts(self._unescaped(cells))  # the key is what was exported, not the guard's apostrophe
+                texts = _key_texts(self._unescaped(cells), text_only=chunk.text_only)  # (not the guard's apostrophe)
                 key_texts.append(texts if codes is None else texts[codes])
         return converted, key_texts, _lacking_key(key_texts, len(chunk))
 
@@ -571,7 +571,8 @@ class Mapping:
         found = []
         for name, texts in zip(self.keys, key_texts):
             for position in np.flatnonzero(texts == ""):
-                problem = RowProblem(labels[position], name, None, "the key column is empty (the uid is made from it)")
+                problem = RowProblem(labels[position], name, None, "the key column is empty, or holds an Excel error"
+                                                                   " (the uid is made from it)")
                 found.append((position, problem) if positions else problem)
         return found
 
@@ -1145,6 +1146,10 @@ def _text_of(cell: Any) -> Any:
         cell = cell.item()
     if not isinstance(cell, _TEXT_LIKE) or isinstance(cell, float) and not math.isfinite(cell):
         return _BAD
+    if isinstance(cell, datetime) and cell.tzinfo is None:
+        return _naive_text(cell)  # a midnight as its date, as untyped
+    if isinstance(cell, ShownDigits):
+        return str.__str__(cell)  # the text shown
     return _key_text(cell)
 
 
@@ -1530,8 +1535,10 @@ def _unsendable(value: Any) -> str:
 
 def _key_text(value: Any) -> str:
     """A cell as the text a key is made of: ``"00123"`` stays as written, ``123.0`` is ``"123"``."""
-    if value is None:
+    if value is None or isinstance(value, FlawedCell):
         return ""
+    if isinstance(value, ShownDigits):
+        return str(value.number)  # the uid it made before formats were read (01234 shown, 1234 keyed)
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -1540,10 +1547,8 @@ def _key_text(value: Any) -> str:
         if not math.isfinite(value):
             return ""
         return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return _naive_text(value)
     if isinstance(value, (datetime, date, time)):
-        return value.isoformat()
+        return value.isoformat()  # a midnight too, 2024-03-05T00:00:00: the uid keyed on it stays as it was
     if isinstance(value, timedelta):
         return _duration_text(value)
     if isinstance(value, int) and _huge(value):
@@ -1637,10 +1642,12 @@ def _combined(hashes: list[np.ndarray], rows: int) -> np.ndarray:
     return combined
 
 
-def _key_texts(cells: np.ndarray) -> np.ndarray:
-    """Each cell's key text ("" when empty); text cells are taken as written, for speed."""
+def _key_texts(cells: np.ndarray, *, text_only: bool = False) -> np.ndarray:
+    """Each cell's key text ("" when empty, or an Excel error); text cells are taken as written, for
+    speed (a file's, ``text_only``, at once: no ``ShownDigits`` among them)."""
     missing = pd.isna(cells)
-    if _all_text(cells[~missing]):
+    plain = text_only or not any(isinstance(cell, (ShownDigits, FlawedCell)) for cell in cells)
+    if plain and _all_text(cells[~missing]):
         texts = cells.copy()
         texts[missing] = ""
         return texts

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from fragment_bulk.ahead import read_ahead
-from fragment_bulk.errors import FlawedCell, InputError
+from fragment_bulk.errors import FlawedCell, InputError, ShownDigits
 from fragment_bulk.formats import column_name, excel_unescape
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -950,12 +950,14 @@ def _shown_digits(cell: Any) -> Any:
     for group in reversed(groups[1:]):
         digits, tail = digits[: -len(group)], digits[-len(group):]
         shown.append(tail)
-    return "-".join([digits, *reversed(shown)])
+    return ShownDigits("-".join([digits, *reversed(shown)]), int(value))
 
 
 # A formula cell with no value after it, or an empty one (openpyxl writes <v></v>): read, it would be
 # an empty cell, and an import would delete the field it fills. (Excel and openpyxl write r first.)
-_FORMULA_WITHOUT_RESULT = re.compile(rb'<c r="([A-Z]+[0-9]+)"[^>]*>\s*<f[^>]*(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>')
+# An empty value of type str (t="str") is a result, though: a formula giving "" (=IF(A2="","",A2)).
+_FORMULA_WITHOUT_RESULT = re.compile(rb'<c r="([A-Z]+[0-9]+)"([^>]*)>\s*<f[^>]*(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>')
+_RESULT_TYPE = re.compile(rb'\bt="([a-zA-Z]+)"')
 
 
 def _formula_without_result(workbook: Any, sheet: str) -> str | None:
@@ -968,9 +970,10 @@ def _formula_without_result(workbook: Any, sheet: str) -> str | None:
     with archive.open(part) as xml:
         while block := xml.read(1 << 20):
             text = carried + block
-            found = _FORMULA_WITHOUT_RESULT.search(text) if b"<f" in text else None
-            if found:
-                return found.group(1).decode()
+            for found in _FORMULA_WITHOUT_RESULT.finditer(text) if b"<f" in text else ():
+                typed = _RESULT_TYPE.search(found.group(2))
+                if typed is None or typed.group(1) == b"n":  # a number, or nothing: no result saved
+                    return found.group(1).decode()
             carried = text[-65_536:]  # a cell cut by the block's end is whole in the next search
     return None
 

@@ -144,23 +144,29 @@ def test_usage_errors_exit_2(tmp_path):
     assert bad_rate.returncode == 2 and "fast" in error_line(bad_rate.stderr)
 
 
-@pytest.mark.parametrize("began_sending, code", [(False, 2), (True, 1)])
-def test_a_failure_once_sending_began_is_never_nothing_was_sent(monkeypatch, capsys, began_sending, code):
-    # The only batch written, then answered with a page that is not JSON: nothing acknowledged,
-    # yet every row may be on the server. Exit 2 says "nothing was sent": only before sending.
+@pytest.mark.parametrize("error, acknowledged, code", [
+    ("unreadable", None, 2), ("unreadable", 0, 1), ("unreadable", 3, 1),  # sent, answered with a page not JSON
+    ("refused", 0, 2), ("refused", 3, 1),  # a 403: the batch provably not written
+    ("unreachable", 0, 2),  # never connected
+])
+def test_exit_2_means_nothing_was_sent_and_only_that(monkeypatch, capsys, error, acknowledged, code):
+    from types import SimpleNamespace
+
     from fragment_bulk import api, cli
-    from fragment_bulk.errors import ProtocolError
+    from fragment_bulk.errors import AuthError, ConnectionFailed, ProtocolError
 
     def failing(*args, **kwargs):
-        error = ProtocolError("PUT /tasks/batch answered 200 with a body that is not JSON")
-        if began_sending:
-            error.report = object()  # what the engine attaches once it has sent
-        raise error
+        failure = {"unreadable": ProtocolError("PUT /tasks/batch answered 200 with a body that is not JSON"),
+                   "refused": AuthError(status=403, method="PUT", path="/tasks/batch"),
+                   "unreachable": ConnectionFailed("cannot connect")}[error]
+        if acknowledged is not None:
+            failure.report = SimpleNamespace(succeeded=acknowledged)  # what the engine attaches once it sends
+        raise failure
 
     monkeypatch.setattr(api, "import_file", failing)
     with pytest.raises(SystemExit) as stopped:
         cli.main(["import", str(SAMPLES / "tasks.csv"), "--sandbox"], standalone_mode=False)
-    assert stopped.value.code == code and "not JSON" in capsys.readouterr().err
+    assert stopped.value.code == code and capsys.readouterr().err.startswith("error: ")
 
 
 def test_ctrl_c_while_the_command_line_loads_is_one_line_and_exit_130(monkeypatch, capsys):

@@ -166,7 +166,7 @@ def test_an_unreachable_server_fails_at_once_naming_the_url():
 
 
 @pytest.mark.parametrize("fault", [httpx.ConnectTimeout, httpx.ReadTimeout], ids=["host-drops-it", "never-answers"])
-def test_a_first_get_without_an_answer_is_a_wrong_url_said_after_one_timeout(fault):
+def test_a_first_get_without_an_answer_is_a_wrong_url_said_after_a_timeout_or_two(fault):
     # A host that drops the connection, or a port that takes it and says nothing: minutes of
     # retries would only delay the same verdict.
     attempts = []
@@ -179,7 +179,7 @@ def test_a_first_get_without_an_answer_is_a_wrong_url_said_after_one_timeout(fau
     with FragmentClient(settings, transport=httpx.MockTransport(silent)) as c:
         with pytest.raises(ConnectionFailed, match=r"timed out .*base URL right \(or slower than --timeout 2s\)\?"):
             c.whoami()
-        assert len(attempts) == 1
+        assert len(attempts) == (1 if fault is httpx.ConnectTimeout else 2)  # a slow server gets a second chance
         attempts.clear()
         # A write whose answer timed out may have landed: never "nothing sent" (one never connected was not).
         with pytest.raises(ConnectionFailed if fault is httpx.ConnectTimeout else TransportError):
@@ -314,20 +314,20 @@ def test_a_server_ignoring_the_cursor_or_hiding_it_is_an_error_not_a_loop_or_a_c
 
 def _offset_pages(total: int, *, overlap: int = 0, cycle_after: int | None = None):
     """A server paging by offset, each page repeating the ``overlap`` last items of the one before
-    (tasks inserted meanwhile shift the offsets so), or sending its first pages again under new
-    cursors once ``cycle_after`` pages were sent."""
+    (tasks inserted meanwhile shift the offsets so), or sending its first two pages in turn under
+    new cursors once ``cycle_after`` pages were sent."""
     uids = [str(uuid.UUID(int=n)) for n in range(total)]  # made from a counter: their high bits all alike
     served = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        start = int(request.url.params.get("cursor", "0"))
+        start = int(request.url.params.get("cursor", "0").split("-")[0])
         if cycle_after is not None and len(served) >= cycle_after:
-            start = 0
+            start = 100 * (len(served) % 2)  # the first two pages again, in turn: A, B, A, B...
         served.append(start)
         page = uids[start:start + 100]
         after = start + 100 - overlap
         return httpx.Response(200, json={"items": [{"uid": uid} for uid in page],
-                                         "meta": {"next_cursor": str(after) if after < total else None}})
+                                         "meta": {"next_cursor": f"{after}-{len(served)}" if after < total else None}})
 
     return handler, uids
 
@@ -337,9 +337,19 @@ def test_pages_that_repeat_items_hand_each_out_once_and_a_circle_of_pages_is_an_
     overlapping, uids = _offset_pages(450, overlap=3)
     with FragmentClient(settings, transport=httpx.MockTransport(overlapping)) as c:
         assert [task["uid"] for task in c.iter_tasks()] == uids
+    # One page of nothing but repeats (tasks added ahead of the cursor meanwhile), then new ones again.
+    starts = iter([0, 100, 50, 150, 250, 350])
+
+    def shifted(request: httpx.Request) -> httpx.Response:
+        start = next(starts)
+        return httpx.Response(200, json={"items": [{"uid": uid} for uid in uids[start:start + 100]],
+                                         "meta": {"next_cursor": None if start == 350 else f"after-{start}"}})
+
+    with FragmentClient(settings, transport=httpx.MockTransport(shifted)) as c:
+        assert [task["uid"] for task in c.iter_tasks()] == uids
     circling, _ = _offset_pages(450, cycle_after=3)
     with FragmentClient(settings, transport=httpx.MockTransport(circling)) as c:
-        with pytest.raises(ProtocolError, match="a page of items it had listed already"):
+        with pytest.raises(ProtocolError, match="3 pages in a row of items it had listed already"):
             list(c.iter_tasks())
 
 

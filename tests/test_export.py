@@ -594,7 +594,7 @@ def test_without_the_guard_text_is_written_exactly_and_round_trips(tmp_path, san
 def test_xlsx_keeps_control_characters_and_carriage_returns_as_excel_codes_them(tmp_path, sandbox, client):
     # XML holds no control character and reads \r as \n: the cell holds _x000B_, as Excel writes it.
     texts = ["Word\u000bline", "bell\u0007 and\u0000null", "\rhello", "\r\nhello", "literal _x000D_ and _x005F_",
-             "tab\tand\nline feed", "=\u000b1+1", "no\uffffn\ufffe-characters", "a_x0020_x0020_b _x0041_x0042_"]
+             "tab\tand\nline feed", "=\u000b1+1", "no\uffffn\ufffe-characters", "a_x0020_x0020_b _x0041_x0042_", "ab_x0041\u0001"]
     uids = _seed(client, len(texts), fields=lambda n: {"title": f"t{n}", "note": texts[n], "key\u000bwith": n,
                                                          "Cost_x0020_x0020_EUR": n})
     before = sandbox.tasks()

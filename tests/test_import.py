@@ -27,7 +27,7 @@ import pytest
 import fragment_bulk
 from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.errors import ApiError, CheckpointError, ConfigError, InputError, ValidationError
-from fragment_bulk.identity import Claims
+from fragment_bulk.identity import Claims, uuid_from_key
 from fragment_bulk.retry import RetryPolicy
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
@@ -119,23 +119,24 @@ def test_excel_sheet_imports_the_same_tasks_as_the_csv_and_keeps_results_of_its_
         assert set(pd.read_csv(tmp_path / name, dtype=str)["_status"]) == {status}
 
 
-def test_zip_codes_kept_as_numbers_with_a_zero_padded_format_import_as_the_csv_of_the_sheet_does(sandbox, client, tmp_path):
-    """Excel stores the ZIP code 01234 as 1234 formatted "00000": the task must get what the cell shows."""
-    (tmp_path / "zips.csv").write_text("zip,title\n01234,Lyon\n98765,Paris\n", encoding="utf-8")
+def test_zip_codes_kept_as_numbers_with_a_zero_padded_format_arrive_as_shown_and_keep_their_uids(sandbox, client, tmp_path):
+    """Excel stores the ZIP code 01234 as 1234 formatted "00000": the task gets what the cell shows,
+    and a key of it still makes the uid the number made before formats were read."""
     book = openpyxl.Workbook()
     book.active.append(["zip", "title"])
     for code, title in ((1234, "Lyon"), (98765, "Paris")):
         book.active.append([code, title])
-        book.active.cell(book.active.max_row, 1).number_format = "00000"
+    book.save(tmp_path / "before.xlsx")  # as an earlier version read it: the number alone
+    fragment_bulk.import_file(tmp_path / "before.xlsx", keys=["zip"], client=client, checkpoint=None)
+    for row in (2, 3):
+        book.active.cell(row, 1).number_format = "00000"
     book.save(tmp_path / "zips.xlsx")
-    first = fragment_bulk.import_file(tmp_path / "zips.xlsx", keys=["zip"], client=client, checkpoint=None)
-    assert first.counts["created"] == 2
+    report = fragment_bulk.import_file(tmp_path / "zips.xlsx", keys=["zip"], client=client, checkpoint=None)
+    assert report.counts.get("created", 0) == 0 and sandbox.task_count() == 2
     assert sorted(task["fields"]["zip"] for task in sandbox.tasks()) == ["01234", "98765"]
-    again = fragment_bulk.import_file(tmp_path / "zips.csv", keys=["zip"], client=client, checkpoint=None)
-    assert again.counts["unchanged"] == 2 and again.counts.get("created", 0) == 0
 
 
-def test_an_excel_date_cell_is_the_same_text_as_a_key_as_text_and_untyped(sandbox, client, tmp_path):
+def test_an_excel_date_cell_is_sent_as_its_date_and_keys_the_uid_it_did(sandbox, client, tmp_path):
     book = openpyxl.Workbook()
     book.active.append(["day", "title", "as_text", "untyped"])
     book.active.append([datetime(2024, 3, 5), datetime(2024, 3, 5), datetime(2024, 3, 5), datetime(2024, 3, 5)])
@@ -145,9 +146,8 @@ def test_an_excel_date_cell_is_the_same_text_as_a_key_as_text_and_untyped(sandbo
     assert first.counts["created"] == 1
     assert sandbox.tasks()[0]["fields"] == {"day": "2024-03-05", "title": "2024-03-05", "as_text": "2024-03-05",
                                             "untyped": "2024-03-05"}
-    (tmp_path / "days.csv").write_text("day,title,as_text,untyped\n2024-03-05,2024-03-05,2024-03-05,2024-03-05\n")
-    again = fragment_bulk.import_file(tmp_path / "days.csv", keys=["day"], client=client, checkpoint=None)
-    assert again.counts["unchanged"] == 1 and sandbox.task_count() == 1
+    # The key is made of the date-time, as before: the uid a sheet keyed on dates made stays its own.
+    assert sandbox.tasks()[0]["uid"] == uuid_from_key("key", ["2024-03-05T00:00:00"])
 
 
 def test_durations_are_sent_as_the_text_a_sheet_shows_and_refused_as_numbers(sandbox, client, tmp_path):
@@ -653,6 +653,11 @@ def test_a_run_to_a_mistyped_url_leaves_no_checkpoint_to_bind_the_next_run(tmp_p
     wrong = run_cli("import", "input.csv", server_url="http://127.0.0.1:9/api/v1", cwd=tmp_path)  # nothing listens
     assert wrong.returncode == 2 and "is the server up, and the base URL right?" in error_line(wrong.stderr)
     assert not (tmp_path / "input.csv.fragment-checkpoint").exists()
+    # A comment run asks nothing before its first post: the same, found there.
+    (tmp_path / "notes.csv").write_text(f"uid,text\n{uuid.uuid4()},hello\n", encoding="utf-8")
+    wrong = run_cli("comment", "notes.csv", server_url="http://127.0.0.1:9/api/v1", cwd=tmp_path)
+    assert wrong.returncode == 2 and "is the server up, and the base URL right?" in error_line(wrong.stderr)
+    assert not (tmp_path / "notes.csv.comment.fragment-checkpoint").exists()
     right = run_cli("import", "input.csv", "--sandbox-db", "sb.sqlite", "--rate", "off", cwd=tmp_path)
     assert right.returncode == 0, right.stderr
     with Sandbox(SandboxConfig(db_path=tmp_path / "sb.sqlite")) as sb:
@@ -674,6 +679,14 @@ def test_an_excel_error_cell_makes_its_row_invalid_instead_of_being_sent_as_text
     failed = report.results[report.results["_status"] == "failed"]
     assert list(failed["_row"]) == ["2", "3"] and list(failed["price"]) == ["#N/A", "2"]
     assert failed["_error"].str.contains("Excel error").all()
+    # In a key column left out of the task, an error makes no uid either.
+    book.active["A4"] = "#N/A"
+    book.save(tmp_path / "errors.xlsx")
+    with pytest.raises(ValidationError) as refused:
+        fragment_bulk.import_file(tmp_path / "errors.xlsx", keys=["ref"], ignore=["ref", "price"], client=client,
+                                  checkpoint=None)
+    assert any(str(problem).startswith("row 4, column 'ref': the key column is empty, or holds an Excel error")
+               for problem in refused.value.problems)
 
 
 def test_missing_sheet_lists_the_sheets(tmp_path):

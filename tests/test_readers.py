@@ -342,6 +342,10 @@ def test_excel_formulas_are_read_as_their_saved_results_and_refused_without_one(
                   lambda sheet: sheet.replace("<f>B2*1.5</f><v />", "<f>B2*1.5</f><v>3</v>")
                                      .replace("<f>B3*1.5</f><v />", "<f>B3*1.5</f><v>4.5</v>"))
     assert [row["total"] for _, row in rows_of(open_table(tmp_path / "excel.xlsx"))] == [3, 4.5]
+    # A formula whose result is "" (=IF(B2>2,"",B2)): Excel saves the empty text as its result.
+    _rewrite_part(tmp_path / "excel.xlsx", "xl/worksheets/sheet1.xml",
+                  lambda sheet: sheet.replace('<c r="C3"><f>B3*1.5</f><v>4.5</v></c>', '<c r="C3" t="str"><f>B3*1.5</f><v></v></c>'))
+    assert [row["total"] for _, row in rows_of(open_table(tmp_path / "excel.xlsx"))] == [3, None]
 
 
 @pytest.mark.parametrize("builtin, code, value, read", [
