@@ -148,14 +148,7 @@ class FragmentClient:
             # quote a header, the token's included.
             raise ProtocolError(f"{method} {path}: the request cannot be sent ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
-            # Before any answer, a failed connection (refused, unknown host, TLS, or no answer to it:
-            # a host that drops it) is a wrong URL or a server that is down, and so are two GETs
-            # never answered (not an API): say so then, not after minutes of retries. (A write that timed out may have been applied: never "nothing sent".)
-            # Once the server has answered, it is a blip: retried.
-            unanswered_read = isinstance(exc, httpx.ReadTimeout) and method.upper() == "GET"
-            if unanswered_read and not self._answered:
-                self._unanswered_reads += 1  # the second in a row: a slow server would have answered one
-            if (isinstance(exc, _NEVER_CONNECTED) or unanswered_read and self._unanswered_reads >= 2) and not self._answered:
+            if self._looks_like_a_wrong_url(exc, method):
                 slow = f" (or slower than --timeout {self.settings.timeout:g}s)" if isinstance(exc, httpx.TimeoutException) else ""
                 raise ConnectionFailed(f"{method} {path} to {shown_url(self.settings.base_url)}: {describe_transport_error(exc)};"
                                        f" is the server up, and the base URL right{slow}?") from exc
@@ -181,6 +174,18 @@ class FragmentClient:
             raise ProtocolError(f"{method} {path} answered {response.status_code} with a body that is not JSON") from exc
         self.has_answered_well = True
         return answer
+
+    def _looks_like_a_wrong_url(self, exc: httpx.HTTPError, method: str) -> bool:
+        """Before any answer, a failed connection (refused, unknown host, TLS, or no answer to it:
+        a host that drops it) is a wrong URL or a server that is down, and so are two GETs never
+        answered (not an API): said then, not after minutes of retries. A write that timed out
+        may have been applied: never "nothing sent". Once the server has answered, it is a blip."""
+        if self._answered:
+            return False
+        if isinstance(exc, httpx.ReadTimeout) and method.upper() == "GET":
+            self._unanswered_reads += 1  # the second: a slow server would have answered one of them
+            return self._unanswered_reads >= 2
+        return isinstance(exc, _NEVER_CONNECTED)
 
     @property
     def server_time(self) -> datetime | None:
