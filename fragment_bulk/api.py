@@ -300,24 +300,25 @@ def export_dataframe(
 
 
 def _column_list(columns: Any) -> list[str] | None:
-    """``columns=`` as a list; a text is the CLI's ``--columns``, names split on commas."""
+    """``columns=`` as a list; a text is the CLI's ``--columns A,B,C``, names split on commas."""
     if isinstance(columns, str):
-        return [name.strip() for name in columns.split(",") if name.strip()]
+        return [name.strip() for name in columns.split(",")]
     return None if columns is None else list(columns)
 
 
 def _filter_dict(filters: Any) -> dict[str, Any] | None:
-    """``filters=`` as a dict; a list of ``"name=value"`` texts is the CLI's ``--filter``."""
+    """``filters=`` as a dict; texts like ``"country=FR"`` (the CLI's ``--filter``s) are split at
+    their first ``=`` (a URL value has more), the value as typed, each key given once."""
     if filters is None or isinstance(filters, MappingType):
         return filters
-    if isinstance(filters, str):
-        filters = [filters]
-    pairs = {}
-    for given in filters:
-        name, equals, value = given.partition("=") if isinstance(given, str) else ("", "", "")
-        if not equals or not name.strip():
-            raise ConfigError(f"filters= takes a dict of field to value, or texts like 'country=FR', not {given!r}")
-        pairs[name.strip()] = value
+    pairs: dict[str, Any] = {}
+    for text in [filters] if isinstance(filters, str) else filters:
+        key, equals, value = text.partition("=") if isinstance(text, str) else ("", "", "")
+        if not equals or not key.strip():
+            raise ConfigError(f"a filter is KEY=VALUE (e.g. country=FR; in Python also a dict), not {text!r}")
+        if key.strip() in pairs:
+            raise ConfigError(f"the filter {key.strip()!r} is given twice; the API takes one value a key")
+        pairs[key.strip()] = value
     return pairs
 
 

@@ -360,19 +360,6 @@ def comment_command(source: Path, text_column: str, **params: Any) -> None:
     _report(api.comment_file(source, text_column=text_column, **args), as_json)
 
 
-def _filters(texts: tuple[str, ...]) -> dict[str, str]:
-    """``--filter KEY=VALUE``s: split at the first ``=`` (a URL value has more), the value as typed."""
-    filters: dict[str, str] = {}
-    for text in texts:
-        key, sep, value = text.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--filter expects KEY=VALUE (e.g. country=FR), got {text!r}")
-        if key.strip() in filters:
-            raise ConfigError(f"--filter {key.strip()!r} is given twice; the API takes one value a key")
-        filters[key.strip()] = value
-    return filters
-
-
 @main.command("export")
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE", help="Custom-field filter, as the API's ?country=FR (repeatable).")
@@ -400,9 +387,9 @@ def export_command(output: Path, filters: tuple[str, ...], columns: str | None, 
     connection = _connection(params)
     status = params.pop("status")
     report = api.export_file(
-        output, filters=_filters(filters),
+        output, filters=list(filters),  # KEY=VALUE texts, and A,B,C: the API reads both as given here
         status=status.upper() if status else None,
-        columns=[name.strip() for name in columns.split(",")] if columns else None,
+        columns=columns or None,
         format=file_format, escape_formulas=not no_escape_formulas, progress=False if quiet else progress,
         log=(lambda message: None) if quiet else _say, **params, **connection,
     )

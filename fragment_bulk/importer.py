@@ -24,7 +24,7 @@ from functools import cached_property
 from typing import Any
 
 from fragment_bulk.checkpoint import Checkpoint, Outcome
-from fragment_bulk.client import FragmentClient
+from fragment_bulk.client import FragmentClient, redacted
 from fragment_bulk.errors import describe_detail
 from fragment_bulk.formats import parse_moment, utc_text
 from fragment_bulk.identity import normalize_uid
@@ -48,14 +48,15 @@ class UpsertWriter:
         self.anchor = load_anchor(client, checkpoint)
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
-        return send_keyed(client.upsert_tasks, rows, lambda task: classify(task, self.anchor))
+        return send_keyed(client.upsert_tasks, rows, lambda task: classify(task, self.anchor),
+                          secret=client.settings.require_token())
 
 
 LEFT_OUT = "the server acknowledged the row twice without returning its task; run again to check it"
 
 
 def send_keyed(send: Callable[[list[dict[str, Any]]], list[dict[str, Any]]], rows: list[Any],
-               status: Callable[[dict[str, Any]], str]) -> list[Outcome]:
+               status: Callable[[dict[str, Any]], str], *, secret: str = "") -> list[Outcome]:
     """Send rows that carry their uid (PUT, PATCH: sending twice is harmless) and tell each row's
     outcome from the task answered with its uid, wherever it is in the answer. Rows the answer
     leaves out are sent once more; still left out, they are failed, to be checked by a re-run."""
@@ -63,7 +64,7 @@ def send_keyed(send: Callable[[list[dict[str, Any]]], list[dict[str, Any]]], row
     for _ in range(2):
         answered = _by_uid(send([{**row.payload, "uid": row.uid} for row in rows]), {row.uid for row in rows})
         outcomes += [Outcome(row.ordinal, status(answered[row.uid]), row.uid) if _is_task(answered[row.uid])
-                     else Outcome(row.ordinal, "failed", row.uid, _not_a_task(answered[row.uid]))
+                     else Outcome(row.ordinal, "failed", row.uid, redacted(_not_a_task(answered[row.uid]), secret))
                      for row in rows if row.uid in answered]
         rows = [row for row in rows if row.uid not in answered]
         if not rows:

@@ -48,7 +48,7 @@ class UpdateWriter:
         self.anchor = load_anchor(client, checkpoint)
 
     def send(self, client: FragmentClient, rows: list[Any]) -> list[Outcome]:
-        return send_keyed(client.update_tasks, rows, self._status)
+        return send_keyed(client.update_tasks, rows, self._status, secret=client.settings.require_token())
 
     def _status(self, task: dict[str, Any]) -> str:
         if self.anchor is None or self.anchor.is_before(task.get("updated_at")) is not False:

@@ -1072,7 +1072,9 @@ class _ItemByItem(httpx.BaseTransport):
         headers = {name: value for name, value in request.headers.items() if name != "content-length"}
         written = self.inner.handle_request(httpx.Request("PUT", request.url, headers=headers, json={"items": accepted}))
         written.read()
-        answer = written.json()["items"] + [{"uid": item["uid"], "status": 422, "error": "title not allowed"} for item in refused]
+        token = request.headers["authorization"].split()[-1]  # a server that quotes the request back
+        answer = written.json()["items"] + [{"uid": item["uid"], "status": 422, "error": f"title not allowed for {token}"}
+                                            for item in refused]
         return httpx.Response(207, json={"items": answer})
 
 
@@ -1086,7 +1088,8 @@ def test_an_item_answered_without_its_task_is_failed_not_created(tmp_path):
         assert report.counts["created"] == 6 and report.counts["failed"] == 2 and report.exit_code == 1
         results = pd.read_csv(tmp_path / "r.csv", dtype=str)
         failed = results[results["_status"] == "failed"]
-        assert list(failed["ref"]) == ["002", "005"] and failed["_error"].str.contains("title not allowed").all()
+        assert list(failed["ref"]) == ["002", "005"] and failed["_error"].str.contains("title not allowed for \\*\\*\\*").all()
+        assert sb.config.token not in (tmp_path / "r.csv").read_text()
         assert {task["fields"]["ref"] for task in sb.tasks()} == refs
 
 

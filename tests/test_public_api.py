@@ -79,8 +79,10 @@ def test_files_and_export_options_are_taken_as_the_command_line_gives_them(tmp_p
     report = fragment_bulk.export_file(tmp_path / "fr.csv", filters=["country=FR"], columns="title, country", sandbox=sandbox)
     assert pd.read_csv(report.path, dtype=str).to_dict("records") == [{"title": "a", "country": "FR"}]
     assert list(fragment_bulk.export_dataframe(filters="country=DE", columns="title", sandbox=sandbox)["title"]) == ["b"]
-    with pytest.raises(ConfigError, match="filters= takes a dict of field to value, or texts like 'country=FR'"):
+    with pytest.raises(ConfigError, match=r"a filter is KEY=VALUE \(e.g. country=FR; in Python also a dict\), not 'country'"):
         fragment_bulk.export_file(tmp_path / "x.csv", filters=["country"], sandbox=sandbox)
+    with pytest.raises(ConfigError, match="the filter 'country' is given twice"):  # as the CLI says it
+        fragment_bulk.export_file(tmp_path / "x.csv", filters=["country=FR", "country=DE"], sandbox=sandbox)
     with pytest.raises(TypeError, match=r"export_dataframe\(\) got an unexpected keyword argument 'filter' \(did you mean"):
         fragment_bulk.export_dataframe(filter={"country": "FR"}, sandbox=sandbox)
 
