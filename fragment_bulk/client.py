@@ -35,7 +35,7 @@ from fragment_bulk.errors import (
     TransportError,
     describe_detail,
 )
-from fragment_bulk.identity import Claims
+from fragment_bulk.claims import Claims
 from fragment_bulk.ratelimit import Throttle
 from fragment_bulk.retry import RetryPolicy, parse_retry_after
 

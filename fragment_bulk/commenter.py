@@ -23,7 +23,7 @@ from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
 from fragment_bulk.errors import (ApiError, AuthError, NotFoundError, ProtocolError, RateLimited, RequestRejected,
                                   ServerError, TransportError)
-from fragment_bulk.identity import Claims
+from fragment_bulk.claims import Claims
 from fragment_bulk.importer import MAX_POSTS, UNKNOWN, parse_time
 
 COMMENT_KEY = "comment"  # where the mapping puts the comment's text in a row's payload

@@ -42,7 +42,7 @@ from fragment_bulk.engine import alive_every
 from fragment_bulk.errors import (ApiError, ConnectionFailed, InterruptedImport, ProtocolError, RequestRejected, ServerError,
                                   TransportError)
 from fragment_bulk.formats import utc_text
-from fragment_bulk.identity import Claims
+from fragment_bulk.claims import Claims
 from fragment_bulk.importer import MAX_POSTS, UNKNOWN, newest_update, parse_time
 
 CLOCK_SKEW = timedelta(seconds=5)  # how far a server's clocks may disagree: a look-up lists this much earlier

@@ -27,7 +27,8 @@ import pytest
 import fragment_bulk
 from fragment_bulk.checkpoint import Checkpoint, Outcome
 from fragment_bulk.errors import ApiError, CheckpointError, ConfigError, InputError, ValidationError
-from fragment_bulk.identity import Claims, uuid_from_key
+from fragment_bulk.claims import Claims
+from fragment_bulk.identity import uuid_from_key
 from fragment_bulk.retry import RetryPolicy
 from fragment_bulk.sandbox import Sandbox, SandboxConfig
 
