@@ -888,9 +888,10 @@ class ExcelTable(Table):
         try:
             # Cells, not values: a number's format may pad it with zeros (a ZIP code 01234 is 1234 in "00000").
             rows = _sheet(workbook, self.sheet_name).iter_rows(min_row=self.header_row + 1)
+            digit_places = _digit_place_styles(workbook)
             first = self.first_column
             for number, row in enumerate(rows, self.header_row + 1):
-                cells = [_cell_value(cell) for cell in row]
+                cells = [_cell_value(cell, digit_places) for cell in row]
                 outside = [(index, cell) for index, cell in enumerate(cells)
                            if cell is not None and not first <= index < first + width]
                 if outside:
@@ -904,6 +905,7 @@ class ExcelTable(Table):
             workbook.close()
 
 
+_FIRST_OWN_FORMAT = 164  # the number of the first format a file defines itself (ECMA-376 18.8.30)
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
@@ -933,24 +935,36 @@ def _know_locale_dates(workbook: Any) -> None:
 _DIGIT_PLACES = re.compile(r"0+(?:-0+)*")
 
 
-def _shown_digits(cell: Any) -> Any:
-    """A cell's value; but a whole number whose format sets out its digits (padding them with
-    zeros, maybe grouping them) as the text the cell shows: the number alone would lose the zeros
-    of a ZIP code 01234. Any other format (a percentage, a currency) leaves the value as it is."""
-    value = cell.value
+def _digit_place_styles(workbook: Any) -> dict[int, list[int]]:
+    """The workbook's cell styles whose number format sets out a number's digits, each with the
+    widths of its groups (``00000-0000``: [5, 4]). Looked up once: most workbooks have none, and
+    then no cell's format is read at all. (Only a format of the file's own can be one: the
+    built-in ``0`` shows a number as it is.)"""
+    styles, custom = getattr(workbook, "_cell_styles", None), getattr(workbook, "_number_formats", None)
+    if styles is None or custom is None:
+        return {}  # another openpyxl: numbers as they are
+    found = {}
+    for index, style in enumerate(styles):
+        number = getattr(style, "numFmtId", 0) - _FIRST_OWN_FORMAT
+        layout = custom[number].replace("\\-", "-") if 0 <= number < len(custom) else ""  # Excel may escape "-"
+        if len(layout) >= 2 and _DIGIT_PLACES.fullmatch(layout):
+            found[index] = [len(group) for group in layout.split("-")]
+    return found
+
+
+def _shown_digits(value: Any, widths: list[int]) -> Any:
+    """A whole number in a format of digit places as the text the cell shows, the number alone
+    would lose the zeros of a ZIP code 01234; anything else as it is."""
     if type(value) not in (int, float) or not 0 <= value < 2**53 or value != int(value):
         return value
-    layout = (getattr(cell, "number_format", None) or "").replace("\\-", "-")  # Excel may escape the hyphen
-    if len(layout) < 2 or not _DIGIT_PLACES.fullmatch(layout):
-        return value  # "0" and "General" show the number as it is
-    groups = layout.split("-")
-    digits = str(int(value)).zfill(sum(map(len, groups)))
+    digits = str(int(value)).zfill(sum(widths))
     # Excel fills the places from the right; digits beyond them all go to the first group.
-    shown: list[str] = []
-    for group in reversed(groups[1:]):
-        digits, tail = digits[: -len(group)], digits[-len(group):]
-        shown.append(tail)
-    return ShownDigits("-".join([digits, *reversed(shown)]), int(value))
+    at = len(digits) - sum(widths[1:])
+    groups = [digits[:at]]
+    for width in widths[1:]:
+        groups.append(digits[at:at + width])
+        at += width
+    return ShownDigits("-".join(groups), int(value))
 
 
 # A formula cell with no value after it, or an empty one (openpyxl writes <v></v>): read, it would be
@@ -978,10 +992,11 @@ def _formula_without_result(workbook: Any, sheet: str) -> str | None:
     return None
 
 
-def _cell_value(cell: Any) -> Any:
-    if getattr(cell, "data_type", None) == "e":  # #N/A, #DIV/0!, #REF!: a formula that failed, most often
+def _cell_value(cell: Any, digit_places: dict[int, list[int]]) -> Any:
+    if cell.data_type == "e":  # #N/A, #DIV/0!, #REF!: a formula that failed, most often
         return FlawedCell(str(cell.value), "holds an Excel error, not a value: mend it in the sheet, or empty the cell")
-    return _excel_value(_shown_digits(cell))
+    widths = digit_places.get(getattr(cell, "_style_id", 0)) if digit_places else None
+    return _excel_value(cell.value if widths is None else _shown_digits(cell.value, widths))
 
 
 def _sheet(workbook: Any, name: str) -> Any:
