@@ -1570,7 +1570,7 @@ def _duration_text(value: timedelta) -> str:
 
 def _naive_text(value: datetime) -> str:
     """A date-time without a zone as its ISO text; at midnight, as the date it is (what a date
-    cell of Excel holds, and what a CSV of it says): the same text whether sent or a key."""
+    cell of Excel holds, and what a CSV of it says). Sent so; a key keeps the full ISO text."""
     return value.date().isoformat() if value.time() == time() else value.isoformat()
 
 
@@ -1646,8 +1646,8 @@ def _key_texts(cells: np.ndarray, *, text_only: bool = False) -> np.ndarray:
     """Each cell's key text ("" when empty, or an Excel error); text cells are taken as written, for
     speed (a file's, ``text_only``, at once: no ``ShownDigits`` among them)."""
     missing = pd.isna(cells)
-    plain = text_only or not any(isinstance(cell, (ShownDigits, FlawedCell)) for cell in cells)
-    if plain and _all_text(cells[~missing]):
+    # (A FlawedCell is no text: such a column takes the path cell by cell below; a ShownDigits is.)
+    if _all_text(cells[~missing]) and (text_only or ShownDigits not in set(map(type, cells))):
         texts = cells.copy()
         texts[missing] = ""
         return texts
