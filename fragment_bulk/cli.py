@@ -157,8 +157,11 @@ def _may_have_sent(error: FragmentBulkError) -> bool:
 
 def _variable_named(name: str) -> str:
     """How an error names the variable --token-env gave: ``$FRAGMENT_TOKEN``; but not a name that
-    does not look like one (upper case, digits, _), which may be the token itself, given by mistake."""
-    if re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}", name):
+    does not look like one, which may be the token itself, given by mistake. A name is upper case
+    words joined by ``_``; an upper-case token (hex, base32) is one long run, or full of digits."""
+    words = name.split("_")
+    if (re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}", name) and all(len(word) <= 16 for word in words)
+            and sum(character.isdigit() for character in name) <= 4):
         return f"${name}"
     return "the variable --token-env names (not shown: it looks more like a token than a variable's name)"
 

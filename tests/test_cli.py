@@ -47,9 +47,11 @@ def test_a_token_variable_named_but_unset_never_falls_back_to_fragment_token():
                             env=env, capture_output=True, text=True)
     assert result.returncode == 2 and error_line(result.stderr) == "error: no API token: $STAGING_TOKEN is not set"
     # The token itself given by mistake is not printed back.
-    result = subprocess.run([sys.executable, "-m", "fragment_bulk", "whoami", "--token-env", "sk_live_abc123XYZ"],
-                            env=env, capture_output=True, text=True)
-    assert result.returncode == 2 and "sk_live_abc123XYZ" not in result.stderr + result.stdout
+    for token in ("sk_live_abc123XYZ", "A3F9C2E7B1D04F6A8C2E9B7D", "AKIA0QX7TZ4K2MJ9", "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE"):
+        result = subprocess.run([sys.executable, "-m", "fragment_bulk", "whoami", "--token-env", token],
+                                env=env, capture_output=True, text=True)
+        assert result.returncode == 2 and token not in result.stderr + result.stdout
+        assert "not shown" in error_line(result.stderr)
 
 
 def test_a_filter_value_keeps_its_equals_signs_and_spaces(tmp_path):
