@@ -57,6 +57,7 @@ SIDECAR_SUFFIX = ".mapping.yml"
 SPOOL_ROWS = 100  # comments spooled at a time (tasks are spooled a page at a time)
 _TOP_LEVEL_NATIVES = tuple(name for name in NATIVE_COLUMNS if name not in TEXT_COLUMNS)
 _RESERVED = frozenset(NATIVE_COLUMNS + OPTIONAL_NATIVES)
+_TEXT_AT = NATIVE_COLUMNS.index(TEXT_COLUMNS[0])  # where title and url sit among the natives
 PREFETCH_PAGES = 4
 
 
@@ -282,15 +283,19 @@ def flatten(task: Mapping[str, Any]) -> dict[str, Any]:
         if value is not None:
             row[name] = value
     for key, value in custom.items():
-        if key in TEXT_COLUMNS:
-            continue
-        # A field named like a native column, or like the prefix itself ("fields.status", which
-        # would meet the field "status" in one column), is written under the prefix; so is one
-        # with space around it, which a reader trims off a header (" status" would meet "status").
-        if key in _RESERVED or key.startswith("fields.") or column_name(key) != key:
-            key = f"fields.{key}"
-        row[key] = value
+        if key not in TEXT_COLUMNS:
+            row[field_column(key)] = value
     return row
+
+
+def field_column(key: str) -> str:
+    """The column of the custom field ``key``: its name, but under the prefix for a field named
+    like a native column, or like the prefix itself ("fields.status", which would meet the field
+    "status" in one column), or with space around it, which a reader trims off a header
+    (" status" would meet "status")."""
+    if key in _RESERVED or key.startswith("fields.") or column_name(key) != key:
+        return f"fields.{key}"
+    return key
 
 
 FRAME_MAPPING = "fragment_bulk.mapping"  # the key of an exported frame's mapping in ``frame.attrs``
@@ -370,28 +375,67 @@ class _Seen:
         self.names: list[str] = list(NATIVE_COLUMNS)
         self.index: dict[str, int] = {name: position for position, name in enumerate(self.names)}
         self.kinds: list[set[str]] = [set() for _ in self.names]
+        self._field_columns: dict[str, int] = {}  # a custom field's key -> the position of its column
         self.rows = 0
         self.pages = 0
         self.dropped = 0
 
-    def encode(self, row: dict[str, Any]) -> list[Any]:
-        """``row``'s values in column order, registering new columns and noting kinds."""
-        values: list[Any] = [None] * len(self.names)
-        index, kinds = self.index, self.kinds
-        for name, value in row.items():
-            position = index.get(name)
+    def encode(self, tasks: list[Mapping[str, Any]]) -> list[list[Any]]:
+        """A page of tasks as rows of values in column order (:func:`flatten`'s columns, its work
+        done in place: a page's worth of dicts spared), registering new columns and noting the
+        kinds of their values, a column at a time."""
+        rows = [self._values(task) for task in tasks]
+        width = len(self.names)
+        for row in rows:
+            if len(row) < width:  # made before a later task of the page brought a new column
+                row += [None] * (width - len(row))
+        for position, column in enumerate(zip(*rows)):
+            types = set(map(type, column))
+            types.discard(type(None))
+            kinds = self.kinds[position]
+            kinds.update(_KIND_OF_TYPE.get(kind_of, "json") for kind_of in types if kind_of is not int)
+            if int in types:
+                exact = [-_EXACT_INT <= value <= _EXACT_INT for value in column if type(value) is int]
+                if any(exact):
+                    kinds.add("int")
+                if not all(exact):
+                    kinds.add("json")  # written as its digits: an Excel or Parquet number would round it
+        return rows
+
+    def _values(self, task: Mapping[str, Any]) -> list[Any]:
+        # (Inlined, in C where it can be: this runs once a task.)
+        custom = task.get("fields") or {}
+        values: list[Any] = list(map(task.get, _TOP_LEVEL_NATIVES))
+        values[_TEXT_AT:_TEXT_AT] = map(custom.get, TEXT_COLUMNS)
+        values += [None] * (len(self.names) - len(values))
+        index, columns = self.index, self._field_columns
+        for name in OPTIONAL_NATIVES:
+            value = task.get(name)
+            if value is not None:
+                position = index.get(name)
+                if position is None:
+                    position = self._position(name)
+                    values += [None] * (position + 1 - len(values))
+                values[position] = value
+        for key, value in custom.items():
+            position = columns.get(key)
             if position is None:
-                position = index[name] = len(self.names)
-                self.names.append(name)
-                kinds.append(set())
-                values.append(None)
+                if key in TEXT_COLUMNS:
+                    continue  # placed above
+                position = columns[key] = self._position(field_column(key))
+                values += [None] * (position + 1 - len(values))
             if value is not None:
                 values[position] = value
-                kind = _KIND_OF_TYPE.get(type(value), "json")
-                if kind == "int" and not -_EXACT_INT <= value <= _EXACT_INT:
-                    kind = "json"  # written as its digits: an Excel or Parquet number would round it
-                kinds[position].add(kind)
         return values
+
+    def _position(self, name: str) -> int:
+        """The position of the column ``name``, registered if new."""
+        position = self.index.get(name)
+        if position is None:
+            position = self.index[name] = len(self.names)
+            self.names.append(name)
+            self.kinds.append(set())
+        return position
 
     def type_of(self, position: int) -> str:
         name = self.names[position]
@@ -413,7 +457,7 @@ def _collect(client: FragmentClient, search: Search, spool: Path, *, progress: b
                     bar = progress_bar(total, unit="task", description="export", enabled=progress)
                 seen.pages += 1
                 seen.dropped += outside
-                _spool_page(handle, [seen.encode(flatten(task)) for task in kept])
+                _spool_page(handle, seen.encode(kept))
                 seen.rows += len(kept)
                 bar.update(len(kept))
     finally:

@@ -718,3 +718,32 @@ def test_an_export_with_a_time_filter_the_server_does_not_know_is_an_error_not_a
         assert not (tmp_path / "recent.csv").exists()
         assert run_cli("export", str(tmp_path / "all.csv"), server_url=server.url).returncode == 0
         assert len(pd.read_csv(tmp_path / "all.csv")) == 3
+
+
+_FIELD_KEYS = st.sampled_from(["title", "url", "status", "uid", "archived", "fields.x", " x", "x", "n", "meta"])
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**60, 2**60), st.floats(allow_nan=False),
+                    st.text(max_size=3), st.lists(st.integers(), max_size=2))
+
+
+@given(st.lists(st.fixed_dictionaries(
+    {"uid": st.uuids().map(str), "status": st.sampled_from(["TODO", "DONE"]), "fields": st.dictionaries(_FIELD_KEYS, _VALUES)},
+    optional={"archived": st.booleans(), "queue_uid": st.none() | st.text(max_size=2), "due_at": st.none()},
+), max_size=12), st.integers(1, 5))
+def test_export_rows_hold_what_flatten_says_in_first_seen_column_order_with_each_columns_kinds(tasks, page):
+    """Pages are encoded without flattening each task to a dict first: the rows, the column
+    order and the kinds must be what flattening, then registering names as they come, gives."""
+    names, kinds = list(exporter.NATIVE_COLUMNS), {}
+    for task in tasks:
+        for name, value in flatten(task).items():
+            if name not in names:
+                names.append(name)
+            if value is not None:
+                kind = {str: "str", int: "int", float: "float", bool: "bool"}.get(type(value), "json")
+                kinds.setdefault(name, set()).add("json" if kind == "int" and abs(value) > 2**53 else kind)
+    seen = exporter._Seen()
+    rows = [row for start in range(0, len(tasks), page) for row in seen.encode(tasks[start:start + page])]
+    assert seen.names == names
+    assert [seen.kinds[seen.index[name]] for name in names] == [kinds.get(name, set()) for name in names]
+    for task, row in zip(tasks, rows):
+        assert {name: value for name, value in zip(seen.names, row) if value is not None} == \
+               {name: value for name, value in flatten(task).items() if value is not None}
