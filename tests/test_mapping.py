@@ -787,3 +787,29 @@ def test_a_date_text_pandas_reads_as_a_year_before_1_is_invalid():
     problems, rows = mapped(mapping, {"title": ["a", "b"], "due": ["-3", "2026-03-01"]})
     assert [(p.row, p.column) for p in problems] == [(2, "due")]
     assert rows[1].payload["due_at"].startswith("2026-03-01")
+
+
+@given(st.lists(st.lists(st.integers(0, 40), max_size=30), max_size=40), st.sampled_from([64, 1]), st.booleans())
+def test_the_hash_index_finds_every_earlier_hash_and_its_first_label_as_a_dict_would(chunks, spread, text_labels):
+    """Runs merged tier by tier, the bitmap grown and rebuilt as hashes come: whatever the
+    sizes, each hash seen before is found with the label of its first row, and a hash repeated
+    in its own chunk is one (hashes few and close, or far apart in the top bits the bitmap reads)."""
+    from fragment_bulk.mapping import _HashIndex
+
+    index, first_label, row = _HashIndex(), {}, 0
+    index.MERGED = 2  # a small file through every tier
+    for chunk in chunks:
+        hashes = np.array([value * (0x9E3779B97F4A7C15 if spread == 64 else 1) % 2**64 for value in chunk], dtype=np.uint64)
+        numbers = list(range(row, row + len(chunk)))
+        labels = pd.Index([f"r{n}" for n in numbers] if text_labels else numbers)
+        earlier, earlier_labels, repeated = index.record(hashes, labels)
+        in_chunk: set[int] = set()
+        for position, value in enumerate(hashes.tolist()):
+            assert earlier[position] == (value in first_label)
+            if earlier[position]:
+                assert earlier_labels[position] == first_label[value]
+            assert repeated[position] == (value in in_chunk)
+            in_chunk.add(value)
+        for value, label in zip(hashes.tolist(), labels):
+            first_label.setdefault(value, label)
+        row += len(chunk)
