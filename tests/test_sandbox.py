@@ -278,6 +278,17 @@ def test_invalid_task_bodies_are_422_with_loc(client: httpx.Client, sandbox: San
     assert sandbox.task_count() == 0
 
 
+def test_a_date_repeated_in_a_batch_is_judged_at_each_item(client: httpx.Client, sandbox: Sandbox) -> None:
+    """(Each distinct date text is parsed once a batch and more: its verdict must still land on
+    every item that holds it.)"""
+    bad = [{**task_body(f"t{i}"), "uid": new_uid(), "due_at": "2025-09-11T12:00:00"} for i in range(3)]
+    assert locs(client.put("/tasks/batch", json={"items": bad})) == [["body", "items", i, "due_at"] for i in range(3)]
+    good = [{**task_body(f"t{i}"), "uid": new_uid(), "due_at": "2025-09-11T14:00:00+02:00"} for i in range(3)]
+    answered = client.put("/tasks/batch", json={"items": good}).json()["items"]
+    assert [task["due_at"] for task in answered] == ["2025-09-11T12:00:00.000000Z"] * 3
+    assert sandbox.task_count() == 3
+
+
 def test_invalid_json_is_422(client: httpx.Client) -> None:
     for content in (b"{not json", b"", b'{"fields": {"title": NaN}}'):
         assert locs(client.post("/tasks", content=content)) == [["body"]]

@@ -7,6 +7,7 @@ them in one round trip. Nothing here touches the database: an item is judged on 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -25,6 +26,7 @@ TASK_KEYS = frozenset({
     "done_at", "started_at", "created_at", "updated_at",
 })
 
+_CANONICAL_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # 32 hex digits, either bare or dashed 8-4-4-4-12 (the backreference forbids mixing).
 _UUID_RE = re.compile(
     r"^([0-9a-f]{8})(-?)([0-9a-f]{4})\2([0-9a-f]{4})\2([0-9a-f]{4})\2([0-9a-f]{12})$", re.IGNORECASE
@@ -76,7 +78,9 @@ def format_timestamp(moment: datetime) -> str:
     Fixed width, so timestamps sort as strings in SQLite and compare as cursor values.
     """
     # isoformat, not strftime: a third faster, and its year always has four digits.
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
+    if moment.tzinfo is not timezone.utc:  # (the clock's are: one conversion a task spared)
+        moment = moment.astimezone(timezone.utc)
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def normalise_uid(value: object) -> str | None:
@@ -86,6 +90,8 @@ def normalise_uid(value: object) -> str | None:
     """
     if not isinstance(value, str):
         return None
+    if _CANONICAL_UUID_RE.fullmatch(value):  # as clients send them: nothing to rebuild
+        return value
     match = _UUID_RE.match(value.strip())
     if match is None:
         return None
@@ -105,19 +111,25 @@ def check_timestamp(value: object, loc: Loc, problems: Problems) -> str | None:
     if not isinstance(value, str):
         problems.add(loc, "Input should be a valid datetime string", "datetime_type")
         return None
+    utc, problem = _utc_text(value)
+    if problem is not None:
+        problems.add(loc, *problem)
+    return utc
+
+
+@functools.lru_cache(maxsize=4096)  # a batch's dates repeat (a due date a day, say): each is parsed once
+def _utc_text(value: str) -> tuple[str | None, tuple[str, str] | None]:
+    """``value`` as the sandbox's UTC string, or the problem (message, type) it has."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        problems.add(loc, f"Input should be a valid ISO 8601 datetime, got {value!r}", "datetime_parsing")
-        return None
+        return None, (f"Input should be a valid ISO 8601 datetime, got {value!r}", "datetime_parsing")
     if moment.tzinfo is None or moment.utcoffset() is None:
-        problems.add(loc, "Datetime must carry a time zone (e.g. 'Z' or '+00:00')", "timezone_aware")
-        return None
+        return None, ("Datetime must carry a time zone (e.g. 'Z' or '+00:00')", "timezone_aware")
     try:
-        return format_timestamp(moment)
+        return format_timestamp(moment), None
     except OverflowError:  # 0001-01-01T00:00+01:00 is in the year 0 in UTC
-        problems.add(loc, f"Datetime out of range in UTC, got {value!r}", "datetime_parsing")
-        return None
+        return None, (f"Datetime out of range in UTC, got {value!r}", "datetime_parsing")
 
 
 MAX_DEPTH = 200  # lists and objects inside one another: far beyond any task, well within what JSON encoders recurse
