@@ -741,6 +741,20 @@ def test_a_checkpoint_in_use_is_refused_even_with_restart(tmp_path):
         Checkpoint.open(tmp_path / "no such folder" / "c", job=job)
 
 
+def test_a_checkpoint_records_outcomes_of_any_number_in_one_go_the_last_word_on_a_row_winning(tmp_path):
+    checkpoint = Checkpoint.open(tmp_path / "c", job={"input": "i", "mapping": "m", "mode": "upsert"})
+    first = [Outcome(n, "pending", f"u{n}", "sent") for n in range(450)]  # more than one statement holds
+    checkpoint.record(iter(first))  # (a generator too)
+    checkpoint.record([Outcome(n, "created" if n % 3 else "failed", None if n % 3 == 0 else f"u{n}",
+                               "422: 'title' missing" if n % 3 == 0 else None) for n in range(0, 450, 2)])
+    checkpoint.record([])
+    assert checkpoint.outcomes_between(0, 450) == {
+        n: Outcome(n, "pending", f"u{n}", "sent") if n % 2 else
+        Outcome(n, "created" if n % 3 else "failed", None if n % 3 == 0 else f"u{n}", "422: 'title' missing" if n % 3 == 0 else None)
+        for n in range(450)}
+    checkpoint.close()
+
+
 def test_a_checkpoint_is_one_file_that_can_be_moved_alone_even_after_kill_dash_nine(tmp_path):
     # Copied while its run still holds it open (as a kill -9 leaves it): every commit is in the
     # file itself, none in a side file left behind (as WAL's -wal was).
