@@ -12,6 +12,7 @@ strictly increases on every real change and timestamps are unique sort keys.
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import sqlite3
@@ -63,11 +64,18 @@ CREATE TABLE IF NOT EXISTS comments (
 CREATE INDEX IF NOT EXISTS comments_by_task ON comments (task_uid, created_at, seq);
 """
 
-_UPSERT = (
-    f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({', '.join('?' for _ in RECORD_KEYS)}) "
-    "ON CONFLICT (uid) DO UPDATE SET "
-    + ", ".join(f"{key} = excluded.{key}" for key in RECORD_KEYS if key not in ("uid", "created_at"))
-)
+_ROWS_A_STATEMENT = 999 // len(RECORD_KEYS)  # the parameters older SQLite builds allow a statement
+
+
+@functools.lru_cache(maxsize=None)
+def _upsert(count: int) -> str:
+    """The statement that creates or updates ``count`` tasks."""
+    row = f"({', '.join('?' for _ in RECORD_KEYS)})"
+    return (
+        f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES {', '.join([row] * count)} "
+        "ON CONFLICT (uid) DO UPDATE SET "
+        + ", ".join(f"{key} = excluded.{key}" for key in RECORD_KEYS if key not in ("uid", "created_at"))
+    )
 
 
 class MissingTasks(LookupError):
@@ -163,8 +171,13 @@ class TaskStore:
                     changed[uid] = record
                 results.append(record)
             if changed:
+                rows = [_task_row(record) for record in changed.values()]
                 with self._conn:
-                    self._conn.executemany(_UPSERT, [_task_row(record) for record in changed.values()])
+                    # Many rows a statement, not executemany: sqlite3 gives up the GIL for each
+                    # row it steps, then waits for it while other requests are parsed.
+                    for start in range(0, len(rows), _ROWS_A_STATEMENT):
+                        some = rows[start:start + _ROWS_A_STATEMENT]
+                        self._conn.execute(_upsert(len(some)), [value for row in some for value in row])
                 self._generation += 1
             if missing:
                 raise MissingTasks(missing)
