@@ -173,7 +173,10 @@ def _run_file(
     if not isinstance(path, (str, os.PathLike)):
         raise ConfigError(f"{command}_file takes a file path, not {type(path).__name__}")
     path = Path(path)
+    log = options.get("log") or (lambda message: None)
     table = open_table(path, encoding=encoding, delimiter=delimiter, sheet=sheet)
+    for note in table.notes:
+        log(note)
     suffix = "" if command == "import" else f".{command}"
     if checkpoint == _DEFAULT:
         checkpoint = path.with_name(f"{path.name}{suffix}{CHECKPOINT_SUFFIX}")
@@ -183,12 +186,11 @@ def _run_file(
     # <stem>.mapping.yml beside it was written for the import, and its key is not the update's.
     sidecar = None
     if command in ("import", "update", "comment"):
-        sidecar = _sidecar(path, options.get("mapping"), options.get("log"), exported_only=command != "import")
+        sidecar = _sidecar(path, options.get("mapping"), log, exported_only=command != "import")
     _check_outputs(checkpoint, results, inputs=[path, _mapping_file(options.get("mapping")) or sidecar])
     if command in ("import", "update", "comment"):
         if sidecar is None and options.get("mapping") is None and path.suffix.lower() == ".csv" and _looks_exported(table.columns):
-            (options.get("log") or (lambda message: None))(
-                f"note: {path.name} looks like an export, but no {exporter.sidecar_of(path).name} is beside it:"
+            log(f"note: {path.name} looks like an export, but no {exporter.sidecar_of(path).name} is beside it:"
                 " its numbers and other typed fields are read as text (give the export's mapping with --mapping)")
     return _run(command, table, writer, checkpoint=checkpoint, results=results, keep_results_in_memory=False,
                 sidecar=sidecar, **options)

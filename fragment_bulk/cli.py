@@ -414,6 +414,8 @@ def map_command(source: Path, output: Path | None, force: bool, **params: Any) -
         if not force:
             raise ConfigError(f"{output} exists: choose another --output, or add --force to replace it")
     table = open_table(source, **_reader_args(params))
+    for note in table.notes:
+        _say(note)
     args = _mapping_args(params)
     given = args.pop("mapping")
     beside = None if given else api.mapping_beside(source)

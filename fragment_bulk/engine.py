@@ -27,7 +27,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -337,6 +337,10 @@ def _validate(table: Any, mapping: Any) -> tuple[dict[int, Outcome], list[RowPro
             ordinal = ordinal_of.get(problem.row)
             if ordinal is None:
                 continue
+            merged = table.merged_range_at(problem.row, problem.column)
+            if merged:  # the sheet shows a value there: "the key column is empty" alone would puzzle
+                problem = replace(problem, reason=f"{problem.reason}; the cell is in the merged range {merged},"
+                                                  " whose value only its top-left cell holds")
             if len(shown) < PROBLEMS_SHOWN:
                 shown.append(problem)
             previous = invalid.get(ordinal)

@@ -31,12 +31,13 @@ import json
 import pickle
 import re
 import sys
+from bisect import bisect_right
 from collections.abc import Iterator
 from decimal import Decimal
 from itertools import islice
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -98,6 +99,9 @@ class Table:
 
     columns: list[str]
     source_name: str
+    # What the user should know about how the input reads, though it is no reason to stop (one
+    # line each, shown as the run's other notes are).
+    notes: tuple[str, ...] = ()
 
     def chunks(self, *, ramp: bool = True) -> Iterator[Chunk]:
         """The rows in chunks; ``ramp``: small ones first where reading is streamed (the first
@@ -109,6 +113,11 @@ class Table:
 
     def count_rows(self) -> int:
         return sum(len(chunk) for chunk in self.chunks())
+
+    def merged_range_at(self, row: Any, column: str | None) -> str | None:
+        """The merged range (``"B3:B5"``) that empties the cell of ``row`` (a label) in ``column``:
+        a cell of it other than its top-left one, which alone holds the value. Only a sheet has any."""
+        return None
 
 
 def open_table(
@@ -820,16 +829,23 @@ class ExcelTable(Table):
         try:
             self.sheet_name = self._choose_sheet(workbook, sheet)
             self.source_name = f"{path.name} (sheet {self.sheet_name!r})"
-            unsaved = _formula_without_result(workbook, self.sheet_name)
-            if unsaved:
+            found = _scan_sheet(workbook, self.sheet_name)
+            if found.unsaved_formula:
                 raise InputError(
-                    f"{self.source_name}: cell {unsaved} holds a formula with no saved result (the workbook was last saved"
-                    " by a program that does not compute formulas, a script perhaps): open it in Excel or LibreOffice"
-                    " and save it, then import again")
+                    f"{self.source_name}: cell {found.unsaved_formula} holds a formula with no saved result (the workbook"
+                    " was last saved by a program that does not compute formulas, a script perhaps): open it in Excel or"
+                    " LibreOffice and save it, then import again")
             self.header_row, self.first_column, self.columns = self._header(
                 _sheet(workbook, self.sheet_name).iter_rows(values_only=True))
         finally:
             workbook.close()
+        self._merged = _MergedRanges(found.merged_ranges, header_row=self.header_row, first_column=self.first_column,
+                                     columns=self.columns)
+        if self._merged.ranges:
+            self.notes = (_merged_cells_warning(self.source_name, self._merged.ranges),)
+
+    def merged_range_at(self, row: Any, column: str | None) -> str | None:
+        return self._merged.range_at(row, column)
 
     def _open(self) -> Any:
         import openpyxl
@@ -972,14 +988,23 @@ def _shown_digits(value: Any, widths: list[int]) -> Any:
 # An empty value of type str (t="str") is a result, though: a formula giving "" (=IF(A2="","",A2)).
 _FORMULA_WITHOUT_RESULT = re.compile(rb'<c r="([A-Z]+[0-9]+)"([^>]*)>\s*<f[^>]*(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>')
 _RESULT_TYPE = re.compile(rb'\bt="([a-zA-Z]+)"')
+# <mergeCells><mergeCell ref="B5:B9"/>...</mergeCells>, after the rows (some writers prefix x:).
+_MERGED_RANGE = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?\bref="([A-Z]+[0-9]+(?::[A-Z]+[0-9]+)?)"')
 
 
-def _formula_without_result(workbook: Any, sheet: str) -> str | None:
-    """The first cell of ``sheet`` (``"E2"``) holding a formula whose result was never saved, if any:
-    a scan of the sheet's XML, which costs little beside openpyxl's reading of it."""
+class _SheetScan(NamedTuple):
+    unsaved_formula: str | None  # the first cell ("E2") holding a formula whose result was never saved
+    merged_ranges: list[str]  # "B5:B9"
+
+
+def _scan_sheet(workbook: Any, sheet: str) -> _SheetScan:
+    """What ``sheet``'s XML holds that openpyxl's read-only mode does not tell: a formula whose
+    result was never saved, and the merged ranges. One scan of the XML, which costs little beside
+    openpyxl's reading of it."""
     part, archive = getattr(workbook[sheet], "_worksheet_path", None), getattr(workbook, "_archive", None)
     if part is None or archive is None:
-        return None  # another openpyxl: such cells read as empty, as they always did
+        return _SheetScan(None, [])  # another openpyxl: such cells read as empty, as they always did
+    merged: dict[str, None] = {}  # (ordered, and a range in the carried tail is found twice)
     carried = b""
     with archive.open(part) as xml:
         while block := xml.read(1 << 20):
@@ -987,9 +1012,66 @@ def _formula_without_result(workbook: Any, sheet: str) -> str | None:
             for found in _FORMULA_WITHOUT_RESULT.finditer(text) if b"<f" in text else ():
                 typed = _RESULT_TYPE.search(found.group(2))
                 if typed is None or typed.group(1) == b"n":  # a number, or nothing: no result saved
-                    return found.group(1).decode()
+                    return _SheetScan(found.group(1).decode(), [])  # the sheet is refused: no need to read on
+            if b"mergeCell" in text:
+                merged.update(dict.fromkeys(ref.decode() for ref in _MERGED_RANGE.findall(text)))
             carried = text[-65_536:]  # a cell cut by the block's end is whole in the next search
-    return None
+    return _SheetScan(None, list(merged))
+
+
+class _MergedRanges:
+    """The merged ranges of a sheet that empty cells of the rows read. Excel keeps a merged range's
+    value in its top-left cell only, and openpyxl reads the others as empty: a "Region" merged over
+    five rows is the region of the first of them alone.
+
+    Only a cell below the header row, in the header's columns, counts. The header is the first
+    non-empty row, so nothing above it is read, and a merge in the header row itself costs no data:
+    a header merged over two columns leaves the second without a name, which ``clean_header``
+    refuses already, naming the column; a title banner merged above the table is that first
+    non-empty row, taken for the header, and the table's rows then stand outside its columns, which
+    ``ExcelTable._rows`` refuses. Either way the user hears of it, so only the data rows need a word.
+    """
+
+    def __init__(self, ranges: list[str], *, header_row: int, first_column: int, columns: list[str]):
+        from openpyxl.utils.cell import range_boundaries
+
+        self.ranges: list[str] = []  # those that empty a cell read, from the top of the sheet
+        # For each column, the rows a range empties in it: (first, last, range), sorted. Excel's
+        # ranges never overlap, so in one column the spans are apart, and bisect finds a row's.
+        spans: dict[str, list[tuple[int, int, str]]] = {}
+        bounds = {merged: range_boundaries(merged) for merged in ranges}  # (left, top, right, bottom)
+        for merged in sorted(ranges, key=lambda merged: bounds[merged][1::-1]):  # by row, then column
+            left, top, right, bottom = bounds[merged]
+            emptied = False
+            for sheet_column in range(max(left, first_column + 1), min(right, first_column + len(columns)) + 1):
+                below_the_top_left = top + 1 if sheet_column == left else top
+                first_row = max(below_the_top_left, header_row + 1)
+                if first_row <= bottom:
+                    spans.setdefault(columns[sheet_column - first_column - 1], []).append((first_row, bottom, merged))
+                    emptied = True
+            if emptied:
+                self.ranges.append(merged)
+        self._spans = {column: sorted(found) for column, found in spans.items()}
+        self._firsts = {column: [first for first, _, _ in found] for column, found in self._spans.items()}
+
+    def range_at(self, row: Any, column: str | None) -> str | None:
+        spans = self._spans.get(column)
+        if not spans or not isinstance(row, (int, np.integer)):  # (a chunk's labels are numpy's)
+            return None
+        at = bisect_right(self._firsts[column], row) - 1
+        return spans[at][2] if at >= 0 and row <= spans[at][1] else None
+
+
+_RANGES_NAMED = 3  # in the warning; the others are counted
+
+
+def _merged_cells_warning(source: str, ranges: list[str]) -> str:
+    named = ", ".join(ranges[:_RANGES_NAMED])
+    if len(ranges) > _RANGES_NAMED:
+        named += f" and {len(ranges) - _RANGES_NAMED} more"
+    return (f"warning: {source}: merged cells ({named}): only the top-left cell of a merged range holds its value,"
+            " so its other rows read as empty. To give every row the value, unmerge them before importing (in Excel:"
+            " select the range, turn Merge & Center off, then fill down with Ctrl+D)")
 
 
 def _cell_value(cell: Any, digit_places: dict[int, list[int]]) -> Any:

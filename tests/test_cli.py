@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import openpyxl
 import pandas as pd
 import pytest
 import yaml
@@ -71,6 +72,30 @@ def test_a_filter_value_keeps_its_equals_signs_and_spaces(tmp_path):
 def test_a_dry_run_needs_no_token():
     result = run_cli("import", str(SAMPLES / "tasks.csv"), "--dry-run")  # no FRAGMENT_* variable at all
     assert result.returncode == 0 and "nothing was sent" in result.stdout, result.stderr
+
+
+
+def test_merged_cells_are_one_warning_line_and_named_in_the_problem_of_an_emptied_key(tmp_path):
+    book = openpyxl.Workbook()
+    book.active.append(["title", "region"])
+    for number in range(2, 7):
+        book.active.append([f"t{number}", "EU" if number == 3 else None])
+    book.save(tmp_path / "plain.xlsx")
+    book.active.merge_cells("B3:B5")
+    book.save(tmp_path / "merged.xlsx")
+    plain = run_cli("import", str(tmp_path / "plain.xlsx"), "--dry-run")
+    assert plain.returncode == 0 and "merged" not in plain.stderr, plain.stderr
+    merged = run_cli("import", str(tmp_path / "merged.xlsx"), "--dry-run")
+    assert merged.returncode == 0, merged.stderr
+    warnings = [line for line in merged.stderr.splitlines() if "merged" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: merged.xlsx (sheet 'Sheet'): merged cells (B3:B5): only"
+                                                         " the top-left cell of a merged range holds its value")
+    assert merged.stdout == plain.stdout  # the same rows, read the same: a warning, not a change
+    keyed = run_cli("import", str(tmp_path / "merged.xlsx"), "--dry-run", "--key", "region")
+    assert keyed.returncode == 2
+    assert ("  row 4, column 'region': the key column is empty, or holds an Excel error (the uid is made from it);"
+            " the cell is in the merged range B3:B5, whose value only its top-left cell holds") in keyed.stderr.splitlines()
+    assert "merged" not in run_cli("import", str(tmp_path / "merged.xlsx"), "--dry-run", "-q").stderr
 
 
 def test_plain_http_to_a_remote_host_is_refused():

@@ -690,6 +690,23 @@ def test_an_excel_error_cell_makes_its_row_invalid_instead_of_being_sent_as_text
                for problem in refused.value.problems)
 
 
+
+def test_merged_cells_are_a_note_to_the_python_api_too(tmp_path):
+    book = openpyxl.Workbook()
+    book.active.append(["title", "region"])
+    book.active.append(["a", "EU"])
+    book.active.append(["b", None])
+    book.active.merge_cells("B2:B3")
+    book.save(tmp_path / "merged.xlsx")
+    said = []
+    report = fragment_bulk.import_file(tmp_path / "merged.xlsx", dry_run=True, log=said.append)
+    assert report.counts == {"failed": 0, "skipped": 2}
+    assert [line for line in said if "merged" in line] == [
+        "warning: merged.xlsx (sheet 'Sheet'): merged cells (B2:B3): only the top-left cell of a merged range holds its"
+        " value, so its other rows read as empty. To give every row the value, unmerge them before importing (in Excel:"
+        " select the range, turn Merge & Center off, then fill down with Ctrl+D)"]
+
+
 def test_missing_sheet_lists_the_sheets(tmp_path):
     result = run_cli("import", str(SAMPLES / "tasks.xlsx"), "--sheet", "Nope", "--sandbox-db", str(tmp_path / "sb.sqlite"))
     assert result.returncode == 2

@@ -444,6 +444,51 @@ def test_a_chart_sheet_is_passed_over_or_refused_by_name(tmp_path):
             open_table(tmp_path / "c.xlsx", sheet=sheet)
 
 
+
+def _merged_workbook(path, *merges: str) -> None:
+    """A sheet of 12 data rows (title, region, n) with ``merges`` merged, as Excel keeps them:
+    the value in the top-left cell only."""
+    book = openpyxl.Workbook()
+    book.active.append(["title", "region", "n"])
+    for number in range(2, 14):
+        book.active.append([f"t{number}", f"r{number}", number])
+    for merged in merges:
+        book.active.merge_cells(merged)
+    book.save(path)
+
+
+def test_merged_cells_over_data_rows_are_named_in_one_warning_and_read_as_excel_keeps_them(tmp_path):
+    _merged_workbook(tmp_path / "merged.xlsx", "B3:B5", "A12:A13", "B7:C8", "B10:B11", "C2:C3")
+    table = open_table(tmp_path / "merged.xlsx")
+    assert table.notes == (
+        "warning: merged.xlsx (sheet 'Sheet'): merged cells (C2:C3, B3:B5, B7:C8 and 2 more): only the top-left cell"
+        " of a merged range holds its value, so its other rows read as empty. To give every row the value, unmerge"
+        " them before importing (in Excel: select the range, turn Merge & Center off, then fill down with Ctrl+D)",)
+    rows = dict(rows_of(table))
+    assert [rows[number]["region"] for number in (3, 4, 5, 6)] == ["r3", None, None, "r6"]  # nothing filled in
+    assert (rows[7]["n"], rows[8]["region"]) == (None, None)
+    assert [table.merged_range_at(13, "title"), table.merged_range_at(12, "title"), table.merged_range_at(8, "n")] == [
+        "A12:A13", None, "B7:C8"]
+    assert table.merged_range_at(6, "region") is None and table.merged_range_at(5, None) is None
+
+
+def test_merged_cells_that_empty_no_cell_of_a_data_row_in_the_tables_columns_say_nothing(tmp_path):
+    # A header cell merged over a column with no name, a row's last cell merged past the table,
+    # and a merge beside it: the header's row is not data, the columns outside it are not read.
+    _merged_workbook(tmp_path / "aside.xlsx", "C1:D1", "C4:E4", "F6:F9")
+    assert open_table(tmp_path / "aside.xlsx").notes == ()
+    _merged_workbook(tmp_path / "plain.xlsx")
+    assert open_table(tmp_path / "plain.xlsx").notes == ()
+    # A table from C3: its own columns and rows, whatever lies above and beside it.
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet["C3"], sheet["D3"], sheet["C4"], sheet["D4"], sheet["D5"] = "title", "n", "a", 1, 2
+    sheet.merge_cells("C4:C5")
+    book.save(tmp_path / "c3.xlsx")
+    table = open_table(tmp_path / "c3.xlsx")
+    assert "merged cells (C4:C5)" in table.notes[0] and table.merged_range_at(5, "title") == "C4:C5"
+
+
 # -- JSON Lines -------------------------------------------------------------------------------
 
 
