@@ -336,7 +336,8 @@ def update_command(source: Path, **params: Any) -> None:
     """Change existing tasks: status, due date, assignee, custom fields (PATCH /tasks/batch).
 
     Each row names its task by a uid column or by the --key columns the import used; only the
-    columns present and non-empty change. A row whose task does not exist fails alone.
+    columns present and non-empty change (with --empty null, an empty cell clears its field). A row
+    whose task does not exist fails alone.
     """
     args, as_json = _job_args(params)
     _report(api.update_file(source, **args), as_json)
