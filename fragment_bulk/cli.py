@@ -110,7 +110,7 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--token-env", default="FRAGMENT_TOKEN", show_default=True, help="Environment variable holding the API token."),
         click.option("--insecure-http", is_flag=True, help="Allow plain http to a non-loopback host (the token travels unencrypted)."),
         click.option("--rate", help="Requests per minute for the whole run: 60/min (default), 2/s, or off."),
-        click.option("--timeout", type=click.FloatRange(min=0.1), help="Seconds to wait for an answer (default 60)."),
+        click.option("--timeout", type=click.FloatRange(min=0.1), help="Seconds one request may take, from sending to the last byte of its answer (default 60)."),
     ]):
         command = option(command)
     return command

@@ -6,6 +6,9 @@ Every request goes through the same three steps: take a slot from the shared
 :class:`~fragment_bulk.retry.RetryPolicy` wraps those steps and alone decides what to retry.
 
 The client is thread-safe (httpx.Client is), so the importer shares one between its workers.
+``Settings.timeout`` is the longest one request may take from sending to the last byte of the
+answer: httpx's own timeout bounds each read, so an answer dripped a byte at a time would never
+time out; :class:`_DeadlineBackend` bounds the whole.
 The token lives only in the ``Authorization`` header: it is not in the repr, in any URL, or in
 any error message.
 """
@@ -14,12 +17,15 @@ from __future__ import annotations
 
 import email.utils
 import json
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import httpcore
 import httpx
 
 from fragment_bulk.config import USER_AGENT, Settings, canonical_url, is_loopback, shown_url
@@ -106,6 +112,7 @@ class FragmentClient:
             # an HTTP_PROXY from the environment would carry it, unencrypted, to the proxy's host.
             trust_env=not _loopback_http(self.settings.base_url),
         )
+        self._deadlines = _DeadlineBackend.install(self._http)
 
     def __repr__(self) -> str:
         return f"FragmentClient(base_url={self.settings.base_url!r})"
@@ -141,6 +148,8 @@ class FragmentClient:
 
     def _send_once(self, method: str, path: str, *, json: Any, params: Mapping[str, Any] | None) -> Any:
         self.throttle.acquire()
+        # Not cleared afterwards: every request sets its own, and nothing else uses these sockets.
+        self._deadlines.start(self.settings.timeout)
         try:
             response = self._http.request(method, path, json=json, params=params)
         except httpx.LocalProtocolError as exc:
@@ -366,6 +375,89 @@ class FragmentClient:
     def iter_comments(self, uid: str, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[dict[str, Any]]:
         for page in self.iter_pages(f"/tasks/{quote(uid, safe='')}/comments", page_size=page_size):
             yield from page.items
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sockets, each wait cut short at the deadline of the request it serves.
+
+    httpx's timeout bounds each read, write and connect, so a server (or a proxy) dripping its
+    answer a byte at a time, headers or body, never times out. Every socket wait of a request is
+    cut instead to the time left before that request's deadline, and once it has passed the wait
+    fails as httpx's own timeout would (ReadTimeout, WriteTimeout, ConnectTimeout), so the retry
+    policy and the error messages treat it as one. The deadline is per thread: httpx's sync client
+    does all of a request's socket work in the thread that sends it. Chosen over a watchdog thread
+    closing sockets: no thread, no race with a connection going back to the pool, a few hundred
+    nanoseconds a wait.
+    """
+
+    def __init__(self, inner: httpcore.NetworkBackend):
+        self._inner = inner
+        self._deadline = threading.local()
+
+    @classmethod
+    def install(cls, http: httpx.Client) -> "_DeadlineBackend":
+        """A backend put under the connection pools of ``http``'s own transports, a proxy's
+        included. httpx has no public way to hand httpcore a backend, hence its private names; a
+        transport without a pool (the in-process sandbox's, a test's) is left as it is."""
+        deadlines = cls(httpcore.SyncBackend())
+        for transport in (http._transport, *http._mounts.values()):
+            pool = getattr(transport, "_pool", None)
+            if isinstance(pool, httpcore.ConnectionPool):
+                pool._network_backend = deadlines
+        return deadlines
+
+    def start(self, seconds: float) -> None:
+        """The calling thread's next request must be over in ``seconds``."""
+        self._deadline.at = time.monotonic() + seconds
+
+    def bounded(self, timeout: float | None, expired: type[httpcore.TimeoutException]) -> float | None:
+        """``timeout`` cut to the time left; ``expired`` raised once none is."""
+        at = getattr(self._deadline, "at", None)
+        if at is None:
+            return timeout
+        left = at - time.monotonic()
+        if left <= 0:
+            raise expired("the request's deadline passed")
+        return left if timeout is None or left < timeout else timeout
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, self.bounded(timeout, httpcore.ConnectTimeout),
+                                         local_address, socket_options)
+        return _DeadlineStream(stream, self)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Any = None) -> httpcore.NetworkStream:
+        stream = self._inner.connect_unix_socket(path, self.bounded(timeout, httpcore.ConnectTimeout), socket_options)
+        return _DeadlineStream(stream, self)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every wait ends by its request's deadline (see :class:`_DeadlineBackend`)."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadlines: _DeadlineBackend):
+        self._inner = inner
+        self._deadlines = deadlines
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._deadlines.bounded(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._deadlines.bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        bounded = self._deadlines.bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, bounded), self._deadlines)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
 
 
 def query_value(value: Any) -> str:

@@ -27,7 +27,8 @@ class Settings:
     ``rate_per_min`` is the request rate shared by every request of the process (``None``:
     no client-side limit, for sandboxes with the limit off). ``burst`` is how many requests
     may go at once after a pause; 1 keeps requests evenly spaced, which is what keeps a
-    server-side token bucket from ever answering 429.
+    server-side token bucket from ever answering 429. ``timeout`` is the longest one request may
+    take, in seconds, from sending to the last byte of the answer (each attempt, when retried).
     """
 
     token: str | None = field(default=None, repr=False)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -184,6 +190,87 @@ def test_a_first_get_without_an_answer_is_a_wrong_url_said_after_a_timeout_or_tw
         # A write whose answer timed out may have landed: never "nothing sent" (one never connected was not).
         with pytest.raises(ConnectionFailed if fault is httpx.ConnectTimeout else TransportError):
             c.create_task({"fields": {"title": "t"}})
+
+
+@contextmanager
+def _dripping_server(dripped: str, *, prompt: int = 0) -> Iterator[tuple[str, list[bytes]]]:
+    """A loopback server whose answers come a byte every 0.2 s: the body, after the status line and
+    headers (``dripped="body"``), or the whole answer (``"headers"``); the first ``prompt`` at once.
+    Yields its base URL and the first line of each request it read."""
+    body = json.dumps({"uid": "u", "name": "n", "email": "e"}).encode()
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    stop, requests = threading.Event(), []
+
+    def answer_slowly(connection: socket.socket) -> None:
+        with connection:
+            try:
+                while True:
+                    head = b""
+                    while b"\r\n\r\n" not in head:
+                        chunk = connection.recv(65536)
+                        if not chunk:
+                            return
+                        head += chunk
+                    requests.append(head.split(b"\r\n", 1)[0])
+                    length = next((int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+                                   if line.startswith(b"content-length:")), 0)
+                    while len(head.split(b"\r\n\r\n", 1)[1]) < length:  # the body, read so keep-alive stays in step
+                        head += connection.recv(65536)
+                    at_once = len(answer) if len(requests) <= prompt else len(answer) - len(body) if dripped == "body" else 0
+                    connection.sendall(answer[:at_once])
+                    for end in range(at_once + 1, len(answer) + 1):
+                        if stop.wait(0.2):
+                            return
+                        connection.sendall(answer[end - 1:end])
+            except OSError:
+                return  # the client gave up and closed the connection
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=answer_slowly, args=(connection,), daemon=True).start()
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(0.05)  # a blocked accept() is not woken by close() on Linux: poll for stop
+        accepting = threading.Thread(target=accept, daemon=True)
+        accepting.start()
+        try:
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}/api/v1", requests
+        finally:
+            stop.set()
+            accepting.join(5)
+
+
+@pytest.mark.parametrize("dripped", ["body", "headers"])
+def test_an_answer_dripped_a_byte_at_a_time_times_out_as_a_whole(dripped):
+    # httpx's timeout bounds each read, not the answer: a server (or a broken proxy) sending a byte a
+    # second held a whoami for 96 s with --timeout 5, and could hold an import for ever.
+    settings = Settings(token="t", rate_per_min=None, timeout=1)
+    with _dripping_server(dripped) as (url, requests), \
+            FragmentClient(settings.with_changes(base_url=url), retry=RetryPolicy(floor=0.01, cap=0.02)) as c:
+        started = time.monotonic()
+        with pytest.raises(ConnectionFailed, match=r"timed out \(ReadTimeout\); is the server up.*slower than --timeout 1s"):
+            c.whoami()  # never answered in time, twice: said then, as for a server that says nothing
+        assert len(requests) == 2 and time.monotonic() - started < 3
+        started = time.monotonic()
+        with pytest.raises(TransportError) as lost:
+            c.create_task({"fields": {"title": "t"}})  # may have been written: never sent again
+        assert lost.value.may_have_committed and lost.value.timed_out
+        assert len(requests) == 3 and time.monotonic() - started < 2
+
+
+def test_a_dripped_answer_after_the_server_has_answered_is_a_timeout_retried_within_the_attempts():
+    settings = Settings(token="t", rate_per_min=None, timeout=1)
+    with _dripping_server("headers", prompt=1) as (url, requests), \
+            FragmentClient(settings.with_changes(base_url=url), retry=RetryPolicy(max_attempts=2, floor=0.01, cap=0.02)) as c:
+        assert c.whoami()["uid"] == "u"
+        started = time.monotonic()
+        with pytest.raises(TransportError, match=r"GET /accounts/me: timed out \(ReadTimeout\) \(gave up after 2 attempts") as failed:
+            c.whoami()
+        assert failed.value.timed_out and len(requests) == 3 and time.monotonic() - started < 3
 
 
 def test_once_the_server_has_answered_a_failed_connection_is_retried():
