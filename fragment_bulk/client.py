@@ -400,7 +400,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         included. httpx has no public way to hand httpcore a backend, hence its private names; a
         transport without a pool (the in-process sandbox's, a test's) is left as it is."""
         deadlines = cls(httpcore.SyncBackend())
-        for transport in (http._transport, *http._mounts.values()):
+        for transport in (getattr(http, "_transport", None), *getattr(http, "_mounts", {}).values()):
             pool = getattr(transport, "_pool", None)
             if isinstance(pool, httpcore.ConnectionPool):
                 pool._network_backend = deadlines
