@@ -43,7 +43,7 @@ import yaml
 
 from fragment_bulk.client import MAX_PAGE_SIZE, FragmentClient, Page
 from fragment_bulk.errors import ConfigError, ProtocolError
-from fragment_bulk.formats import CHUNK_ROWS, column_name, escape_formula, format_of, parse_moment, write_rows
+from fragment_bulk.formats import CHUNK_ROWS, column_name, escape_formula, format_of, guard_may_change, parse_moment, write_rows
 from fragment_bulk.progress import progress_bar
 
 NATIVE_COLUMNS = ("uid", "status", "title", "url", "due_at", "done_at", "started_at", "created_at", "updated_at")
@@ -175,7 +175,9 @@ def export_tasks(
         types = [seen.type_of(index) for index in picks]
         guard = escape_formulas and kind in ("csv", "xlsx")
         headers = [escape_formula(name) for name in names] if guard else names  # a header is a cell too
-        write_rows(kind, out, headers, types, _spooled_rows(spool, picks), excel_csv=excel_csv, guard=guard)
+        unguarded = {position for position, index in enumerate(picks) if index not in seen.guarded}
+        write_rows(kind, out, headers, types, _spooled_rows(spool, picks), excel_csv=excel_csv, guard=guard,
+                   unguarded=unguarded)
     sidecar = sidecar_of(out)
     mapping = sidecar_mapping(names, dict(zip(names, types)), escaped=guard, format=kind, partial=_cut(seen, names))
     sidecar.write_text(yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True), encoding="utf-8")
@@ -376,6 +378,7 @@ class _Seen:
         self.index: dict[str, int] = {name: position for position, name in enumerate(self.names)}
         self.kinds: list[set[str]] = [set() for _ in self.names]
         self._field_columns: dict[str, int] = {}  # a custom field's key -> the position of its column
+        self.guarded: set[int] = set()  # the columns with a text the formula guard changes
         self.rows = 0
         self.pages = 0
         self.dropped = 0
@@ -392,6 +395,8 @@ class _Seen:
         for position, column in enumerate(zip(*rows)):
             types = set(map(type, column))
             types.discard(type(None))
+            if str in types and position not in self.guarded and guard_may_change({value[:1] for value in column if type(value) is str}):
+                self.guarded.add(position)
             kinds = self.kinds[position]
             kinds.update(_KIND_OF_TYPE.get(kind_of, "json") for kind_of in types if kind_of is not int)
             if int in types:

@@ -47,7 +47,7 @@ import contextlib
 import csv
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
@@ -102,6 +102,11 @@ def escape_formula(text: str) -> str:
     return "'" + text if text.startswith(_ESCAPED) or text.isspace() else text
 
 
+def guard_may_change(firsts: Iterable[str]) -> bool:
+    """Whether :func:`escape_formula` may change a text that starts with one of ``firsts``."""
+    return any(first in _ESCAPED_FIRST or first.isspace() for first in firsts)
+
+
 def unescape_formula(text: str) -> str:
     """The inverse of :func:`escape_formula`."""
     rest = text[1:]
@@ -131,12 +136,17 @@ def require_pyarrow() -> None:
 
 
 def write_rows(kind: str, path: Path, names: Sequence[str], types: Sequence[str], rows: Iterable[list[Any]], *,
-               excel_csv: bool = False, guard: bool = True) -> None:
-    """Write ``rows`` to ``path`` in format ``kind`` (from :func:`format_of`), through a temporary file and a rename."""
+               excel_csv: bool = False, guard: bool = True, unguarded: Collection[int] = ()) -> None:
+    """Write ``rows`` to ``path`` in format ``kind`` (from :func:`format_of`), through a temporary file and a rename.
+
+    ``unguarded``: the positions of columns known to hold no text the guard would change, which
+    need no look at each cell (see :func:`guard_may_change`).
+    """
     writer = {"csv": _write_csv, "xlsx": _write_xlsx, "jsonl": _write_jsonl, "parquet": _write_parquet}[kind]
+    guards = [guard and kind in ("csv", "xlsx") and index not in unguarded for index in range(len(names))]
     partial = path.with_name(path.name + ".partial")
     try:
-        writer(partial, list(names), list(types), iter(rows), excel_csv=excel_csv, guard=guard and kind in ("csv", "xlsx"))
+        writer(partial, list(names), list(types), iter(rows), excel_csv=excel_csv, guards=guards)
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
@@ -230,23 +240,23 @@ def _rendered(rows: Iterator[list[Any]], renderers: list[Callable[[Any], Any] | 
 # -- the writers ----------------------------------------------------------------------------------------
 
 
-def _write_csv(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guard: bool) -> None:
+def _write_csv(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guards: list[bool]) -> None:
     # "utf-8-sig" writes the BOM Excel needs to read UTF-8; "\r\n" (RFC 4180) also makes the
     # writer quote a cell holding a lone "\r".
     with open(path, "w", encoding="utf-8-sig" if excel_csv else "utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\r\n")
         writer.writerow(names)
-        writer.writerows(_rendered(rows, [_text_renderer(kind, guard) for kind in types]))
+        writer.writerows(_rendered(rows, [_text_renderer(kind, guard) for kind, guard in zip(types, guards)]))
 
 
-def _write_jsonl(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guard: bool) -> None:
+def _write_jsonl(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guards: list[bool]) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         for row in rows:
             record = dict(zip(names, row))
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def _write_xlsx(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guard: bool) -> None:
+def _write_xlsx(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guards: list[bool]) -> None:
     import openpyxl
     from openpyxl.cell import WriteOnlyCell
 
@@ -280,7 +290,7 @@ def _write_xlsx(path: Path, names: list[str], types: list[str], rows: Iterator[l
         return typed(value, "s") if value[:1] == "=" else value
 
     try:
-        _append_rows(sheet, names, types, within_sheet(rows), text, typed, guard)
+        _append_rows(sheet, names, types, within_sheet(rows), text, typed, guards)
     except BaseException:
         with contextlib.suppress(Exception):  # its rows writer finished and its temporary file gone, not left to GC
             sheet.close()
@@ -290,12 +300,12 @@ def _write_xlsx(path: Path, names: list[str], types: list[str], rows: Iterator[l
 
 
 def _append_rows(sheet: Any, names: list[str], types: list[str], rows: Iterator[list[Any]], text: Callable[..., Any],
-                 typed: Callable[[str, str], Any], guard: bool) -> None:
+                 typed: Callable[[str, str], Any], guards: list[bool]) -> None:
     texts = [index for index, kind in enumerate(types) if kind in ("str", "json")]
     floats = [index for index, kind in enumerate(types) if kind in ("float", "number")]
     mixed = {index for index, kind in enumerate(types) if kind == "number"}
     sheet.append([text(name, 1, index) for index, name in enumerate(names)])
-    for number, row in enumerate(_rendered(rows, [_excel_renderer(kind, guard) for kind in types]), 2):
+    for number, row in enumerate(_rendered(rows, [_excel_renderer(kind, guard) for kind, guard in zip(types, guards)]), 2):
         for index in texts:
             if row[index] is not None:
                 row[index] = text(row[index], number, index)
@@ -310,7 +320,7 @@ def _append_rows(sheet: Any, names: list[str], types: list[str], rows: Iterator[
         sheet.append(row)
 
 
-def _write_parquet(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guard: bool) -> None:
+def _write_parquet(path: Path, names: list[str], types: list[str], rows: Iterator[list[Any]], *, excel_csv: bool, guards: list[bool]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
