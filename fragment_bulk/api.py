@@ -62,6 +62,7 @@ def import_file(
     encoding: str | None = None,
     delimiter: str | None = None,
     sheet: str | int | None = None,
+    header_row: int | None = None,
     skip_invalid: bool = False,
     dry_run: bool = False,
     checkpoint: str | Path | None = _DEFAULT,
@@ -166,7 +167,8 @@ def _arguments(values: dict[str, Any], *consumed: str) -> dict[str, Any]:
 
 def _run_file(
     command: str, path: str | Path, writer: Any, *, encoding: str | None = None, delimiter: str | None = None,
-    sheet: str | int | None = None, checkpoint: Any = _DEFAULT, results: Any = _DEFAULT, **options: Any,
+    sheet: str | int | None = None, header_row: int | None = None, checkpoint: Any = _DEFAULT, results: Any = _DEFAULT,
+    **options: Any,
 ) -> RunReport:
     if isinstance(path, pd.DataFrame):
         raise ConfigError(f"{command}_file takes a file path: for a DataFrame, {command}_dataframe")
@@ -174,7 +176,7 @@ def _run_file(
         raise ConfigError(f"{command}_file takes a file path, not {type(path).__name__}")
     path = Path(path)
     log = options.get("log") or (lambda message: None)
-    table = open_table(path, encoding=encoding, delimiter=delimiter, sheet=sheet)
+    table = open_table(path, encoding=encoding, delimiter=delimiter, sheet=sheet, header_row=header_row)
     for note in table.notes:
         log(note)
     suffix = "" if command == "import" else f".{command}"

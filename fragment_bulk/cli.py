@@ -195,6 +195,8 @@ def reader_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--encoding", help="Input encoding (default: detected)."),
         click.option("--delimiter", help="CSV delimiter (default: tab for .tsv, else sniffed among , ; tab |)."),
         click.option("--sheet", help="Excel sheet, by name or 0-based index in the workbook's order, hidden sheets counted (default: the first visible one)."),
+        # An int, not IntRange: the reader refuses 0 in one line, as it refuses a row past the end.
+        click.option("--header-row", type=int, metavar="N", help="The header's row (from 1, as the sheet or the CSV's lines number it); the rows above are skipped. Default: the first row, but for a title or notes above a wider table in a sheet, and Excel's sep= line in a CSV (skipped with a note)."),
     ]):
         command = option(command)
     return command
@@ -206,6 +208,7 @@ def _reader_args(params: dict[str, Any]) -> dict[str, Any]:
         "encoding": params.pop("encoding"),
         "delimiter": params.pop("delimiter"),
         "sheet": int(sheet) if sheet is not None and sheet.isdigit() else sheet,
+        "header_row": params.pop("header_row"),
     }
 
 

@@ -8,12 +8,15 @@ A chunk's frame has object dtype, cells as Python values (``None`` for an empty 
 row *labels* as its index: what users see in messages and results.
 
 - CSV: the spreadsheet row number. The header is row 1 and the first record row 2; a quoted
-  cell spanning several lines is still one record, so one row. Text stays text (``00123``,
+  cell spanning several lines is still one record, so one row. Lines above the header (a
+  ``header_row``, or Excel's ``sep=;`` line) are skipped and keep their numbers: with the header
+  on line 3, the first record is row 4. Text stays text (``00123``,
   ``NA`` and ``null`` are kept as written). Empty and whitespace-only cells are ``None``;
   rows with fewer cells than the header get ``None`` for the missing ones; rows with every
   cell empty (blank lines included) are skipped, without shifting the labels of later rows.
-- Excel: the sheet's row number; the header is the first non-empty row. Date cells are
-  ``datetime``, whole numbers ``int``; fully empty rows are skipped.
+- Excel: the sheet's row number; the header is ``header_row``, else the first non-empty row
+  unless a title or notes above the table are to be skipped (see :func:`_header_index`). Date
+  cells are ``datetime``, whole numbers ``int``; fully empty rows are skipped.
 - JSON Lines: the line number (there is no header). The columns are the union of the objects'
   keys in first-seen order, found by a first pass over the file when it is opened.
 - DataFrame: the index label. NaN / NaT / ``pd.NA`` / ``None`` become ``None``; numpy scalars,
@@ -28,6 +31,7 @@ import functools
 import hashlib
 import io
 import json
+import numbers
 import pickle
 import re
 import sys
@@ -52,7 +56,6 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson")
 DELIMITERS = ",;\t|"
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
 SAMPLE_BYTES = 1 << 20
-FIRST_DATA_ROW = 2  # the header is spreadsheet row 1
 FIRST_CHUNK_RECORDS = 200
 ARROW_BLOCK_BYTES = 1 << 19  # pyarrow parses a few dozen blocks ahead: this bounds that memory
 ARROW_READ_AHEAD = 4  # blocks parsed ahead, without the GIL, while the rows before are checked
@@ -126,12 +129,21 @@ def open_table(
     encoding: str | None = None,
     delimiter: str | None = None,
     sheet: str | int | None = None,
+    header_row: int | None = None,
     chunk_size: int = 20_000,
 ) -> Table:
-    """The :class:`Table` for a file (by its extension) or a DataFrame; InputError if unreadable."""
+    """The :class:`Table` for a file (by its extension) or a DataFrame; InputError if unreadable.
+    ``header_row``: the header's row (from 1, as the sheet's rows or the file's lines are
+    numbered); the rows above it are not read."""
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
+    if header_row is not None and (isinstance(header_row, bool) or not isinstance(header_row, numbers.Integral)):
+        raise InputError(f"the header row is a row number (1 for the first row), not {header_row!r}")
+    if header_row is not None and header_row < 1:
+        raise InputError(f"the header row must be 1 or more (rows are numbered from 1), not {header_row}")
     if isinstance(source, pd.DataFrame):
+        if header_row is not None:
+            raise InputError("a DataFrame's columns are its header: the header row is for CSV and Excel files")
         return FrameTable(source, chunk_size=chunk_size)
     if not isinstance(source, (str, PathLike)):
         raise InputError(f"the input must be a file path or a DataFrame, not {type(source).__name__}")
@@ -143,10 +155,13 @@ def open_table(
         raise InputError(f"{path}: no such file")
     if sheet is not None and suffix not in EXCEL_SUFFIXES:
         raise InputError(f"{path.name}: --sheet is for Excel workbooks; this file has no sheets")
+    header_row = None if header_row is None else int(header_row)
     if suffix in CSV_SUFFIXES:
-        return CsvTable(path, encoding=encoding, delimiter=delimiter, chunk_size=chunk_size)
+        return CsvTable(path, encoding=encoding, delimiter=delimiter, header_row=header_row, chunk_size=chunk_size)
     if suffix in EXCEL_SUFFIXES:
-        return ExcelTable(path, sheet=sheet, chunk_size=chunk_size)
+        return ExcelTable(path, sheet=sheet, header_row=header_row, chunk_size=chunk_size)
+    if header_row is not None and suffix in JSONL_SUFFIXES:
+        raise InputError(f"{path.name}: --header-row is for CSV and Excel files; JSON Lines has no header row")
     if suffix in JSONL_SUFFIXES:
         return JsonLinesTable(path, encoding=encoding, chunk_size=chunk_size)
     if suffix == ".xls":
@@ -384,7 +399,8 @@ class CsvTable(Table):
     three times faster), else, or when pyarrow stops on the file, with pandas' C parser. Both give
     the same rows and labels (see the module docstring and :meth:`_blocks`)."""
 
-    def __init__(self, path: Path, *, encoding: str | None, delimiter: str | None, chunk_size: int):
+    def __init__(self, path: Path, *, encoding: str | None, delimiter: str | None, header_row: int | None = None,
+                 chunk_size: int):
         self.path = path
         self.source_name = path.name
         self.chunk_size = chunk_size
@@ -394,10 +410,29 @@ class CsvTable(Table):
             raise InputError(f"{self.source_name}: the file is empty")
         if sample.startswith(b"PK\x03\x04"):  # a zip: what an .xlsx is, whatever its name
             raise InputError(f"{self.source_name}: is a zip file, not text (an Excel workbook? name it .xlsx)")
+        head = sample[:4]
+        bom = bom_encoding(head)
+        # Lines are found before the encoding is guessed (from the header on: the lines above may
+        # be another's), by how wide a character is: UTF-16 writes a line break in two bytes.
+        lines_in = _line_codec(encoding or bom or _utf16_without_bom(sample) or "latin-1", head)
+        sep = _excel_sep_line(sample, lines_in) if header_row is None or header_row > 1 else None
+        self.header_row = header_row or (2 if sep else 1)
+        self._start = 0  # the byte where the header's line begins
+        if self.header_row > 1:
+            start = _line_offset(path, self.header_row - 1, lines_in)
+            if start is None or start >= path.stat().st_size:
+                if header_row is None:
+                    raise InputError(f"{self.source_name}: the file is empty but for Excel's sep= line")
+                raise InputError(f"{self.source_name}: the header row {self.header_row} is past the end of the file")
+            self._start = start
+            with open(path, "rb") as handle:
+                handle.seek(start)
+                sample = handle.read(SAMPLE_BYTES)
         try:
-            detected = encoding or detect_encoding(sample, complete=len(sample) < SAMPLE_BYTES)
+            # (A BOM is at the start of the file, before any line skipped.)
+            detected = encoding or bom or detect_encoding(sample, complete=len(sample) < SAMPLE_BYTES)
         except MixedEncoding as exc:
-            line = sample[:exc.offset].count(b"\n") + 1
+            line = sample[:exc.offset].count(b"\n") + self.header_row
             raise InputError(
                 f"{self.source_name}: is UTF-8 text but for some bytes, the first on line {line} (byte"
                 f" {sample[exc.offset:exc.offset + 1]!r}): fix them (save the file as UTF-8 again), or give the"
@@ -409,16 +444,25 @@ class CsvTable(Table):
                 " give its encoding with --encoding (for example shift_jis, gb18030, cp1251, cp1250)"
             )
         self.encoding = _text_encoding(detected, self.source_name)
+        # Read from the header's line, past the BOM: UTF-16 and UTF-32 in the byte order it gave.
+        self._codec = _byte_order(self.encoding, head) if self._start else self.encoding
         text = self._decode_sample(sample)
         if delimiter:
             self.delimiter = parse_delimiter(delimiter)
+        elif sep:  # Excel's own word for it
+            self.delimiter = sep
         else:  # a .tsv says its delimiter: a comma in a cell ("Hello, world") must not win
             self.delimiter = "\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(text)
+        if sep and header_row is None:
+            given = f" (--delimiter {self.delimiter!r} is used)" if self.delimiter != sep else ""
+            self.notes = (f"note: {self.source_name}: line 1 ({'sep=' + sep!r}) names the delimiter for Excel{given} and"
+                          " is skipped: the header is row 2 (rows keep the file's line numbers; Excel, which hides that"
+                          " line, shows each one row higher)",)
         self._odd_quotes: bool | None = None  # see _quotes_may_be_open
         self.columns = self._read_header()
 
     def _decode_sample(self, sample: bytes) -> str:
-        decoder = codecs.getincrementaldecoder(self.encoding)()
+        decoder = codecs.getincrementaldecoder(self._codec)()
         try:
             return decoder.decode(sample, final=False)
         except UnicodeDecodeError as exc:
@@ -427,7 +471,7 @@ class CsvTable(Table):
             raise InputError(f"{self.source_name}: cannot be read as {self.encoding}: {exc}") from None
 
     def _decode_error(self, exc: UnicodeDecodeError) -> InputError:
-        line = first_undecodable_line(self.path, self.encoding)
+        line = first_undecodable_line(self.path, self._codec, start=self._start, first_line=self.header_row)
         where = f" on line {line}" if line else ""
         return InputError(
             f"{self.source_name}: cannot be read as {self.encoding} (byte {exc.object[exc.start:exc.start + 1]!r}{where}"
@@ -435,7 +479,13 @@ class CsvTable(Table):
         )
 
     def _open_text(self) -> io.TextIOWrapper:
-        return open(self.path, encoding=self.encoding, newline="")
+        return io.TextIOWrapper(self._open_bytes(), encoding=self._codec, newline="")
+
+    def _open_bytes(self) -> io.BufferedReader:
+        """The file, from the header's line on."""
+        handle = open(self.path, "rb")
+        handle.seek(self._start)
+        return handle
 
     def _read_header(self) -> list[str]:
         try:
@@ -446,13 +496,13 @@ class CsvTable(Table):
         except UnicodeDecodeError as exc:
             raise self._decode_error(exc) from None
         except csv.Error as exc:
-            raise InputError(f"{self.source_name}: row 1 (the header) cannot be read: {exc}") from None
+            raise InputError(f"{self.source_name}: row {self.header_row} (the header) cannot be read: {exc}") from None
         if not header or not any(cell.strip() for cell in header):
-            raise InputError(f"{self.source_name}: the header (row 1) is empty")
+            raise InputError(f"{self.source_name}: the header (row {self.header_row}) is empty")
         if first is not None and len(first) > len(header):
             # Checked here because pandas would take the extra cells of the first data row for an
             # index, and then drop the extra cells of every row with a mere warning.
-            raise self._ragged_row(FIRST_DATA_ROW, len(first), len(header))
+            raise self._ragged_row(self.header_row + 1, len(first), len(header))
         self._raw_header = [cell.lstrip("\ufeff") for cell in header]  # as pyarrow names the columns
         # Trailing delimiters on every line (a spreadsheet's formatted but empty columns) give
         # columns with no name: left out, as long as no row puts a value in them (see _cut_unnamed).
@@ -460,11 +510,12 @@ class CsvTable(Table):
         while named > 1 and not header[named - 1].strip():
             named -= 1
         self._unnamed = len(header) - named
-        return clean_header(header[:named], self.source_name)
+        return clean_header(header[:named], self.source_name, row=self.header_row)
 
     def fingerprint(self) -> str:
-        # How the bytes are read is part of the input: another delimiter gives other rows.
-        return file_fingerprint(self.path, self.encoding, self.delimiter)
+        # How the bytes are read is part of the input: another delimiter or header gives other rows.
+        skipped = [f"header row {self.header_row}"] if self.header_row != 1 else []
+        return file_fingerprint(self.path, self.encoding, self.delimiter, *skipped)
 
     def chunks(self, *, ramp: bool = True) -> Iterator[Chunk]:
         records = 0  # data records read so far: labels count them all, blank ones included
@@ -473,7 +524,7 @@ class CsvTable(Table):
         try:
             for block in self._blocks(FIRST_CHUNK_RECORDS if ramp else self.chunk_size):
                 count = _records(block)
-                labels = pd.RangeIndex(FIRST_DATA_ROW + records, FIRST_DATA_ROW + records + count)
+                labels = pd.RangeIndex(self.header_row + 1 + records, self.header_row + 1 + records + count)
                 records += count
                 if self._unnamed:
                     block = self._cut_unnamed(block, labels)
@@ -531,9 +582,11 @@ class CsvTable(Table):
 
     def _arrow_blocks(self, first: int) -> Iterator[Any]:
         pa, compute, arrow_csv = _arrow()
+        source = pa.OSFile(str(self.path))  # closed with the reader (a block read ahead may still need it)
+        source.seek(self._start)
         reader = arrow_csv.open_csv(
-            self.path,
-            read_options=arrow_csv.ReadOptions(encoding=_arrow_encoding(self.encoding), block_size=ARROW_BLOCK_BYTES),
+            source,
+            read_options=arrow_csv.ReadOptions(encoding=_arrow_encoding(self._codec), block_size=ARROW_BLOCK_BYTES),
             parse_options=arrow_csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True, ignore_empty_lines=False),
             convert_options=arrow_csv.ConvertOptions(
                 column_types={name: pa.string() for name in self._raw_header}, null_values=[],
@@ -577,13 +630,13 @@ class CsvTable(Table):
             if not unfinished:
                 self._odd_quotes = False
                 return False
-            count = 0
-            if codecs.lookup(self.encoding).name.startswith(("utf-16", "utf-32", "utf-7")):  # a " is not one byte there
-                with open(self.path, encoding=self.encoding, errors="replace", newline="") as text:
+            count = 0  # from the header's line: a quote in a title above it is not the table's
+            if codecs.lookup(self._codec).name.startswith(("utf-16", "utf-32", "utf-7")):  # a " is not one byte there
+                with io.TextIOWrapper(self._open_bytes(), encoding=self._codec, errors="replace", newline="") as text:
                     while block := text.read(1 << 22):
                         count += block.count('"')
             else:
-                with open(self.path, "rb") as handle:
+                with self._open_bytes() as handle:
                     while block := handle.read(1 << 24):
                         count += block.count(b'"')
             self._odd_quotes = count % 2 == 1
@@ -598,10 +651,10 @@ class CsvTable(Table):
 
     def _pandas_blocks(self, *, skip: int, first: int = FIRST_CHUNK_RECORDS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The C parser's blocks, leaving out the first ``skip`` records (already handed out)."""
-        reader = pd.read_csv(
-            self.path,
+        with self._open_bytes() as handle, pd.read_csv(
+            handle,
             sep=self.delimiter,
-            encoding=self.encoding,
+            encoding=self._codec,
             header=0,
             names=list(range(len(self._raw_header))),
             index_col=False,
@@ -611,8 +664,7 @@ class CsvTable(Table):
             skip_blank_lines=False,
             chunksize=self.chunk_size,
             engine="c",
-        )
-        with reader:
+        ) as reader:
             for size in _chunk_sizes(self.chunk_size, first):
                 try:
                     raw = reader.get_chunk(size)
@@ -636,25 +688,27 @@ class CsvTable(Table):
         )
 
     def _parser_error(self, exc: Exception) -> InputError:
-        # The C parser counts records (header included), so its "line" is the spreadsheet row.
+        # The C parser counts records from the header (its line 1), as the spreadsheet rows are
+        # counted from the file's first line.
         match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if match:
             expected, row, saw = (int(group) for group in match.groups())
-            return self._ragged_row(row, saw, expected)
+            return self._ragged_row(row + self.header_row - 1, saw, expected)
         match = re.search(r"EOF inside string starting at row (\d+)", str(exc))
         if match:  # counted from 0 at the header
-            row = int(match.group(1)) + 1
+            row = int(match.group(1)) + self.header_row
             return InputError(f"{self.source_name}: row {row}: a quote opens in this row and is never closed", row=row)
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         return InputError(f"{self.source_name}: cannot be parsed as CSV: {detail}")
 
 
-def first_undecodable_line(path: Path, encoding: str) -> int | None:
+def first_undecodable_line(path: Path, encoding: str, *, start: int = 0, first_line: int = 1) -> int | None:
     """The line (1-based) of the file's first bytes that ``encoding`` cannot read; None if none.
-    Only once a read has failed: it reads the file again from the start."""
+    Only once a read has failed: it reads the file again from ``start`` (line ``first_line``)."""
     decoder = codecs.getincrementaldecoder(encoding)()
-    lines = 1
+    lines = first_line
     with open(path, "rb") as handle:
+        handle.seek(start)
         while block := handle.read(1 << 20):
             try:
                 lines += decoder.decode(block).count("\n")
@@ -712,15 +766,8 @@ def bom_encoding(head: bytes) -> str | None:
 def detect_encoding(sample: bytes, *, complete: bool) -> str | None:
     """BOM, else UTF-8 if the sample decodes (a character cut at its end is fine), else cp1252
     if the text it gives looks Western European; None when unsure: better to ask than garble."""
-    if bom := bom_encoding(sample):
+    if bom := bom_encoding(sample) or _utf16_without_bom(sample):
         return bom
-    # UTF-16 without a BOM: its ASCII characters (the delimiters and line breaks of a CSV, at
-    # least) have a zero byte in every other place, and other text none in the other places.
-    pairs = len(sample) // 2
-    for encoding, zeros_at in (("utf-16-le", 1), ("utf-16-be", 0)):
-        text, zeros = sample[1 - zeros_at:pairs * 2:2], sample[zeros_at:pairs * 2:2]
-        if pairs >= 2 and 0 not in text and zeros.count(0) > pairs * 0.2 and _decodes(sample[:pairs * 2], encoding):
-            return encoding
     try:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=complete)
         return "utf-8"
@@ -732,6 +779,81 @@ def detect_encoding(sample: bytes, *, complete: bool) -> str | None:
     except UnicodeDecodeError:
         return None  # bytes cp1252 leaves undefined: latin-1 would read them as control characters
     return "cp1252" if _looks_western(text) else None
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """``utf-16-le`` or ``utf-16-be`` if ``sample`` looks like it, with no BOM: its ASCII characters
+    (the delimiters and line breaks of a CSV, at least) have a zero byte in every other place, and
+    other text none in the other places."""
+    pairs = len(sample) // 2
+    for encoding, zeros_at in (("utf-16-le", 1), ("utf-16-be", 0)):
+        text, zeros = sample[1 - zeros_at:pairs * 2:2], sample[zeros_at:pairs * 2:2]
+        if pairs >= 2 and 0 not in text and zeros.count(0) > pairs * 0.2 and _decodes(sample[:pairs * 2], encoding):
+            return encoding
+    return None
+
+
+def _byte_order(encoding: str, head: bytes) -> str:
+    """``encoding`` for reading past the file's start, where no BOM tells UTF-16 or UTF-32 their
+    byte order: the codec of the order the BOM ``head`` starts with gave (else the one Python
+    assumes); any other encoding as it is."""
+    name = codecs.lookup(encoding).name
+    if name not in ("utf-16", "utf-32"):
+        return encoding
+    if head.startswith(codecs.BOM_UTF16_BE if name == "utf-16" else codecs.BOM_UTF32_BE):
+        return f"{name}-be"
+    if head.startswith(codecs.BOM_UTF16_LE):  # (which begins UTF-32's little-endian BOM too)
+        return f"{name}-le"
+    return f"{name}-{'le' if sys.byteorder == 'little' else 'be'}"  # what Python reads without a BOM
+
+
+def _line_codec(encoding: str, head: bytes) -> str:
+    """A codec that finds the line breaks of text in ``encoding``, one byte for one byte of the
+    file: UTF-16 and UTF-32 in their byte order, and latin-1 for the others, which write a line
+    break as the ASCII byte (and, UTF-8, Shift-JIS, GB18030 or Big5 alike, never use that byte
+    within another character)."""
+    ordered = _byte_order(encoding, head)
+    return ordered if codecs.lookup(ordered).name.startswith(("utf-16", "utf-32")) else "latin-1"
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # as the CSV readers take them (a spreadsheet's are \r\n)
+
+
+def _line_offset(path: Path, lines: int, codec: str) -> int | None:
+    """The byte at which line ``lines + 1`` of the file begins, its characters read in ``codec``
+    (see :func:`_line_codec`); None if the file has fewer line breaks. Physical lines: the lines
+    above a header are a title or notes, not records with a quoted cell over several lines."""
+    # A code unit that does not decode is one U+FFFD, which takes as many bytes in UTF-16 or
+    # UTF-32 (latin-1 decodes any byte): the bytes are counted right, whatever they hold.
+    decoder = codecs.getincrementaldecoder(codec)("replace")
+    offset, held = 0, ""
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(1 << 20)
+            text = held + decoder.decode(block)
+            held = "\r" if block and text.endswith("\r") else ""  # maybe half of a \r\n cut by the block
+            text = text[:len(text) - len(held)]
+            for found in _LINE_BREAK.finditer(text):
+                lines -= 1
+                if not lines:
+                    return offset + len(text[:found.end()].encode(codec))
+            offset += len(text.encode(codec))
+            if not block:
+                return None
+
+
+# Excel's first line in a CSV it is to open with another delimiter than the locale's: sep=;
+# (quoted by some writers). Excel hides the line; it is no header.
+_SEP_LINE = re.compile(r'"?sep=([^\r\n"])"?', re.IGNORECASE)
+
+
+def _excel_sep_line(sample: bytes, codec: str) -> str | None:
+    """The delimiter a ``sep=X`` first line of the file names, or None when it has none."""
+    if sample.startswith(codecs.BOM_UTF8):
+        sample = sample[len(codecs.BOM_UTF8):]
+    first = sample[:64].decode(codec, errors="replace").lstrip("\ufeff")
+    found = _SEP_LINE.fullmatch(_LINE_BREAK.split(first, maxsplit=1)[0])
+    return found.group(1) if found and _LINE_BREAK.search(first) else None
 
 
 class MixedEncoding(ValueError):
@@ -822,7 +944,7 @@ def _first_records(lines: str, delimiter: str) -> list[list[str]]:
 class ExcelTable(Table):
     """One sheet of an .xlsx workbook, streamed with openpyxl in read-only mode."""
 
-    def __init__(self, path: Path, *, sheet: str | int | None, chunk_size: int):
+    def __init__(self, path: Path, *, sheet: str | int | None, header_row: int | None = None, chunk_size: int):
         self.path = path
         self.chunk_size = chunk_size
         workbook = self._open()
@@ -835,14 +957,17 @@ class ExcelTable(Table):
                     f"{self.source_name}: cell {found.unsaved_formula} holds a formula with no saved result (the workbook"
                     " was last saved by a program that does not compute formulas, a script perhaps): open it in Excel or"
                     " LibreOffice and save it, then import again")
-            self.header_row, self.first_column, self.columns = self._header(
-                _sheet(workbook, self.sheet_name).iter_rows(values_only=True))
+            rows = _sheet(workbook, self.sheet_name).iter_rows(values_only=True)
+            self.header_row, row, skipped = self._given_header(rows, header_row) if header_row else self._found_header(rows)
+            self.first_column, self.columns = self._names(row)
         finally:
             workbook.close()
         self._merged = _MergedRanges(found.merged_ranges, header_row=self.header_row, first_column=self.first_column,
                                      columns=self.columns)
+        notes = [_skipped_rows_note(self.source_name, self.header_row, skipped)] if skipped else []
         if self._merged.ranges:
-            self.notes = (_merged_cells_warning(self.source_name, self._merged.ranges),)
+            notes.append(_merged_cells_warning(self.source_name, self._merged.ranges))
+        self.notes = tuple(notes)
 
     def merged_range_at(self, row: Any, column: str | None) -> str | None:
         return self._merged.range_at(row, column)
@@ -880,17 +1005,39 @@ class ExcelTable(Table):
         kind = "a chart, not a sheet of rows" if sheet in names else "not in the workbook"
         raise InputError(f"{self.path.name}: sheet {sheet!r} is {kind}; its sheets of rows are: {listed}")
 
-    def _header(self, rows: Iterator[tuple]) -> tuple[int, int, list[str]]:
-        """The header's row, its first column (0-based: a table may start at C3) and its names."""
+    def _given_header(self, rows: Iterator[tuple], given: int) -> tuple[int, tuple, list[tuple[int, list[Any]]]]:
+        last = 0
+        for last, row in enumerate(rows, 1):
+            if last == given:
+                if all(_excel_value(cell) is None for cell in row):
+                    raise InputError(f"{self.source_name}: the header (row {given}) is empty")
+                return given, row, []
+        raise InputError(f"{self.source_name}: the header row {given} is past the end of the sheet (its last row is {last})")
+
+    def _found_header(self, rows: Iterator[tuple]) -> tuple[int, tuple, list[tuple[int, list[Any]]]]:
+        """The header's number and cells: the first non-empty row, unless rows above the table are
+        to be skipped (see :func:`_header_index`); and the non-empty rows skipped, with their values."""
+        filled: list[tuple[int, tuple, list[Any]]] = []  # (number, cells, values) of the first non-empty rows
         for number, row in enumerate(rows, 1):
-            cells = list(row)
-            if any(_excel_value(cell) is not None for cell in cells):
-                while cells and _excel_value(cells[-1]) is None:
-                    cells.pop()  # formatted but empty trailing cells are not columns
-                first = next(index for index, cell in enumerate(cells) if _excel_value(cell) is not None)
-                names = [excel_unescape(cell) if isinstance(cell, str) else cell for cell in cells[first:]]
-                return number, first, clean_header(names, self.source_name, row=number, first_column=first + 1)
-        raise InputError(f"{self.source_name}: the sheet is empty")
+            values = [_excel_value(cell) for cell in row]
+            if any(value is not None for value in values):
+                filled.append((number, row, values))
+                if len(filled) == _HEADER_SEARCH_ROWS:
+                    break
+        if not filled:
+            raise InputError(f"{self.source_name}: the sheet is empty")
+        at = _header_index([values for _, _, values in filled])
+        number, row, _ = filled[at]
+        return number, row, [(above, values) for above, _, values in filled[:at]]
+
+    def _names(self, row: tuple) -> tuple[int, list[str]]:
+        """The header's first column (0-based: a table may start at C3) and its names."""
+        cells = list(row)
+        while cells and _excel_value(cells[-1]) is None:
+            cells.pop()  # formatted but empty trailing cells are not columns
+        first = next(index for index, cell in enumerate(cells) if _excel_value(cell) is not None)
+        names = [excel_unescape(cell) if isinstance(cell, str) else cell for cell in cells[first:]]
+        return first, clean_header(names, self.source_name, row=self.header_row, first_column=first + 1)
 
     def fingerprint(self) -> str:
         return file_fingerprint(self.path, self.sheet_name)  # each sheet is its own input
@@ -914,11 +1061,60 @@ class ExcelTable(Table):
                     index, cell = outside[0]
                     raise InputError(
                         f"{self.source_name}: row {number} has a value ({cell!r}) in column {index + 1}, outside the"
-                        f" header's columns {first + 1} to {first + width}", row=number,
+                        f" header's columns {first + 1} to {first + width} (row {self.header_row}; is the header"
+                        " another row? give it with --header-row)", row=number,
                     )
                 yield number, (cells[first:] + [None] * width)[:width]
         finally:
             workbook.close()
+
+
+_HEADER_SEARCH_ROWS = 20  # the non-empty rows at the top of a sheet in which its header is looked for
+_ROWS_BELOW = 5  # the rows below a row that say how wide the table is
+_QUOTED = 40  # characters of the rows skipped above the table, quoted in the note
+
+
+def _header_index(rows: list[list[Any]]) -> int:
+    """Which of the first non-empty rows of a sheet (their values) is the header of its table: a
+    title or notes may stand above it, "Q3 tickets" in A1 (merged over A1:D1 perhaps, whose
+    value is in A1 alone), the table's header in row 3.
+
+    The header is the first row that reaches as far right (its last non-empty cell) as most of
+    the rows just below it: a title or a note of one or two cells above a table of four columns
+    does not. Most rather than all: a stray value right of a row of data, in an ordinary table,
+    must not make its header look like a title (that value is then refused, naming its row).
+    Rows are skipped only when the row found looks like a header (text in every cell of its
+    span, each name once) and every row above it ends left of its end; else the first row is
+    the header, as it is in the common case, and anything wrong is refused as it always was.
+    """
+    lasts = [max(index for index, value in enumerate(values) if value is not None) for values in rows]
+    for at, last in enumerate(lasts):
+        below = lasts[at + 1:at + 1 + _ROWS_BELOW]
+        if 2 * sum(other <= last for other in below) >= len(below):
+            break
+    else:
+        return 0
+    if at and _looks_like_a_header(rows[at]) and all(other < lasts[at] for other in lasts[:at]):
+        return at
+    return 0
+
+
+def _looks_like_a_header(values: list[Any]) -> bool:
+    spanned = values[next(index for index, value in enumerate(values) if value is not None):]
+    while spanned[-1] is None:
+        spanned.pop()
+    names = [column_name(value) if isinstance(value, str) else None for value in spanned]
+    return all(names) and len(set(names)) == len(names)
+
+
+def _skipped_rows_note(source: str, header_row: int, skipped: list[tuple[int, list[Any]]]) -> str:
+    first = skipped[0][0]
+    rows = f"row {first} above it is" if first == header_row - 1 else f"rows {first}-{header_row - 1} above it are"
+    text = " ".join(str(value) for _, values in skipped for value in values if value is not None)
+    cut = text[:_QUOTED]
+    quoted = text if len(text) <= _QUOTED else (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip() + "…"
+    return (f"note: {source}: the table's header is row {header_row}; {rows} skipped ({quoted!r});"
+            " give another header row with --header-row")
 
 
 _FIRST_OWN_FORMAT = 164  # the number of the first format a file defines itself (ECMA-376 18.8.30)
@@ -1024,12 +1220,12 @@ class _MergedRanges:
     value in its top-left cell only, and openpyxl reads the others as empty: a "Region" merged over
     five rows is the region of the first of them alone.
 
-    Only a cell below the header row, in the header's columns, counts. The header is the first
-    non-empty row, so nothing above it is read, and a merge in the header row itself costs no data:
-    a header merged over two columns leaves the second without a name, which ``clean_header``
-    refuses already, naming the column; a title banner merged above the table is that first
-    non-empty row, taken for the header, and the table's rows then stand outside its columns, which
-    ``ExcelTable._rows`` refuses. Either way the user hears of it, so only the data rows need a word.
+    Only a cell below the header row, in the header's columns, counts. Nothing above the header is
+    read, and a merge in the header row itself costs no data: a header merged over two columns
+    leaves the second without a name, which ``clean_header`` refuses already, naming the column; a
+    title banner merged above the table is skipped with a note of its own (see ``_header_index``),
+    or, taken for the header, leaves the table's rows outside its columns, which ``ExcelTable._rows``
+    refuses. Either way the user hears of it, so only the data rows need a word.
     """
 
     def __init__(self, ranges: list[str], *, header_row: int, first_column: int, columns: list[str]):

@@ -98,6 +98,59 @@ def test_merged_cells_are_one_warning_line_and_named_in_the_problem_of_an_emptie
     assert "merged" not in run_cli("import", str(tmp_path / "merged.xlsx"), "--dry-run", "-q").stderr
 
 
+def _sheet_of(path, rows: dict[int, list]) -> None:
+    book = openpyxl.Workbook()
+    for number, cells in rows.items():
+        for column, value in enumerate(cells, 1):
+            book.active.cell(number, column, value)
+    if 1 in rows and len(rows[1]) == 1:
+        book.active.merge_cells("A1:C1")  # a title, as Excel keeps it: its value in A1 alone
+    book.save(path)
+
+
+def test_a_title_above_a_sheets_table_is_skipped_with_one_note_or_named_by_header_row(tmp_path):
+    table = [["title", "status", "n"], ["a", "TODO", 1], ["b", "DONE", 2]]
+    _sheet_of(tmp_path / "plain.xlsx", dict(enumerate(table, 1)))
+    _sheet_of(tmp_path / "banner.xlsx", {1: ["Q3 tickets \u2014 exported 2026-10-01"], **dict(enumerate(table, 3))})
+    plain = run_cli("import", str(tmp_path / "plain.xlsx"), "--dry-run")
+    assert plain.returncode == 0 and "note:" not in plain.stderr, plain.stderr
+    banner = run_cli("import", str(tmp_path / "banner.xlsx"), "--dry-run")
+    assert banner.returncode == 0, banner.stderr
+    assert [line for line in banner.stderr.splitlines() if line.startswith("note:")] == [
+        "note: banner.xlsx (sheet 'Sheet'): the table's header is row 3; rows 1-2 above it are skipped ('Q3 tickets"
+        " \u2014 exported 2026-10-01'); give another header row with --header-row"]
+    assert banner.stdout == plain.stdout  # the same rows, sent the same
+    mapped = yaml.safe_load(run_cli("map", str(tmp_path / "banner.xlsx")).stdout)
+    assert mapped["columns"] == {"title": "title", "status": "status", "n": "fields.n"}
+    given = run_cli("import", str(tmp_path / "banner.xlsx"), "--dry-run", "--header-row", "3")
+    assert given.returncode == 0 and "note:" not in given.stderr and given.stdout == plain.stdout, given.stderr
+    first = run_cli("import", str(tmp_path / "banner.xlsx"), "--dry-run", "--header-row", "1",
+                    "--map", "Q3 tickets \u2014 exported 2026-10-01=title")
+    assert first.returncode == 2
+    assert error_line(first.stderr) == ("error: banner.xlsx (sheet 'Sheet'): row 3 has a value ('status') in column 2,"
+                                        " outside the header's columns 1 to 1 (row 1; is the header another row? give it"
+                                        " with --header-row)")
+    for row in ("0", "9"):
+        refused = run_cli("import", str(tmp_path / "banner.xlsx"), "--dry-run", "--header-row", row)
+        assert refused.returncode == 2 and ("must be 1 or more" if row == "0" else "past the end") in error_line(refused.stderr)
+
+
+def test_header_row_and_excels_sep_line_in_a_csv_keep_the_files_row_numbers(tmp_path):
+    source = tmp_path / "q3.csv"
+    source.write_text("Q3 tickets, exported 2026-10-01\n\ntitle;n\na;1\n;2\n", encoding="utf-8")
+    invalid = run_cli("import", str(source), "--dry-run", "--header-row", "3")
+    assert invalid.returncode == 2 and "  row 5, column 'title': title is required" in invalid.stderr.splitlines()
+    results = pd.read_csv(tmp_path / "q3.dry-run.fragment-results.csv", dtype=str, keep_default_na=False)
+    assert list(results["_row"]) == ["4", "5"] and list(results.columns[-2:]) == ["title", "n"]
+    excel = tmp_path / "excel.csv"
+    excel.write_bytes(b"sep=;\r\ntitle;n\r\na;1,5\r\nb;2\r\n")
+    sep = run_cli("import", str(excel), "--dry-run")
+    assert sep.returncode == 0, sep.stderr
+    assert "note: excel.csv: line 1 ('sep=;') names the delimiter for Excel and is skipped: the header is row 2" in sep.stderr
+    assert "2 rows" in sep.stdout
+    assert yaml.safe_load(run_cli("map", str(excel)).stdout)["columns"] == {"title": "title", "n": "fields.n"}
+
+
 def test_plain_http_to_a_remote_host_is_refused():
     env = cli_env("http://example.com/api/v1")
     result = subprocess.run([sys.executable, "-m", "fragment_bulk", "whoami"], env=env, capture_output=True, text=True)

@@ -707,6 +707,23 @@ def test_merged_cells_are_a_note_to_the_python_api_too(tmp_path):
         " select the range, turn Merge & Center off, then fill down with Ctrl+D)"]
 
 
+def test_header_row_and_the_note_of_a_skipped_title_reach_the_python_api(tmp_path):
+    book = openpyxl.Workbook()
+    for row in [["Q3 tickets"], [], ["title", "n"], ["a", 1], [None, 2]]:
+        book.active.append(row)
+    book.save(tmp_path / "q3.xlsx")
+    said = []
+    with pytest.raises(ValidationError) as refused:
+        fragment_bulk.import_file(tmp_path / "q3.xlsx", dry_run=True, log=said.append)
+    assert [str(problem) for problem in refused.value.problems] == ["row 5, column 'title': title is required"]
+    assert "note: q3.xlsx (sheet 'Sheet'): the table's header is row 3; rows 1-2 above it are skipped ('Q3 tickets');" \
+           " give another header row with --header-row" in said
+    said.clear()
+    report = fragment_bulk.update_file(tmp_path / "q3.xlsx", header_row=4, maps={"a": "title", "1": "fields.n"},
+                                       keys=["a"], dry_run=True, skip_invalid=True, log=said.append)
+    assert [problem.row for problem in report.problems] == [5] and not [line for line in said if line.startswith("note:")]
+
+
 def test_missing_sheet_lists_the_sheets(tmp_path):
     result = run_cli("import", str(SAMPLES / "tasks.xlsx"), "--sheet", "Nope", "--sandbox-db", str(tmp_path / "sb.sqlite"))
     assert result.returncode == 2

@@ -25,7 +25,7 @@ def test_all_is_exactly_the_public_api():
 
 
 def test_file_and_frame_importers_take_the_same_options():
-    file_options = set(inspect.signature(fragment_bulk.import_file).parameters) - {"path", "encoding", "delimiter", "sheet"}
+    file_options = set(inspect.signature(fragment_bulk.import_file).parameters) - {"path", "encoding", "delimiter", "sheet", "header_row"}
     frame_options = set(inspect.signature(fragment_bulk.import_dataframe).parameters) - {"frame"}
     assert file_options == frame_options
 

@@ -15,6 +15,7 @@ from openpyxl.chart import BarChart, Reference
 import pandas as pd
 import pytest
 
+from fragment_bulk import readers
 from fragment_bulk.ahead import read_ahead
 from fragment_bulk.errors import InputError
 from fragment_bulk.readers import open_table
@@ -487,6 +488,143 @@ def test_merged_cells_that_empty_no_cell_of_a_data_row_in_the_tables_columns_say
     book.save(tmp_path / "c3.xlsx")
     table = open_table(tmp_path / "c3.xlsx")
     assert "merged cells (C4:C5)" in table.notes[0] and table.merged_range_at(5, "title") == "C4:C5"
+
+
+def _banner_workbook(path, *, notes=()) -> None:
+    """A title merged over A1:C1 (its value in A1 alone, as Excel keeps it), ``notes`` rows, a
+    blank row, then a table of three columns."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet["A1"] = "Q3 tickets \u2014 exported 2026-10-01 from the helpdesk"
+    sheet.merge_cells("A1:C1")
+    for number, note in enumerate(notes, 2):
+        for column, text in enumerate(note, 1):
+            sheet.cell(number, column, text)
+    top = len(notes) + 3
+    for number, row in enumerate([["title", "status", "n"], ["a", "TODO", 1], ["b", "DONE", 2]], top):
+        for column, value in enumerate(row, 1):
+            sheet.cell(number, column, value)
+    book.save(path)
+
+
+def test_a_title_and_notes_above_a_sheets_table_are_skipped_with_one_note(tmp_path):
+    _banner_workbook(tmp_path / "banner.xlsx")
+    table = open_table(tmp_path / "banner.xlsx")
+    assert table.columns == ["title", "status", "n"]
+    assert rows_of(table) == [(4, {"title": "a", "status": "TODO", "n": 1}), (5, {"title": "b", "status": "DONE", "n": 2})]
+    assert table.notes == ("note: banner.xlsx (sheet 'Sheet'): the table's header is row 3; rows 1-2 above it are"
+                           " skipped ('Q3 tickets \u2014 exported 2026-10-01 from\u2026'); give another header row with"
+                           " --header-row",)
+    _banner_workbook(tmp_path / "notes.xlsx", notes=[["Exported by:", "ops"], ["Filter: open tickets"]])
+    table = open_table(tmp_path / "notes.xlsx")
+    assert (table.columns, table.header_row) == (["title", "status", "n"], 5)
+    assert table.notes[0].startswith("note: notes.xlsx (sheet 'Sheet'): the table's header is row 5; rows 1-4 above")
+
+
+def test_a_sheet_whose_first_row_is_its_header_reads_as_it_always_did(tmp_path):
+    book = openpyxl.Workbook()
+    for row in [["title", "n"], ["a", 1, "stray"], ["b", 2], ["c", 3]]:  # a stray value does not make row 1 a title
+        book.active.append(row)
+    book.save(tmp_path / "stray.xlsx")
+    table = open_table(tmp_path / "stray.xlsx")
+    assert (table.columns, table.notes) == (["title", "n"], ())
+    with pytest.raises(InputError, match=r"row 2 has a value \('stray'\) in column 3, outside the header's columns 1"
+                                         r" to 2 \(row 1; is the header another row\? give it with --header-row\)"):
+        rows_of(table)
+    book = openpyxl.Workbook()
+    for row in [["Q3"], ["title", "n"], ["a", 1]]:  # one column, then two: a header of one column has no room to be wider
+        book.active.append(row)
+    book.active.append(["b", 2])
+    book.save(tmp_path / "plain.xlsx")
+    assert open_table(tmp_path / "plain.xlsx").header_row == 2  # (the title above a wider table)
+    book = openpyxl.Workbook()
+    for row in [["title"], ["a", 1], ["b", 2]]:  # numbers: row 2 is data, not a header
+        book.active.append(row)
+    book.save(tmp_path / "data.xlsx")
+    assert (open_table(tmp_path / "data.xlsx").header_row, open_table(tmp_path / "data.xlsx").notes) == (1, ())
+
+
+def test_header_row_names_a_sheets_header_and_its_rows_keep_their_numbers(tmp_path):
+    _banner_workbook(tmp_path / "banner.xlsx")
+    table = open_table(tmp_path / "banner.xlsx", header_row=3)
+    assert (table.columns, table.notes) == (["title", "status", "n"], ())
+    assert [label for label, _ in rows_of(table)] == [4, 5]
+    table = open_table(tmp_path / "banner.xlsx", header_row=4)  # the user's word, even for a row of data
+    assert table.columns == ["a", "TODO", "1"] and rows_of(table) == [(5, {"a": "b", "TODO": "DONE", "1": 2})]
+    with pytest.raises(InputError, match=r"row 3 has a value \('status'\) in column 2, outside the header's columns 1 to 1 \(row 1;"):
+        rows_of(open_table(tmp_path / "banner.xlsx", header_row=1))
+    with pytest.raises(InputError, match=r"^banner\.xlsx \(sheet 'Sheet'\): the header \(row 2\) is empty$"):
+        open_table(tmp_path / "banner.xlsx", header_row=2)
+    with pytest.raises(InputError, match=r"the header row 9 is past the end of the sheet \(its last row is 5\)$"):
+        open_table(tmp_path / "banner.xlsx", header_row=9)
+
+
+@pytest.mark.parametrize("reader", ["pyarrow", "pandas"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-be", "cp1252"])
+def test_header_row_skips_the_lines_above_a_csv_header(tmp_path, monkeypatch, reader, encoding):
+    if reader == "pandas":
+        monkeypatch.setattr(readers, "_arrow", lambda: None)
+    # Above the header: a title with a comma and a quote left open, and a blank line; the delimiter
+    # is sniffed, and the encoding guessed, from the header on (cp1252's é is not UTF-8).
+    text = 'Q3 tickets, "exported\r\n\r\ntitle;city\r\nParis;Orléans\r\n\r\nLyon;"a\r\nb"\r\n'
+    table = open_table(write(tmp_path, "t.csv", text.encode(encoding)), header_row=3)
+    assert (table.columns, table.delimiter) == (["title", "city"], ";")
+    assert rows_of(table) == [(4, {"title": "Paris", "city": "Orléans"}), (6, {"title": "Lyon", "city": "a\r\nb"})]
+    assert table.fingerprint() != open_table(table.path, header_row=4).fingerprint()
+
+
+@pytest.mark.parametrize("reader", ["pyarrow", "pandas"])
+def test_csv_errors_after_skipped_lines_name_the_files_own_rows(tmp_path, monkeypatch, reader):
+    if reader == "pandas":
+        monkeypatch.setattr(readers, "_arrow", lambda: None)
+    with pytest.raises(InputError, match=r"r\.csv: row 6 has 3 cells but the header has 2"):
+        rows_of(open_table(write(tmp_path, "r.csv", b"Report\nof Q3\ntitle,n\na,1\nb,2\nc,3,x\n"), header_row=3))
+    with pytest.raises(InputError, match=r"f\.csv: row 4 has 3 cells but the header has 2"):
+        open_table(write(tmp_path, "f.csv", b"Report\nof Q3\ntitle,n\na,1,x\n"), header_row=3)
+    with pytest.raises(InputError, match=r"q\.csv: row 5: a quote opens in this row and is never closed"):
+        rows_of(open_table(write(tmp_path, "q.csv", b"Report\n\ntitle,n\na,1\nb,\"open\nc,3\n"), header_row=3))
+    with pytest.raises(InputError, match=r"byte b'\\xff' on line 5 is not valid utf-8"):
+        rows_of(open_table(write(tmp_path, "u.csv", b"Report\n\ntitle,n\na,1\nb,\xff\n"), header_row=3, encoding="utf-8"))
+
+
+def test_a_header_row_past_the_end_or_not_a_row_number_is_one_error(tmp_path):
+    path = write(tmp_path, "t.csv", b"Report\ntitle,n\na,1\n")
+    with pytest.raises(InputError, match=r"^t\.csv: the header row 4 is past the end of the file$"):
+        open_table(path, header_row=4)
+    with pytest.raises(InputError, match=r"^t\.csv: the header row 3 is past the end of the file$"):
+        open_table(write(tmp_path, "t.csv", b"Report\ntitle,n\n"), header_row=3)
+    with pytest.raises(InputError, match=r"^the header row must be 1 or more \(rows are numbered from 1\), not 0$"):
+        open_table(path, header_row=0)
+    with pytest.raises(InputError, match="the header row is a row number"):
+        open_table(path, header_row=True)
+    with pytest.raises(InputError, match="JSON Lines has no header row"):
+        open_table(write(tmp_path, "t.jsonl", b'{"title": "a"}\n'), header_row=2)
+    with pytest.raises(InputError, match="a DataFrame's columns are its header"):
+        open_table(pd.DataFrame({"title": ["a"]}), header_row=2)
+
+
+@pytest.mark.parametrize("first_line", [b"sep=;", b'"sep=;"', b"\xef\xbb\xbfsep=;", b"SEP=;"])
+def test_excels_sep_line_names_the_delimiter_and_is_skipped(tmp_path, first_line):
+    table = open_table(write(tmp_path, "s.csv", first_line + b"\r\ntitle;city, country\r\na;Paris, France\r\n"))
+    assert (table.columns, table.delimiter) == (["title", "city, country"], ";")
+    assert rows_of(table) == [(3, {"title": "a", "city, country": "Paris, France"})]
+    assert table.notes == ("note: s.csv: line 1 ('sep=;') names the delimiter for Excel and is skipped: the header is"
+                           " row 2 (rows keep the file's line numbers; Excel, which hides that line, shows each one row"
+                           " higher)",)
+
+
+def test_a_sep_line_gives_way_to_a_given_delimiter_or_header_row(tmp_path):
+    utf16 = open_table(write(tmp_path, "w.csv", "sep=\t\r\ntitle\tn\r\na\t1\r\n".encode("utf-16")))
+    assert (utf16.columns, utf16.delimiter, rows_of(utf16)) == (["title", "n"], "\t", [(3, {"title": "a", "n": "1"})])
+    path = write(tmp_path, "s.csv", b"sep=;\ntitle,n;x\na,1;2\n")
+    given = open_table(path, delimiter=",")
+    assert (given.columns, given.header_row) == (["title", "n;x"], 2)
+    assert "(--delimiter ',' is used)" in given.notes[0]
+    named = open_table(path, header_row=1)  # the user's word: line 1 is the header
+    assert (named.columns, named.notes) == (["sep="], ())
+    assert open_table(write(tmp_path, "p.csv", b"sep=x,y\na,b\n")).columns == ["sep=x", "y"]  # not Excel's line
+    with pytest.raises(InputError, match=r"^e\.csv: the file is empty but for Excel's sep= line$"):
+        open_table(write(tmp_path, "e.csv", b"sep=;\r\n"))
 
 
 # -- JSON Lines -------------------------------------------------------------------------------
