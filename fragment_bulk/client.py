@@ -112,7 +112,7 @@ class FragmentClient:
             # an HTTP_PROXY from the environment would carry it, unencrypted, to the proxy's host.
             trust_env=not _loopback_http(self.settings.base_url),
         )
-        self._deadlines = _DeadlineBackend.install(self._http)
+        self._deadlines = _DeadlineBackend.install(self._http, given=transport)
 
     def __repr__(self) -> str:
         return f"FragmentClient(base_url={self.settings.base_url!r})"
@@ -148,10 +148,9 @@ class FragmentClient:
 
     def _send_once(self, method: str, path: str, *, json: Any, params: Mapping[str, Any] | None) -> Any:
         self.throttle.acquire()
-        # Not cleared afterwards: every request sets its own, and nothing else uses these sockets.
         self._deadlines.start(self.settings.timeout)
         try:
-            response = self._http.request(method, path, json=json, params=params)
+            response = self._http.request(method, path, json=json, params=params)  # (the whole answer read)
         except httpx.LocalProtocolError as exc:
             # Our own request is malformed: sending it again cannot help, and the message could
             # quote a header, the token's included.
@@ -166,6 +165,8 @@ class FragmentClient:
                 may_have_committed=not isinstance(exc, _NOT_SENT),
                 timed_out=isinstance(exc, httpx.TimeoutException) and not isinstance(exc, _NOT_SENT),
             ) from exc
+        finally:
+            self._deadlines.clear()  # this thread's later socket waits are another request's
         self._answered = True
         self._date = response.headers.get("date", self._date)
         if 300 <= response.status_code < 400:  # not followed: the token goes to base_url only
@@ -395,20 +396,24 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._deadline = threading.local()
 
     @classmethod
-    def install(cls, http: httpx.Client) -> "_DeadlineBackend":
-        """A backend put under the connection pools of ``http``'s own transports, a proxy's
-        included. httpx has no public way to hand httpcore a backend, hence its private names; a
-        transport without a pool (the in-process sandbox's, a test's) is left as it is."""
+    def install(cls, http: httpx.Client, *, given: httpx.BaseTransport | None) -> "_DeadlineBackend":
+        """A backend put under the connection pools of the transports ``http`` made itself, a
+        proxy's included; not under a ``given`` one, which others may share. httpx has no public
+        way to hand httpcore a backend, hence its private names; a transport without a pool (the
+        in-process sandbox's, a test's) is left as it is."""
         deadlines = cls(httpcore.SyncBackend())
         for transport in (getattr(http, "_transport", None), *getattr(http, "_mounts", {}).values()):
             pool = getattr(transport, "_pool", None)
-            if isinstance(pool, httpcore.ConnectionPool):
+            if transport is not given and isinstance(pool, httpcore.ConnectionPool):
                 pool._network_backend = deadlines
         return deadlines
 
-    def start(self, seconds: float) -> None:
-        """The calling thread's next request must be over in ``seconds``."""
-        self._deadline.at = time.monotonic() + seconds
+    def start(self, seconds: float | None) -> None:
+        """The calling thread's request must be over in ``seconds`` (None: no deadline)."""
+        self._deadline.at = None if seconds is None else time.monotonic() + seconds
+
+    def clear(self) -> None:
+        self._deadline.at = None
 
     def bounded(self, timeout: float | None, expired: type[httpcore.TimeoutException]) -> float | None:
         """``timeout`` cut to the time left; ``expired`` raised once none is."""

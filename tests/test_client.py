@@ -273,6 +273,21 @@ def test_a_dripped_answer_after_the_server_has_answered_is_a_timeout_retried_wit
         assert failed.value.timed_out and len(requests) == 3 and time.monotonic() - started < 3
 
 
+def test_a_requests_deadline_binds_no_later_request_nor_another_client_on_a_shared_transport():
+    with Sandbox(SandboxConfig(token="t", rate_per_min=None)) as sandbox, sandbox.serve(port=0) as server:
+        shared = httpx.HTTPTransport()  # the caller's: two clients on it, one after the other
+        settings = Settings(token="t", base_url=server.url, rate_per_min=None, timeout=0.5)
+        first, second = (FragmentClient(settings, transport=shared, retry=RetryPolicy(max_attempts=1)) for _ in range(2))
+        own = FragmentClient(settings, retry=RetryPolicy(max_attempts=1))
+        assert first.whoami()["uid"] and own.whoami()["uid"]
+        time.sleep(0.7)  # past the deadlines of those requests
+        assert second.whoami()["uid"] and own.whoami()["uid"]
+        untimed = FragmentClient(settings.with_changes(timeout=None))  # no deadline: as httpx takes it
+        assert untimed.whoami()["uid"]
+        for client in (first, second, own, untimed):
+            client.close()
+
+
 def test_once_the_server_has_answered_a_failed_connection_is_retried():
     calls = []
 
