@@ -629,6 +629,7 @@ class _HashIndex:
 
     MERGED = 8  # runs of a tier merged into one of the next
     BITMAP_BITS = 16  # bitmap bits a hash, at least: about 6 % of new hashes are searched for
+    MOST_BITMAP_BITS = 1 << 28  # 32 MB: past 16M hashes, more of them are searched for
 
     def __init__(self) -> None:
         self.runs: list[tuple[int, np.ndarray, np.ndarray]] = []  # (tier, sorted hashes, their labels)
@@ -686,7 +687,9 @@ class _HashIndex:
             self.runs.append((tier + 1, hashes[order], labels[order]))
 
     def _grow_bitmap(self) -> None:
-        bits = 1 << min((self.count * self.BITMAP_BITS - 1).bit_length(), 28)  # (32 MB at most)
+        bits = min(1 << (self.count * self.BITMAP_BITS - 1).bit_length(), self.MOST_BITMAP_BITS)
+        if bits <= 8 * len(self._bitmap):
+            return  # at its largest already: rebuilt for every chunk, it would make the check quadratic
         self._bitmap = np.zeros(bits // 8, dtype=np.uint8)
         self._shift = np.uint64(64 - bits.bit_length() + 1)
         for _, known, _ in self.runs:

@@ -813,3 +813,18 @@ def test_the_hash_index_finds_every_earlier_hash_and_its_first_label_as_a_dict_w
         for value, label in zip(hashes.tolist(), labels):
             first_label.setdefault(value, label)
         row += len(chunk)
+
+
+def test_the_hash_index_bitmap_at_its_largest_is_not_rebuilt_for_every_chunk(monkeypatch):
+    """(Rebuilt, it marks every hash seen so far again: a check quadratic past 16M rows.)"""
+    from fragment_bulk.mapping import _HashIndex
+
+    index, marked = _HashIndex(), []
+    index.MOST_BITMAP_BITS = 1 << 12  # reached after 256 hashes
+    mark = index._mark
+    monkeypatch.setattr(index, "_mark", lambda hashes: (marked.append(len(hashes)), mark(hashes)))
+    rng = np.random.default_rng(0)
+    for chunk in range(40):
+        index.record(rng.integers(0, 2**63, 100, dtype=np.uint64), pd.RangeIndex(chunk * 100, chunk * 100 + 100))
+    assert len(index._bitmap) * 8 == 1 << 12
+    assert sum(marked) < 2 * 4000  # each hash marked about once, not once a chunk
