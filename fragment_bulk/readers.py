@@ -958,7 +958,9 @@ class ExcelTable(Table):
                     " was last saved by a program that does not compute formulas, a script perhaps): open it in Excel or"
                     " LibreOffice and save it, then import again")
             rows = _sheet(workbook, self.sheet_name).iter_rows(values_only=True)
+            self._rows_above = False  # whether rows with values above the header are left out
             self.header_row, row, skipped = self._given_header(rows, header_row) if header_row else self._found_header(rows)
+            self._rows_above = self._rows_above or bool(skipped)
             self.first_column, self.columns = self._names(row)
         finally:
             workbook.close()
@@ -1012,6 +1014,8 @@ class ExcelTable(Table):
                 if all(_excel_value(cell) is None for cell in row):
                     raise InputError(f"{self.source_name}: the header (row {given}) is empty")
                 return given, row, []
+            if any(_excel_value(cell) is not None for cell in row):
+                self._rows_above = True  # (the rows left out, unsaid: the user chose them)
         raise InputError(f"{self.source_name}: the header row {given} is past the end of the sheet (its last row is {last})")
 
     def _found_header(self, rows: Iterator[tuple]) -> tuple[int, tuple, list[tuple[int, list[Any]]]]:
@@ -1026,7 +1030,7 @@ class ExcelTable(Table):
                     break
         if not filled:
             raise InputError(f"{self.source_name}: the sheet is empty")
-        at = _header_index([values for _, _, values in filled])
+        at = _header_index([values for _, _, values in filled], [number for number, _, _ in filled])
         number, row, _ = filled[at]
         return number, row, [(above, values) for above, _, values in filled[:at]]
 
@@ -1040,7 +1044,9 @@ class ExcelTable(Table):
         return first, clean_header(names, self.source_name, row=self.header_row, first_column=first + 1)
 
     def fingerprint(self) -> str:
-        return file_fingerprint(self.path, self.sheet_name)  # each sheet is its own input
+        # Each sheet is its own input; so is a sheet read from another header row.
+        above = [f"header row {self.header_row}"] if self._rows_above else []
+        return file_fingerprint(self.path, self.sheet_name, *above)
 
     def chunks(self, *, ramp: bool = True) -> Iterator[Chunk]:
         return _chunked(self._rows(), self.columns, self.chunk_size)
@@ -1074,7 +1080,7 @@ _ROWS_BELOW = 5  # the rows below a row that say how wide the table is
 _QUOTED = 40  # characters of the rows skipped above the table, quoted in the note
 
 
-def _header_index(rows: list[list[Any]]) -> int:
+def _header_index(rows: list[list[Any]], numbers: list[int]) -> int:
     """Which of the first non-empty rows of a sheet (their values) is the header of its table: a
     title or notes may stand above it, "Q3 tickets" in A1 (merged over A1:D1 perhaps, whose
     value is in A1 alone), the table's header in row 3.
@@ -1084,8 +1090,11 @@ def _header_index(rows: list[list[Any]]) -> int:
     does not. Most rather than all: a stray value right of a row of data, in an ordinary table,
     must not make its header look like a title (that value is then refused, naming its row).
     Rows are skipped only when the row found looks like a header (text in every cell of its
-    span, each name once) and every row above it ends left of its end; else the first row is
-    the header, as it is in the common case, and anything wrong is refused as it always was.
+    span, each name once), every row above it ends left of its end, and those rows are set apart
+    from it: by an empty row, or by holding one value each (a title). A header short of a name,
+    right above its rows, would else be skipped as notes, and its first row of data taken for the
+    header (and never read). Else the first row is the header, as it is in the common case, and
+    anything wrong is refused as it always was. ``numbers``: the rows' numbers in the sheet.
     """
     lasts = [max(index for index, value in enumerate(values) if value is not None) for values in rows]
     for at, last in enumerate(lasts):
@@ -1094,7 +1103,9 @@ def _header_index(rows: list[list[Any]]) -> int:
             break
     else:
         return 0
-    if at and _looks_like_a_header(rows[at]) and all(other < lasts[at] for other in lasts[:at]):
+    set_apart = at and (numbers[at] - numbers[at - 1] > 1
+                        or all(sum(value is not None for value in values) == 1 for values in rows[:at]))
+    if set_apart and _looks_like_a_header(rows[at]) and all(other < lasts[at] for other in lasts[:at]):
         return at
     return 0
 

@@ -521,6 +521,32 @@ def test_a_title_and_notes_above_a_sheets_table_are_skipped_with_one_note(tmp_pa
     assert table.notes[0].startswith("note: notes.xlsx (sheet 'Sheet'): the table's header is row 5; rows 1-4 above")
 
 
+def test_a_header_short_of_a_name_right_above_its_rows_is_not_skipped_for_notes(tmp_path):
+    """Its first row of data would be taken for the header, and never read: refused, as before,
+    naming the value outside the header."""
+    book = openpyxl.Workbook()
+    for row in [["key", "title", "status"], ["k1", "Fix login", "TODO", "urgent"], ["k2", "Crash", "DONE", "low"],
+                ["k3", "Slow", "TODO", "low"]]:
+        book.active.append(row)
+    book.save(tmp_path / "short.xlsx")
+    table = open_table(tmp_path / "short.xlsx")
+    assert (table.columns, table.header_row, table.notes) == (["key", "title", "status"], 1, ())
+    with pytest.raises(InputError, match=r"row 2 has a value \('urgent'\) in column 4, outside the header's columns"):
+        rows_of(table)
+
+
+def test_a_sheet_read_from_another_header_row_is_another_input_for_a_checkpoint(tmp_path):
+    _banner_workbook(tmp_path / "banner.xlsx")
+    found, given = open_table(tmp_path / "banner.xlsx"), open_table(tmp_path / "banner.xlsx", header_row=3)
+    assert found.fingerprint() == given.fingerprint()  # the same rows read
+    assert open_table(tmp_path / "banner.xlsx", header_row=1).fingerprint() != found.fingerprint()
+    book = openpyxl.Workbook()
+    book.active.append(["title", "n"])
+    book.active.append(["a", 1])
+    book.save(tmp_path / "plain.xlsx")
+    assert open_table(tmp_path / "plain.xlsx", header_row=1).fingerprint() == open_table(tmp_path / "plain.xlsx").fingerprint()
+
+
 def test_a_sheet_whose_first_row_is_its_header_reads_as_it_always_did(tmp_path):
     book = openpyxl.Workbook()
     for row in [["title", "n"], ["a", 1, "stray"], ["b", 2], ["c", 3]]:  # a stray value does not make row 1 a title
