@@ -239,8 +239,10 @@ def _run_frame(command: str, frame: pd.DataFrame, writer: Any, *, checkpoint: An
     _check_outputs(checkpoint, results, inputs=[_mapping_file(options.get("mapping"))])
     if options.get("mapping") is None:
         options["mapping"] = _attached_mapping(frame, command, options.get("log") or (lambda message: None))
-    return _run(command, open_table(frame), writer, checkpoint=checkpoint, results=results,
-                keep_results_in_memory=True, **options)
+    # An export's frame holds what the server holds: a field of white space only is its value.
+    exported = getattr(options.get("mapping"), "exported", False)
+    return _run(command, open_table(frame, blank_text_is_empty=not exported), writer, checkpoint=checkpoint,
+                results=results, keep_results_in_memory=True, **options)
 
 
 def export_file(

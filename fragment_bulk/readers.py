@@ -130,11 +130,13 @@ def open_table(
     delimiter: str | None = None,
     sheet: str | int | None = None,
     header_row: int | None = None,
+    blank_text_is_empty: bool = True,
     chunk_size: int = 20_000,
 ) -> Table:
     """The :class:`Table` for a file (by its extension) or a DataFrame; InputError if unreadable.
     ``header_row``: the header's row (from 1, as the sheet's rows or the file's lines are
-    numbered); the rows above it are not read."""
+    numbered); the rows above it are not read. ``blank_text_is_empty=False``: a DataFrame's text
+    cells of white space only are values (an export's frame holds the server's own), not empty."""
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     if header_row is not None and (isinstance(header_row, bool) or not isinstance(header_row, numbers.Integral)):
@@ -144,7 +146,7 @@ def open_table(
     if isinstance(source, pd.DataFrame):
         if header_row is not None:
             raise InputError("a DataFrame's columns are its header: the header row is for CSV and Excel files")
-        return FrameTable(source, chunk_size=chunk_size)
+        return FrameTable(source, chunk_size=chunk_size, blank_text_is_empty=blank_text_is_empty)
     if not isinstance(source, (str, PathLike)):
         raise InputError(f"the input must be a file path or a DataFrame, not {type(source).__name__}")
     path = Path(source)
@@ -1417,9 +1419,10 @@ class FrameTable(Table):
     """An in-memory DataFrame; rows are labelled by its index, or by position (from 0) when the
     index repeats a label (after ``pd.concat``): a problem must name one row only."""
 
-    def __init__(self, frame: pd.DataFrame, *, chunk_size: int):
+    def __init__(self, frame: pd.DataFrame, *, chunk_size: int, blank_text_is_empty: bool = True):
         self.frame = frame
         self.chunk_size = chunk_size
+        self.blank_text_is_empty = blank_text_is_empty
         self.labels = frame.index if frame.index.is_unique else pd.RangeIndex(len(frame))
         self.source_name = "the DataFrame"
         self.columns = clean_header([str(column) for column in frame.columns], self.source_name)
@@ -1444,7 +1447,8 @@ class FrameTable(Table):
     def chunks(self, *, ramp: bool = True) -> Iterator[Chunk]:
         for start in range(0, len(self.frame), self.chunk_size):
             part = self.frame.iloc[start:start + self.chunk_size]
-            columns = {name: native_values(part.iloc[:, position]) for position, name in enumerate(self.columns)}
+            columns = {name: native_values(part.iloc[:, position], blank_text_is_empty=self.blank_text_is_empty)
+                       for position, name in enumerate(self.columns)}
             labels = self.labels[start:start + self.chunk_size]
             yield Chunk(start, pd.DataFrame(columns, index=labels, dtype=object))
 
@@ -1452,8 +1456,9 @@ class FrameTable(Table):
         return len(self.frame)
 
 
-def native_values(series: pd.Series) -> np.ndarray:
-    """A column as an object array of Python values, every kind of missing value as None."""
+def native_values(series: pd.Series, *, blank_text_is_empty: bool = True) -> np.ndarray:
+    """A column as an object array of Python values, every kind of missing value as None, and a
+    text of white space only too (a blank cell), unless not ``blank_text_is_empty``."""
     try:
         missing = series.isna().to_numpy()
     except ArithmeticError:  # a signalling NaN Decimal: pandas compares it, and that raises
@@ -1464,7 +1469,7 @@ def native_values(series: pd.Series) -> np.ndarray:
         return _cells([None if gone else stamp.to_pydatetime(warn=False) for stamp, gone in zip(series, missing)])
     if isinstance(series.dtype, pd.CategoricalDtype):
         codes = series.cat.codes.to_numpy()
-        values = native_values(pd.Series(series.cat.categories))[codes]
+        values = native_values(pd.Series(series.cat.categories), blank_text_is_empty=blank_text_is_empty)[codes]
         values[codes < 0] = None
         return values
     if isinstance(series.dtype, np.dtype) and series.dtype.kind == "f" and series.dtype.itemsize < 8:
@@ -1478,7 +1483,9 @@ def native_values(series: pd.Series) -> np.ndarray:
     if isinstance(series.dtype, np.dtype) and series.dtype.kind in "biuf":
         values[missing] = None  # numpy already made Python int / float / bool
         return values
-    return _cells([None if gone else _python_value(value) for value, gone in zip(values, missing)])
+    # Only a cell of white space is blank: inside a list or an object, such a text is data.
+    blank = (lambda value: isinstance(value, str) and not value.strip()) if blank_text_is_empty else (lambda value: False)
+    return _cells([None if gone or blank(value) else _python_value(value) for value, gone in zip(values, missing)])
 
 
 def _missing_cell(value: Any) -> bool:
@@ -1497,7 +1504,7 @@ def _python_value(value: Any) -> Any:
     """A cell as plain Python: numpy scalars and arrays, Timestamps (a list read from Parquet is
     an array), at any depth; a float32 as the number it prints as (0.1, not 0.10000000149...)."""
     if isinstance(value, str):
-        return value if value.strip() else None
+        return value
     if isinstance(value, Decimal) and value.is_nan():  # pandas' missing Decimal (a signalling one raises when compared)
         return None
     if isinstance(value, pd.Timestamp):

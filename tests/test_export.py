@@ -760,3 +760,16 @@ def test_export_rows_hold_what_flatten_says_in_first_seen_column_order_with_each
     for task, row in zip(tasks, rows):
         assert {name: value for name, value in zip(seen.names, row) if value is not None} == \
                {name: value for name, value in flatten(task).items() if value is not None}
+
+
+def test_an_exported_frame_keeps_a_field_of_white_space_only_and_blank_texts_inside_values(sandbox, client):
+    client.upsert_tasks([{"uid": str(uuid.UUID(int=1)), "fields": {"title": "t", "pad": "  ", "tags": ["a", " "]}}])
+    before = sandbox.tasks()
+    frame = fragment_bulk.export_dataframe(client=client)
+    report = fragment_bulk.import_dataframe(frame, client=client, checkpoint=None)
+    assert report.counts.get("unchanged") == 1 and sandbox.tasks() == before  # the field not deleted
+    # A frame of one's own: a blank cell is empty, as in a file; but a text inside a list is data.
+    fragment_bulk.import_dataframe(pd.DataFrame({"title": ["x"], "pad": ["  "], "tags": [["a", " "]]}), client=client,
+                                   checkpoint=None)
+    made = next(task for task in sandbox.tasks() if task["fields"]["title"] == "x")
+    assert made["fields"] == {"title": "x", "tags": ["a", " "]}
