@@ -2,8 +2,8 @@
 
 One connection (``check_same_thread=False``) guarded by one lock: SQLite serialises writers
 anyway, and a single lock also makes read-modify-write (PUT's "identical body changes
-nothing") atomic without retry loops on ``SQLITE_BUSY``. A batch is one transaction written with
-``executemany``, which is what makes thousands of tasks per second possible.
+nothing") atomic without retry loops on ``SQLITE_BUSY``. A batch is one transaction of multi-row
+upserts, which is what makes tens of thousands of tasks per second possible.
 
 Timestamps come from a clock that never repeats or goes back (each tick is at least one
 microsecond after the last, even across a restart of a file database), so ``updated_at``
