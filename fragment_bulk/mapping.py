@@ -823,12 +823,19 @@ def _checked(column: Column, where: str) -> Column:
             f"{where}: column {column.name!r} goes to {column.target}, which takes {allowed}, not {column.type}",
             column=column.name,
         )
+    if (column.format is not None or column.timezone is not None) and column.kind not in _DATE_KINDS:
+        given = "format" if column.format is not None else "timezone"
+        raise InputError(f"{where}: column {column.name!r}: a {given} is for dates, and this column is not one (give it"
+                         f" type: date or datetime, or leave the {given} out)", column=column.name)
     if column.format is not None:
         try:
             datetime.strptime("", column.format)
         except ValueError as exc:
             if "directive" in str(exc) or "stray %" in str(exc):  # the mapping's fault, not every cell's
                 raise InputError(f"{where}: column {column.name!r}: format {column.format!r}: {exc}", column=column.name) from None
+        lacking = _format_lacks(column.format)
+        if lacking:
+            raise InputError(f"{where}: column {column.name!r}: format {column.format!r} {lacking}", column=column.name)
     if column.timezone is not None:
         try:
             ZoneInfo(column.timezone)
@@ -845,6 +852,29 @@ def _checked(column: Column, where: str) -> Column:
         if value is not None and value != "":  # (those make the cell an empty one)
             _check_value(column, value, f"value map {cell!r}: {value!r}", where)
     return column
+
+
+_DATE_KINDS = ("date", "datetime", "due_date")
+
+
+def _format_lacks(format: str) -> str | None:  # noqa: A002 - strptime's word
+    """What a date ``format`` lacks to name one day and one instant, if anything: strptime fills in
+    what it is not given (1900, January, the 1st), and a week number without its weekday is
+    ignored, so "2024-33" would be sent as 2024-01-01. A zone name (%Z) is refused: strptime reads
+    it and drops it, pandas honours it, so the same cell would be two instants; %z (an offset) is
+    kept by both."""
+    directives = set(re.findall(r"%([A-Za-z%])", format)) - {"%"}
+    if "Z" in directives:
+        return ("reads a time zone's name (%Z), which the date parsers read in two ways: write the offset with %z"
+                " (+0100), or the zone's name as text in the format and the zone in 'timezone'")
+    if directives & {"c", "x"}:  # the locale's whole date
+        return None
+    year = directives & {"Y", "y", "G"}
+    day = {"d", "m"} <= directives or {"d", "b"} <= directives or {"d", "B"} <= directives or "j" in directives or (
+        directives & {"U", "W", "V"} and directives & {"a", "A", "w", "u"})
+    if not (year and day):
+        return "names no single day: give it the year, the month and the day (%Y-%m-%d), or the day of the year (%j)"
+    return None
 
 
 def _check_value(column: Column, value: Any, what: str, where: str, cells: np.ndarray | None = None) -> None:

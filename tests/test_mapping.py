@@ -317,6 +317,13 @@ def test_a_mapping_names_a_column_as_the_readers_trim_its_header_and_keeps_a_fie
         ("columns: {A: {target: url, type: int}}\n", "url, which takes str, not int"),
         ("columns: {A: {target: fields.p, type: int, default: abc}}\n", "column 'A': default 'abc': not a whole number"),
         ("columns: {A: {target: due_at, timezone: Mars/Olympus}}\n", "unknown time zone"),
+        # strptime reads %Z and drops it, pandas honours it: one cell, two instants (an hour apart in Paris).
+        ("columns: {A: {target: due_at, type: datetime, format: '%d/%m/%Y %H:%M %Z'}}\n", r"reads a time zone's name \(%Z\)"),
+        ("columns: {A: {target: due_at, type: date, format: '%Y-%W'}}\n", "names no single day"),  # 2024-33: January 1st
+        ("columns: {A: {target: fields.t, type: datetime, format: '%H:%M'}}\n", "names no single day"),  # 1900-01-01
+        ("columns: {A: {target: fields.d, type: date, format: '%d/%m'}}\n", "names no single day"),
+        ("columns: {A: {target: fields.d, format: '%d/%m/%Y'}}\n", "a format is for dates, and this column is not one"),
+        ("columns: {A: {target: fields.n, type: int, timezone: Europe/Paris}}\n", "a timezone is for dates"),
         ("columns: {A: {target: status, values: {Closed: DONNE}}}\n",
          "column 'A': value map 'Closed': 'DONNE': status 'DONNE' is not one of TODO, STARTED, DONE$"),
         ("columns: {A: {target: fields.n, type: int, values: {High: 3, Low: lo}}}\n", "value map 'Low': 'lo': not a whole"),
@@ -828,3 +835,9 @@ def test_the_hash_index_bitmap_at_its_largest_is_not_rebuilt_for_every_chunk(mon
         index.record(rng.integers(0, 2**63, 100, dtype=np.uint64), pd.RangeIndex(chunk * 100, chunk * 100 + 100))
     assert len(index._bitmap) * 8 == 1 << 12
     assert sum(marked) < 2 * 4000  # each hash marked about once, not once a chunk
+
+
+@pytest.mark.parametrize("format", ["%d/%m/%Y %H:%M %z", "%Y-%W-%w", "%G-W%V-%u", "%Y%j", "%d %B %Y", "%x", "%Y%m%d"])
+def test_date_formats_that_name_one_day_are_taken(format):
+    mapping = Mapping.from_dict({"columns": {"A": {"target": "due_at", "type": "datetime", "format": format}}})
+    assert mapping.columns["A"].format == format
