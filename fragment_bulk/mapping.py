@@ -1565,7 +1565,8 @@ def _decimal_number(value: Decimal) -> Any:
     if not value.is_finite():
         return _BAD
     if value.as_tuple().exponent >= 0:  # type: ignore[operator]  (finite: an int exponent)
-        return int(value)
+        number = int(value)
+        return _BAD if _huge(number) else number  # (1E+5000: no JSON writer takes its 5,001 digits)
     number = float(value)
     return number if Decimal(repr(number)) == value else _BAD
 

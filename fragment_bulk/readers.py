@@ -1505,8 +1505,6 @@ def _python_value(value: Any) -> Any:
     an array), at any depth; a float32 as the number it prints as (0.1, not 0.10000000149...)."""
     if isinstance(value, str):
         return value
-    if isinstance(value, Decimal) and value.is_nan():  # pandas' missing Decimal (a signalling one raises when compared)
-        return None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime(warn=False)  # nanoseconds cut: the API keeps microseconds
     if isinstance(value, np.floating) and value.dtype.itemsize < 8:

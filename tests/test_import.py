@@ -1026,6 +1026,16 @@ def test_cells_json_or_pandas_cannot_take_are_failed_rows_not_a_traceback(sandbo
         fragment_bulk.import_file(deep, client=client, checkpoint=None, results=None)
 
 
+def test_a_decimal_no_json_can_hold_is_a_failed_row_at_any_depth(sandbox, client):
+    """1E+5000 has 5,001 digits (Python writes 4,300 at most: it crashed the run); a NaN inside a
+    list was sent as null, where a float NaN there fails its row."""
+    frame = pd.DataFrame({"title": ["a", "b", "c", "d"], "x": pd.Series(
+        [Decimal("1E+5000"), [Decimal("NaN"), 1], Decimal("NaN"), [Decimal("1.5")]], dtype=object)})
+    report = fragment_bulk.import_dataframe(frame, skip_invalid=True, client=client)
+    assert list(report.results["_status"]) == ["failed", "failed", "created", "created"]
+    assert {task["fields"]["title"]: task["fields"].get("x") for task in sandbox.tasks()} == {"c": None, "d": [1.5]}
+
+
 def test_the_results_give_back_the_input_cells_as_they_were(sandbox, client):
     frame = pd.DataFrame({"id": pd.array([9007199254740993, 2, None], dtype="Int64"), "title": list("abc"),
                           "status": ["bogus", "DONE", "TODO"], "_error": ["mine", "mine", "mine"]})
