@@ -1472,10 +1472,11 @@ def native_values(series: pd.Series, *, blank_text_is_empty: bool = True) -> np.
         values = native_values(pd.Series(series.cat.categories), blank_text_is_empty=blank_text_is_empty)[codes]
         values[codes < 0] = None
         return values
-    if isinstance(series.dtype, np.dtype) and series.dtype.kind == "f" and series.dtype.itemsize < 8:
+    if _narrow_float(series.dtype):
         # float32: the number it prints as (0.1), not the float64 nearest its bits (0.10000000149...),
         # worked out once per distinct value
-        uniques, inverse = np.unique(series.to_numpy(), return_inverse=True)
+        numbers = series.to_numpy(dtype=np.float32 if series.dtype.itemsize == 4 else np.float16, na_value=np.nan)
+        uniques, inverse = np.unique(numbers, return_inverse=True)
         values = np.fromiter((float(str(number)) for number in uniques), dtype=object, count=len(uniques))[inverse]
         values[missing] = None
         return values
@@ -1486,6 +1487,16 @@ def native_values(series: pd.Series, *, blank_text_is_empty: bool = True) -> np.
     # Only a cell of white space is blank: inside a list or an object, such a text is data.
     blank = (lambda value: isinstance(value, str) and not value.strip()) if blank_text_is_empty else (lambda value: False)
     return _cells([None if gone or blank(value) else _python_value(value) for value, gone in zip(values, missing)])
+
+
+def _narrow_float(dtype: Any) -> bool:
+    """Whether ``dtype`` holds floats of fewer than 64 bits: numpy's, pandas' masked ``Float32``
+    (what ``convert_dtypes`` makes), or Arrow's."""
+    if isinstance(dtype, pd.ArrowDtype):
+        dtype = dtype.numpy_dtype
+    elif isinstance(dtype, pd.Float32Dtype):
+        return True
+    return isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype.itemsize < 8
 
 
 def _missing_cell(value: Any) -> bool:
@@ -1514,6 +1525,8 @@ def _python_value(value: Any) -> Any:
             value, np.datetime64) else pd.Timedelta(value).to_pytimedelta()
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray) and _narrow_float(value.dtype):
+        return [_python_value(item) for item in value]  # each as the number it prints as
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufUS":
         return value.tolist()  # numbers or text: numpy makes them Python at once, at any depth
     if isinstance(value, (np.ndarray, list, tuple)):

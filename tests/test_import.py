@@ -1058,6 +1058,21 @@ def test_ints_past_pythons_digit_limit_are_failed_rows_not_a_crash(sandbox, clie
     assert sandbox.task_count() == 1  # the keyed row 0 (its key is fine as a key, its n is 5)
 
 
+def test_float32_cells_of_every_kind_are_sent_as_the_numbers_they_print_as(sandbox, client):
+    """numpy's float32, pandas' masked Float32 (convert_dtypes), Arrow's, and a float32 array in a
+    cell: 0.1, not 0.10000000149011612 (nor that text in a str column)."""
+    import pyarrow as pa
+
+    frame = pd.DataFrame({"title": ["a", "b"], "masked": pd.array([0.1, None], dtype="Float32"),
+                          "arrow": pd.Series([0.1, 2.2], dtype=pd.ArrowDtype(pa.float32())),
+                          "text": pd.Series([0.1, 2.2], dtype="Float32"),
+                          "cell": pd.Series([np.array([0.1, 2.2], dtype=np.float32), None], dtype=object)})
+    fragment_bulk.import_dataframe(frame, types={"text": "str"}, client=client)
+    fields = {task["fields"]["title"]: task["fields"] for task in sandbox.tasks()}
+    assert fields["a"] == {"title": "a", "masked": 0.1, "arrow": 0.1, "text": "0.1", "cell": [0.1, 2.2]}
+    assert fields["b"] == {"title": "b", "arrow": 2.2, "text": "2.2"}
+
+
 def test_a_dataframe_of_lists_arrays_nested_dates_and_float32_imports_and_round_trips(sandbox, client):
     frame = pd.DataFrame({
         "title": ["a", "b"],
