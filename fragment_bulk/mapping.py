@@ -1117,7 +1117,7 @@ def _either(when_empty: str, otherwise: Callable[[Any], str], values: dict[Any, 
 
 
 def _apply_values(cells: np.ndarray, values: dict[Any, Any]) -> np.ndarray:
-    loose = {_key_text(key).strip().casefold(): value for key, value in values.items()}
+    loose = {_loose(key): value for key, value in values.items()}
     # A number cell (Excel, a DataFrame) matches a key that reads as the same number: 1.5 the key "1.50".
     by_number = {number: value for key, value in values.items() if (number := _number_of(key)) is not None}
     out = np.empty(len(cells), dtype=object)
@@ -1134,8 +1134,14 @@ def _apply_values(cells: np.ndarray, values: dict[Any, Any]) -> np.ndarray:
             if found is not _BAD:
                 out[position] = found
                 continue
-        out[position] = loose.get(_key_text(cell).strip().casefold(), cell)
+        out[position] = loose.get(_loose(cell), cell)
     return out
+
+
+def _loose(cell: Any) -> str:
+    """A value map's key or cell as they are matched: their text, trimmed, in any case, and in one
+    Unicode form (a Mac writes "é" as e and its accent, two characters that look like the one)."""
+    return unicodedata.normalize("NFC", _key_text(cell).strip().casefold())
 
 
 def _number_of(key: Any) -> float | None:

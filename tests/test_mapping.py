@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import unicodedata
 import uuid
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -471,6 +472,15 @@ def test_value_maps_apply_before_the_type_exact_then_loose():
     mapping = Mapping.from_dict({"columns": {"t": "title", "s": spec}})
     problems, rows = mapped(mapping, {"t": ["a"] * 4, "s": ["Open", " in PROGRESS ", "CLOSED", "done"]})
     assert problems == [] and [row.payload["status"] for row in rows] == ["TODO", "STARTED", "DONE", "DONE"]
+
+
+def test_a_value_map_matches_a_cell_written_in_another_unicode_form():
+    """A Mac's "Terminé" is e and a combining accent: it looks like the key, and must match it."""
+    spec = {"target": "status", "values": {"Terminé": "DONE", "À faire": "TODO"}}
+    mapping = Mapping.from_dict({"columns": {"t": "title", "s": spec}})
+    decomposed = [unicodedata.normalize("NFD", text) for text in ("Terminé", "à FAIRE ")]
+    problems, rows = mapped(mapping, {"t": ["a", "b"], "s": decomposed})
+    assert problems == [] and [row.payload["status"] for row in rows] == ["DONE", "TODO"]
 
 
 def test_a_value_map_file_keeps_yes_no_on_off_as_the_words_written(tmp_path):
