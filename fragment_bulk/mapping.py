@@ -1210,6 +1210,8 @@ def _text_of(cell: Any) -> Any:
     Python repr would be sent, and an object's changes on every run)."""
     if isinstance(cell, np.generic) and not isinstance(cell, (np.bytes_, np.void)):
         cell = cell.item()
+        if isinstance(cell, np.floating):  # a long double stays one: as the float it prints as
+            cell = float(cell)
     if not isinstance(cell, _TEXT_LIKE) or isinstance(cell, float) and not math.isfinite(cell):
         return _BAD
     if isinstance(cell, datetime) and cell.tzinfo is None:
@@ -1381,6 +1383,9 @@ def _to_moments(cells: np.ndarray, column: Column, render: bool) -> Converted:
         codes, uniques = pd.factorize(cells)
         values, failed = _moments(np.asarray(uniques, dtype=object), np.ones(len(uniques), dtype=bool), column, render)
         return values[codes], failed[codes]
+    if column.format is not None:  # 20240305 under "%Y%m%d": an Excel number, or a DataFrame's int, is its digits
+        cells = np.array([str(cell) if isinstance(cell, (int, np.integer)) and not isinstance(cell, (bool, np.bool_))
+                          else cell for cell in cells], dtype=object)
     texts = np.fromiter((isinstance(cell, str) for cell in cells), dtype=bool, count=len(cells))
     return _moments(cells, texts, column, render)
 

@@ -474,6 +474,17 @@ def test_value_maps_apply_before_the_type_exact_then_loose():
     assert problems == [] and [row.payload["status"] for row in rows] == ["TODO", "STARTED", "DONE", "DONE"]
 
 
+def test_a_whole_number_under_a_date_format_is_read_as_its_digits_and_a_long_double_as_text():
+    """An Excel cell 20240305 is a number; under format %Y%m%d it is that date, as the CSV of the
+    sheet's is. A long double in a str column is the text it prints as, as a float's is."""
+    mapping = Mapping.from_dict({"columns": {"t": "title", "d": {"target": "fields.d", "type": "date", "format": "%Y%m%d"},
+                                             "x": {"target": "fields.x", "type": "str"}}})
+    problems, rows = mapped(mapping, {"t": ["a", "b", "c"], "d": [20240305, "20240306", np.int64(20240307)],
+                                      "x": [np.longdouble(0.5), 1.5, "y"]})
+    assert problems == [] and [row.payload["fields"]["d"] for row in rows] == ["2024-03-05", "2024-03-06", "2024-03-07"]
+    assert [row.payload["fields"]["x"] for row in rows] == ["0.5", "1.5", "y"]
+
+
 def test_a_value_map_matches_a_cell_written_in_another_unicode_form():
     """A Mac's "Terminé" is e and a combining accent: it looks like the key, and must match it."""
     spec = {"target": "status", "values": {"Terminé": "DONE", "À faire": "TODO"}}
