@@ -1485,8 +1485,8 @@ def native_values(series: pd.Series, *, blank_text_is_empty: bool = True) -> np.
         values[missing] = None  # numpy already made Python int / float / bool
         return values
     # Only a cell of white space is blank: inside a list or an object, such a text is data.
-    blank = (lambda value: isinstance(value, str) and not value.strip()) if blank_text_is_empty else (lambda value: False)
-    return _cells([None if gone or blank(value) else _python_value(value) for value, gone in zip(values, missing)])
+    return _cells([None if gone or blank_text_is_empty and isinstance(value, str) and not value.strip()
+                   else _python_value(value) for value, gone in zip(values, missing)])
 
 
 def _narrow_float(dtype: Any) -> bool:
