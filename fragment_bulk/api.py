@@ -38,7 +38,7 @@ from fragment_bulk.errors import ConfigError, InputError
 from fragment_bulk.exporter import ExportReport, Search
 from fragment_bulk.creator import CreateWriter
 from fragment_bulk.importer import UpsertWriter
-from fragment_bulk.mapping import Mapping
+from fragment_bulk.mapping import IGNORE, Mapping
 from fragment_bulk.readers import open_table
 from fragment_bulk.updater import UpdateWriter
 
@@ -177,8 +177,6 @@ def _run_file(
     path = Path(path)
     log = options.get("log") or (lambda message: None)
     table = open_table(path, encoding=encoding, delimiter=delimiter, sheet=sheet, header_row=header_row)
-    for note in table.notes:
-        log(note)
     suffix = "" if command == "import" else f".{command}"
     if checkpoint == _DEFAULT:
         checkpoint = path.with_name(f"{path.name}{suffix}{CHECKPOINT_SUFFIX}")
@@ -499,8 +497,17 @@ def _run(
     log: Callable[[str], None] = lambda message: None,
     **run_options: Any,
 ) -> RunReport:
-    chosen = _mapping(table.columns, mapping=mapping, maps=maps, ignore=ignore, types=types, keys=keys,
-                      empty=empty, sidecar=sidecar, purpose=purpose, text_column=text_column)
+    try:
+        chosen = _mapping(table.columns, mapping=mapping, maps=maps, ignore=ignore, types=types, keys=keys,
+                          empty=empty, sidecar=sidecar, purpose=purpose, text_column=text_column)
+    except (ConfigError, InputError):
+        for note in table.notes:  # how the table was read (its header row, say) may be why
+            log(note)
+        raise
+    # Once the columns read are known: a merge in a column the job ignores is no matter.
+    read = [column.name for column in chosen.resolve(table.columns) if column.target != IGNORE]
+    for note in table.notes_for([*read, *chosen.keys]):
+        log(note)
     if writer.name == "create" and any(column.target == "uid" for column in chosen.resolve(table.columns)):
         raise ConfigError("--mode create makes new tasks, with uids the server picks: the uid column would be left"
                           " out and every row copied as a new task. Import without --mode create to update the tasks"

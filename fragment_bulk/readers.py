@@ -36,7 +36,7 @@ import pickle
 import re
 import sys
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from decimal import Decimal
 from itertools import islice
 from os import PathLike
@@ -116,6 +116,10 @@ class Table:
 
     def count_rows(self) -> int:
         return sum(len(chunk) for chunk in self.chunks())
+
+    def notes_for(self, columns: Collection[str]) -> tuple[str, ...]:
+        """The notes that concern the ``columns`` a job reads (a merge in a column it ignores does not)."""
+        return self.notes
 
     def merged_range_at(self, row: Any, column: str | None) -> str | None:
         """The merged range (``"B3:B5"``) that empties the cell of ``row`` (a label) in ``column``:
@@ -968,10 +972,13 @@ class ExcelTable(Table):
             workbook.close()
         self._merged = _MergedRanges(found.merged_ranges, header_row=self.header_row, first_column=self.first_column,
                                      columns=self.columns)
-        notes = [_skipped_rows_note(self.source_name, self.header_row, skipped)] if skipped else []
-        if self._merged.ranges:
-            notes.append(_merged_cells_warning(self.source_name, self._merged.ranges))
-        self.notes = tuple(notes)
+        self._skipped_note = _skipped_rows_note(self.source_name, self.header_row, skipped) if skipped else None
+        self.notes = self.notes_for(self.columns)
+
+    def notes_for(self, columns: Collection[str]) -> tuple[str, ...]:
+        ranges = self._merged.ranges_in(columns)
+        merged = [_merged_cells_warning(self.source_name, ranges)] if ranges else []
+        return (*([self._skipped_note] if self._skipped_note else []), *merged)
 
     def merged_range_at(self, row: Any, column: str | None) -> str | None:
         return self._merged.range_at(row, column)
@@ -1262,6 +1269,11 @@ class _MergedRanges:
                 self.ranges.append(merged)
         self._spans = {column: sorted(found) for column, found in spans.items()}
         self._firsts = {column: [first for first, _, _ in found] for column, found in self._spans.items()}
+
+    def ranges_in(self, columns: Collection[str]) -> list[str]:
+        """The ranges that empty a cell of one of ``columns``, from the top of the sheet."""
+        wanted = {merged for column in columns for _, _, merged in self._spans.get(column, ())}
+        return [merged for merged in self.ranges if merged in wanted]
 
     def range_at(self, row: Any, column: str | None) -> str | None:
         spans = self._spans.get(column)

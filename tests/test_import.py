@@ -707,6 +707,26 @@ def test_merged_cells_are_a_note_to_the_python_api_too(tmp_path):
         " select the range, turn Merge & Center off, then fill down with Ctrl+D)"]
 
 
+def test_merged_cells_only_in_columns_the_job_ignores_are_no_warning(tmp_path):
+    book = openpyxl.Workbook()
+    for row in [["title", "region", "team"], ["a", "EU", "x"], ["b", None, None], ["c", "US", "y"]]:
+        book.active.append(row)
+    book.active.merge_cells("B2:B3")
+    book.active.merge_cells("C2:C3")
+    book.save(tmp_path / "merged.xlsx")
+    said = []
+    fragment_bulk.import_file(tmp_path / "merged.xlsx", dry_run=True, ignore=["region"], log=said.append)
+    assert [line.split(": only")[0] for line in said if "merged" in line] == [
+        "warning: merged.xlsx (sheet 'Sheet'): merged cells (C2:C3)"]  # B2:B3 is in a column left out
+    said.clear()
+    fragment_bulk.import_file(tmp_path / "merged.xlsx", dry_run=True, ignore=["region", "team"], log=said.append)
+    assert not [line for line in said if "merged" in line]
+    said.clear()  # a mapping refused: the notes of how the sheet was read come first, as they may say why
+    with pytest.raises(InputError, match="no column is mapped to title"):
+        fragment_bulk.import_file(tmp_path / "merged.xlsx", dry_run=True, ignore=["title"], log=said.append)
+    assert [line for line in said if "merged cells (B2:B3, C2:C3)" in line]
+
+
 def test_header_row_and_the_note_of_a_skipped_title_reach_the_python_api(tmp_path):
     book = openpyxl.Workbook()
     for row in [["Q3 tickets"], [], ["title", "n"], ["a", 1], [None, 2]]:
