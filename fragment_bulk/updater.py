@@ -64,7 +64,8 @@ def _put_back(client: FragmentClient, probe: dict[str, Any]) -> None:
     except NotFoundError:
         return
     kept = probe.get("kept")
-    if isinstance(current, dict) and kept in probe["fields"] and current.get("fields") == {kept: probe["fields"][kept]}:
+    stripped = {kept: probe["fields"][kept]} if kept in probe["fields"] else {} if kept is None else None
+    if isinstance(current, dict) and stripped is not None and current.get("fields") == stripped:
         client.patch_task(probe["uid"], {"fields": probe["fields"]})
 
 
@@ -80,19 +81,21 @@ def check_patch_merges(client: FragmentClient,
 
     A task holding two fields or more is sent one of them, as it is: merged, that changes nothing;
     replacing, it deletes the others, which are then put back at once (the task keeps a new
-    ``updated_at``). A server that refuses the probe, or holds no such task among its first hundred,
-    tells nothing. ``journal`` is given the task (uid and fields) before it is sent, and None once
-    it is as it was, so that a run stopped in between can put it back.
+    ``updated_at``). Where every task holds one field (a title), one is sent no field at all
+    (``{}``), which a merge leaves as it is and a replace empties. A server that refuses the probe,
+    or holds no task with fields among its first hundred, tells nothing. ``journal`` is given the
+    task (uid, fields, and the field kept, None for none) before it is sent, and None once it is
+    as it was, so that a run stopped in between can put it back.
     """
-    first = itertools.islice(client.iter_tasks({}), MAX_PAGE_SIZE)
-    task = next((task for task in first if isinstance(task, dict) and isinstance(task.get("uid"), str)
-                 and isinstance(task.get("fields"), dict) and len(task["fields"]) >= 2), None)
+    first = [task for task in itertools.islice(client.iter_tasks({}), MAX_PAGE_SIZE) if isinstance(task, dict)
+             and isinstance(task.get("uid"), str) and isinstance(task.get("fields"), dict) and task["fields"]]
+    task = next((task for task in first if len(task["fields"]) >= 2), first[0] if first else None)
     if task is None:
         return False
-    kept_key = next(iter(task["fields"]))
+    kept_key = next(iter(task["fields"])) if len(task["fields"]) >= 2 else None
     journal({"uid": task["uid"], "fields": task["fields"], "kept": kept_key})
     try:
-        answered = client.patch_task(task["uid"], {"fields": {kept_key: task["fields"][kept_key]}})
+        answered = client.patch_task(task["uid"], {"fields": {} if kept_key is None else {kept_key: task["fields"][kept_key]}})
     except RequestRejected:
         journal(None)
         return False

@@ -435,3 +435,34 @@ def test_an_update_is_refused_before_any_row_on_a_server_whose_patch_replaces_fi
         with pytest.raises(ProtocolError, match="replaces a task's fields"):
             fragment_bulk.update_dataframe(changes, client=client, checkpoint=tmp_path / "ck")
         assert [task["fields"] for task in sb.tasks()] == [task["fields"] for task in before]
+
+
+@pytest.mark.parametrize("patch_fields", ["replace", "merge"])
+def test_where_every_task_holds_only_a_title_the_probe_still_tells_a_replacing_patch(tmp_path, patch_fields):
+    """(The probe sent a task one of two fields it held: with none such, it told nothing, and an
+    update deleted the title of every row it changed, saying "updated".) It sends one no field."""
+    with Sandbox(SandboxConfig(rate_per_min=None, patch_fields=patch_fields)) as sb, make_client(sb) as client:
+        for n in (1, 2):
+            client.put_task(str(uuid.UUID(int=n)), {"fields": {"title": f"t{n}"}})
+        before = sb.tasks()
+        changes = pd.DataFrame({"uid": [str(uuid.UUID(int=2))], "country": ["DE"]})  # (the probe takes the first)
+        if patch_fields == "replace":
+            with pytest.raises(ProtocolError, match="replaces a task's fields"):
+                fragment_bulk.update_dataframe(changes, client=client, checkpoint=tmp_path / "ck")
+            assert [task["fields"] for task in sb.tasks()] == [task["fields"] for task in before]
+        else:
+            assert fragment_bulk.update_dataframe(changes, client=client, checkpoint=tmp_path / "ck").counts["updated"] == 1
+            assert sb.task(str(uuid.UUID(int=2)))["fields"] == {"title": "t2", "country": "DE"}
+            assert sb.task(str(uuid.UUID(int=1))) == before[0]  # the probe changed nothing, not even updated_at
+
+
+def test_a_probe_of_a_title_only_task_stopped_midway_is_put_back_on_resume():
+    from fragment_bulk.updater import _put_back
+
+    with Sandbox(SandboxConfig(rate_per_min=None, patch_fields="replace")) as sb, make_client(sb) as client:
+        uid = str(uuid.UUID(int=1))
+        client.put_task(uid, {"fields": {"title": "only"}})
+        client.patch_task(uid, {"fields": {}})  # what the probe sent, on a replacing server
+        assert sb.task(uid)["fields"] == {}
+        _put_back(client, {"uid": uid, "fields": {"title": "only"}, "kept": None})
+        assert sb.task(uid)["fields"] == {"title": "only"}
