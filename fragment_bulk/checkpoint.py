@@ -70,6 +70,7 @@ class Checkpoint:
         restart: bool = False,
         power_safe: bool = True,
         rerun_when_complete: bool = True,
+        carried: tuple[str, ...] = (),
     ) -> "Checkpoint":
         """Open the checkpoint for ``job`` (fingerprints and options), resuming when it matches.
 
@@ -87,6 +88,7 @@ class Checkpoint:
         - an unfinished job for another input or mapping: :class:`CheckpointError`.
 
         A checkpoint in use by another run is refused: two runs would send the same rows.
+        ``carried``: job keys a new job keeps from the file's (a write still to undo, say).
         """
         if path is None:
             return cls(IN_MEMORY, _connect(IN_MEMORY, power_safe), resumed=False)._start(job)
@@ -134,8 +136,9 @@ class Checkpoint:
                     )
                 else:
                     return existing
+            kept = _carried(path, carried) if carried else {}
             lock.clear()
-            return cls(path, _connect(path, power_safe), resumed=False, lock=lock)._start(job)
+            return cls(path, _connect(path, power_safe), resumed=False, lock=lock)._start({**job, **kept})
         except BaseException:
             lock.release()
             raise
@@ -367,6 +370,21 @@ _ROWS_A_STATEMENT = 200  # 800 parameters: within the 999 older SQLite builds al
 @functools.lru_cache(maxsize=None)
 def _insert_rows(count: int) -> str:
     return "INSERT OR REPLACE INTO rows(ordinal, status, uid, error) VALUES " + ", ".join(["(?, ?, ?, ?)"] * count)
+
+
+def _carried(path: Path, keys: tuple[str, ...]) -> dict[str, str]:
+    """The values of job ``keys`` a checkpoint file holds (none when it holds none, or is no database)."""
+    if not path.exists() or not path.stat().st_size:
+        return {}
+    connection = sqlite3.connect(str(path))
+    try:
+        rows = connection.execute(
+            f"SELECT key, value FROM job WHERE key IN ({', '.join('?' for _ in keys)}) AND value != ''", keys)
+        return dict(rows)
+    except sqlite3.DatabaseError:
+        return {}
+    finally:
+        connection.close()
 
 
 def _is_url(server: str) -> bool:

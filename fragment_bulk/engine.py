@@ -255,7 +255,8 @@ def run_bulk(
         # Re-sending an idempotent write is harmless, so only non-idempotent jobs pay for an
         # fsync per commit (see Checkpoint.open).
         checkpoint = Checkpoint.open(options.checkpoint, job=job, restart=options.restart, power_safe=writer.journals_intent,
-                                     rerun_when_complete=not writer.journals_intent)
+                                     rerun_when_complete=not writer.journals_intent,
+                                     carried=getattr(writer, "carried_over_restart", ()))
     try:
         already_done = checkpoint.count("created") + checkpoint.count("updated") + checkpoint.count("unchanged") if checkpoint else 0
         to_send = total - len(invalid) - already_done

@@ -29,6 +29,7 @@ class UpdateWriter:
 
     name = "update"
     journals_intent = False  # a PATCH with the same values is safe to send again
+    carried_over_restart = (PROBE_KEY,)  # a task a stopped probe stripped is put back by any later run
 
     def __init__(self) -> None:
         self.anchor: Anchor | None = None

@@ -95,6 +95,12 @@ def test_a_run_killed_while_its_merge_probe_strips_a_task_puts_the_task_back_on_
         with make_client(sb) as client, pytest.raises(ProtocolError, match="replaces a task's fields"):
             update(client)
         assert [task["fields"] for task in sb.tasks()] == [task["fields"] for task in before]
+        # Stopped mid-probe, then run with restart (a new job on the same checkpoint): put back too.
+        with make_client(sb, transport=DiesAfterTheProbe(sb.transport())) as client, pytest.raises(RuntimeError):
+            update(client)
+        with make_client(sb) as client, pytest.raises(ProtocolError, match="replaces a task's fields"):
+            fragment_bulk.update_file(source, keys=["ref"], client=client, checkpoint=tmp_path / "ck", restart=True)
+        assert [task["fields"] for task in sb.tasks()] == [task["fields"] for task in before]
         # Stopped again mid-probe: an edit made since is kept, and a task deleted since is no error.
         for change in ("edit", "delete"):
             with make_client(sb, transport=DiesAfterTheProbe(sb.transport())) as client, pytest.raises(RuntimeError):
