@@ -115,7 +115,7 @@ class FragmentClient:
         self._deadlines = _DeadlineBackend.install(self._http, given=transport)
 
     def __repr__(self) -> str:
-        return f"FragmentClient(base_url={self.settings.base_url!r})"
+        return f"FragmentClient(base_url={shown_url(self.settings.base_url)!r})"
 
     def __enter__(self) -> "FragmentClient":
         return self

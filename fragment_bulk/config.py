@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field, replace
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit
 
 from fragment_bulk._version import __version__
 from fragment_bulk.errors import ConfigError
@@ -64,9 +65,7 @@ class Settings:
         if self.token is not None and not all("!" <= char <= "~" for char in self.token):
             raise ConfigError("the API token has a space, a control or a non-ASCII character inside it;"
                               " check the variable that holds it (its value is never shown)")
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"base URL {shown_url(self.base_url)!r} is not an http(s) URL")
+        parts = _checked_base_url(self.base_url)
         if parts.scheme == "http" and not (self.allow_insecure_http or is_loopback(parts.hostname)):
             raise ConfigError(
                 f"refusing plain http to {parts.hostname}: the token would travel unencrypted "
@@ -86,12 +85,32 @@ class Settings:
         return self.token
 
 
-def shown_url(url: str) -> str:
-    """``url`` as it may be printed: a ``user:password@`` in it is left out."""
+def _checked_base_url(url: str) -> SplitResult:
+    """The parts of a base URL that can work, else a ConfigError that never shows what could be a
+    secret: a value without a scheme (a token, put in the wrong variable), a ``user:password@``
+    or a query string (httpx would send the first instead of the token, and log both in every
+    request line; the path of a request goes after the second, so neither can work)."""
+    if "://" not in url:
+        raise ConfigError("the base URL does not start with https:// (its value is not shown: it may be"
+                          " a token put in the wrong variable); give one like " + DEFAULT_BASE_URL)
+    if "@" in re.split(r"[?#]", url, maxsplit=1)[0]:
+        raise ConfigError(f"the base URL {shown_url(url)!r} holds a user name or password: leave it out (the"
+                          " API takes the token from $FRAGMENT_TOKEN, never from the URL)")
+    if "?" in url or "#" in url:
+        raise ConfigError(f"the base URL {shown_url(url)!r} has a query string or a #fragment: give the"
+                          " API's address alone (the token is read from $FRAGMENT_TOKEN, never from the URL)")
     parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"base URL {url!r} is not an http(s) URL")
+    return parts
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed: a ``user:password@``, a query string and a fragment in it
+    (where credentials are put: ``?api_key=``, ``#access_token=``) are left out."""
+    shown = re.sub(r"^([A-Za-z][\w+.-]*://)[^?#]*@", r"\1***@", url)
+    cut = re.search(r"[?#]", shown)
+    return shown if cut is None else f"{shown[:cut.end()]}***"
 
 
 def canonical_url(url: str) -> str:
