@@ -65,6 +65,8 @@ class Settings:
         if self.token is not None and not all("!" <= char <= "~" for char in self.token):
             raise ConfigError("the API token has a space, a control or a non-ASCII character inside it;"
                               " check the variable that holds it (its value is never shown)")
+        if self.base_url != self.base_url.strip():  # a line break copied with it, as a token's
+            return replace(self, base_url=self.base_url.strip()).checked()
         parts = _checked_base_url(self.base_url)
         if parts.scheme == "http" and not (self.allow_insecure_http or is_loopback(parts.hostname)):
             raise ConfigError(
@@ -99,7 +101,13 @@ def _checked_base_url(url: str) -> SplitResult:
     if "?" in url or "#" in url:
         raise ConfigError(f"the base URL {shown_url(url)!r} has a query string or a #fragment: give the"
                           " API's address alone (the token is read from $FRAGMENT_TOKEN, never from the URL)")
-    parts = urlsplit(url)
+    if not all(" " <= char != "\x7f" for char in url):
+        raise ConfigError(f"the base URL {url!r} has a control character inside it")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a port that is no number, or out of range)
+    except ValueError as exc:
+        raise ConfigError(f"the base URL {url!r} cannot be read: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"base URL {url!r} is not an http(s) URL")
     return parts

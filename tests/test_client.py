@@ -179,6 +179,14 @@ def test_credentials_in_the_base_url_are_refused_unseen(url, caplog):
     assert "s3cret" not in caplog.text
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:abc/api/v1", "http://127.0.0.1:99999/api/v1", "http://[::1/api/v1",
+                                 "http://127.0.0.1/api\x00/v1", "https://\u2100.example/api/v1"])
+def test_a_base_url_httpx_cannot_read_is_a_config_error_not_a_traceback(url):
+    with pytest.raises(ConfigError, match="base URL"):
+        FragmentClient(Settings(token="t0ken-long-enough", base_url=url))
+    assert Settings(token="t", base_url=" http://127.0.0.1:9/api/v1\r\n").checked().base_url == "http://127.0.0.1:9/api/v1"
+
+
 @pytest.mark.parametrize("fault", [httpx.ConnectTimeout, httpx.ReadTimeout], ids=["host-drops-it", "never-answers"])
 def test_a_first_get_without_an_answer_is_a_wrong_url_said_after_a_timeout_or_two(fault):
     # A host that drops the connection, or a port that takes it and says nothing: minutes of
