@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -225,7 +226,7 @@ class FragmentClient:
         if not isinstance(account, dict):
             raise ProtocolError(f"GET /accounts/me answered {type(account).__name__}, not an account (is"
                                 f" {shown_url(self.settings.base_url)} the Fragment API?)")
-        return json.loads(redacted(json.dumps(account), self.settings.require_token()))
+        return redacted_json(account, self.settings.require_token())
 
     # -- single tasks -----------------------------------------------------------------------
 
@@ -493,14 +494,26 @@ def redacted(text: str, secret: str) -> str:
     return text.replace(secret, "***") if len(secret) >= 8 and secret in text else text
 
 
+def redacted_json(value: Any, secret: str) -> Any:
+    """Decoded JSON ``value`` with ``secret`` blanked out of every text in it, keys included. Looked
+    for as JSON writes it: in the server's own text an escape (``\\/`` for ``/``, as PHP writes
+    it, or ``\\u0041``) would hide it from :func:`redacted`. (Never inside an escape: an even run
+    of backslashes before it.)"""
+    if len(secret) < 8:
+        return value
+    text = json.dumps(value)
+    blanked = re.sub(r"(?<!\\)((?:\\\\)*)" + re.escape(json.dumps(secret)[1:-1]), r"\1***", text)
+    return value if blanked == text else json.loads(blanked)
+
+
 def translate_error(response: httpx.Response, method: str, path: str, *, secret: str = "") -> ApiError:
     """The exception for an error response, carrying status, detail and request id; the token
     blanked out of what the server said, should it repeat the request's headers."""
-    text = redacted(response.text, secret)
     try:
-        body = json.loads(text)
+        body = redacted_json(json.loads(response.text), secret)
         detail = body.get("detail", body) if isinstance(body, dict) else body
     except ValueError:
+        text = redacted(response.text, secret)
         detail = " ".join(text.split())[:300] or None  # an HTML page's lines made one, as an error is
     kwargs = dict(
         status=response.status_code,

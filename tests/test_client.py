@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -114,6 +115,30 @@ def test_a_server_that_repeats_the_request_headers_never_shows_the_token(status)
             shown = str(refused.value)
             assert "Bearer ***" in shown
     assert secret not in shown
+
+
+@pytest.mark.parametrize("escape", ["slash", "unicode"])
+@pytest.mark.parametrize("status", [200, 422])
+def test_a_server_that_repeats_the_token_escaped_in_its_json_never_shows_it(status, escape):
+    # PHP's json_encode writes / as \/, and a JSON writer may write any character as \u00XX: the
+    # token then is not in the answer's text, but it is in what the text decodes to.
+    secret = 'base64/token+with/slashes"and\\=='
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        said = request.headers["authorization"]
+        body = json.dumps({"uid": "u", "name": said} if status == 200 else {"detail": [{"loc": ["header", said], "msg": said}]})
+        body = body.replace("/", "\\/") if escape == "slash" else re.sub(r"[a-z]", lambda m: f"\\u{ord(m[0]):04x}", body)
+        return httpx.Response(status, text=body, headers={"Content-Type": "application/json"})
+
+    with FragmentClient(Settings(token=secret, base_url="https://gateway.test/api/v1", rate_per_min=None),
+                        transport=httpx.MockTransport(echo)) as c:
+        if status == 200:
+            shown = json.dumps(c.whoami())
+        else:
+            with pytest.raises(ApiError) as refused:
+                c.whoami()
+            shown = f"{refused.value} {refused.value.detail}"
+    assert "Bearer ***" in shown and "base64/token" not in shown
 
 
 def test_plain_http_on_loopback_never_goes_through_a_proxy_from_the_environment(monkeypatch):
