@@ -24,7 +24,7 @@ from functools import cached_property
 from typing import Any
 
 from fragment_bulk.checkpoint import Checkpoint, Outcome
-from fragment_bulk.client import FragmentClient, redacted
+from fragment_bulk.client import FragmentClient, redacted_json
 from fragment_bulk.errors import describe_detail
 from fragment_bulk.formats import parse_moment, utc_text
 from fragment_bulk.identity import normalize_uid
@@ -64,7 +64,7 @@ def send_keyed(send: Callable[[list[dict[str, Any]]], list[dict[str, Any]]], row
     for _ in range(2):
         answered = _by_uid(send([{**row.payload, "uid": row.uid} for row in rows]), {row.uid for row in rows})
         outcomes += [Outcome(row.ordinal, status(answered[row.uid]), row.uid) if _is_task(answered[row.uid])
-                     else Outcome(row.ordinal, "failed", row.uid, redacted(_not_a_task(answered[row.uid]), secret))
+                     else Outcome(row.ordinal, "failed", row.uid, _not_a_task(redacted_json(answered[row.uid], secret)))
                      for row in rows if row.uid in answered]
         rows = [row for row in rows if row.uid not in answered]
         if not rows:

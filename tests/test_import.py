@@ -1154,8 +1154,8 @@ class _ItemByItem(httpx.BaseTransport):
     """A server outside the contract's all-or-nothing batches: it writes the items it accepts and
     answers 207 with a task for each, and a word for each it refused (a title starting BAD)."""
 
-    def __init__(self, inner: httpx.BaseTransport):
-        self.inner = inner
+    def __init__(self, inner: httpx.BaseTransport, *, said_before: str = ""):
+        self.inner, self.said_before = inner, said_before
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if request.method != "PUT" or not request.url.path.endswith("/tasks/batch"):
@@ -1167,7 +1167,7 @@ class _ItemByItem(httpx.BaseTransport):
         written = self.inner.handle_request(httpx.Request("PUT", request.url, headers=headers, json={"items": accepted}))
         written.read()
         token = request.headers["authorization"].split()[-1]  # a server that quotes the request back
-        answer = written.json()["items"] + [{"uid": item["uid"], "status": 422, "error": f"title not allowed for {token}"}
+        answer = written.json()["items"] + [{"uid": item["uid"], "status": 422, "error": f"{self.said_before}title not allowed for {token}"}
                                             for item in refused]
         return httpx.Response(207, json={"items": answer})
 
@@ -1185,6 +1185,20 @@ def test_an_item_answered_without_its_task_is_failed_not_created(tmp_path):
         assert list(failed["ref"]) == ["002", "005"] and failed["_error"].str.contains("title not allowed for \\*\\*\\*").all()
         assert sb.config.token not in (tmp_path / "r.csv").read_text()
         assert {task["fields"]["ref"] for task in sb.tasks()} == refs
+
+
+def test_a_word_for_an_item_cut_short_never_keeps_the_head_of_the_token(tmp_path):
+    # What the server says of an item is cut to 200 characters: where the cut fell inside the
+    # token, the part before it was left in the results, the whole token being no longer there to blank out.
+    source = tmp_path / "rows.csv"
+    _titled_csv(source, ["BAD", "t1"])
+    with Sandbox(SandboxConfig(rate_per_min=None)) as sb:
+        cut_inside_the_token = "x" * (200 - len("title not allowed for ") - 6)
+        with make_client(sb, transport=_ItemByItem(sb.transport(), said_before=cut_inside_the_token)) as client:
+            report = fragment_bulk.import_file(source, keys=["ref"], client=client, checkpoint=None, results=tmp_path / "r.csv")
+        assert report.counts["failed"] == 1
+        written = (tmp_path / "r.csv").read_text()
+        assert "title not allowed for ***" in written and sb.config.token[:6] not in written
 
 
 class _ClockAtTheEndOfTime(httpx.BaseTransport):
