@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from fragment_bulk.config import canonical_url
+from fragment_bulk.config import canonical_url, shown_url
 from fragment_bulk.errors import CheckpointError
 
 try:
@@ -109,8 +109,8 @@ class Checkpoint:
                     # (an embedded sandbox's data file, though, is another server).
                     existing._db.close()
                     raise CheckpointError(
-                        f"the checkpoint {path} records this job as sent to {previous['server']}; this run goes to"
-                        f" {job['server']}. If that is another server, run with --restart (every row is posted"
+                        f"the checkpoint {path} records this job as sent to {_shown_server(previous['server'])}; this"
+                        f" run goes to {_shown_server(job['server'])}. If that is another server, run with --restart (every row is posted"
                         " again there); if it is the same one, use the first URL"
                     )
                 elif finished and (rerun_when_complete or mismatch == ["server"]):  # (another embedded sandbox)
@@ -125,7 +125,8 @@ class Checkpoint:
                     )
                 elif mismatch:
                     existing._db.close()
-                    where = f" (it sent to {previous['server']}, this run goes to {job['server']})" if "server" in mismatch else ""
+                    where = (f" (it sent to {_shown_server(previous['server'])}, this run goes to {_shown_server(job['server'])})"
+                             if "server" in mismatch else "")
                     again = ("a row whose uid changed with the file or mapping becomes a new task" if rerun_when_complete
                              else "rows cannot be un-posted: every row is posted again")
                     state = "a finished job with failed rows" if previous.get("state") == "complete" else "an unfinished job"
@@ -394,6 +395,12 @@ def _is_url(server: str) -> bool:
 def _server(recorded: str | None) -> str | None:
     """A recorded server in the spelling compared (checkpoints from before it was one spelling)."""
     return canonical_url(recorded) if recorded and _is_url(recorded) else recorded
+
+
+def _shown_server(recorded: str) -> str:
+    """A recorded server as a message may show it: a checkpoint written before the URL was
+    recorded in one spelling holds it as given, with any ``user:password@`` or ``?api_key=``."""
+    return shown_url(_server(recorded)) if _is_url(recorded) else recorded
 
 
 def _now() -> str:

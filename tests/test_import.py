@@ -778,6 +778,18 @@ def test_an_unfinished_job_is_not_resumed_against_another_server(tmp_path):
         assert server.task_count() == 19
 
 
+@pytest.mark.parametrize("mode", ["create", "upsert"])
+def test_a_checkpoint_written_with_credentials_in_its_server_url_never_shows_them(tmp_path, mode):
+    # Checkpoints written before the server was recorded in one spelling hold the base URL as it
+    # was given; a run against another server quoted it whole, user:password and query string too.
+    job = {"input": "i", "mapping": "m", "mode": mode}
+    old = Checkpoint.open(tmp_path / "ck", job={**job, "server": "https://ann:s3cret@api.example.com/api/v1?api_key=s3cret"})
+    old.close()
+    with pytest.raises(CheckpointError, match="api.example.com/api/v1") as refused:
+        Checkpoint.open(tmp_path / "ck", job={**job, "server": "https://other.example.com/api/v1"})
+    assert "s3cret" not in str(refused.value)
+
+
 def test_a_checkpoint_in_use_is_refused_even_with_restart(tmp_path):
     path = tmp_path / "rows.csv.fragment-checkpoint"
     job = {"input": "i", "mapping": "m", "mode": "upsert"}
