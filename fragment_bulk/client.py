@@ -33,6 +33,7 @@ from fragment_bulk.config import USER_AGENT, Settings, canonical_url, is_loopbac
 from fragment_bulk.errors import (
     ApiError,
     AuthError,
+    ConfigError,
     ConnectionFailed,
     NotFoundError,
     ProtocolError,
@@ -95,24 +96,31 @@ class FragmentClient:
         # Where the tasks go, as a checkpoint records it: a job resumed against another server
         # would skip the rows the first server acknowledged.
         self.destination = canonical_url(self.settings.base_url)
-        self._http = httpx.Client(
-            base_url=self.settings.base_url,
-            transport=transport,
-            timeout=self.settings.timeout,
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "User-Agent": USER_AGENT,
-            },
-            limits=httpx.Limits(max_connections=max(self.settings.concurrency * 2, 10)),
-            # Every request goes to base_url and redirects are not followed, so a plain-http
-            # client never uses TLS: skip loading the CA bundle (~20 ms a client).
-            verify=not self.settings.base_url.startswith("http://"),
-            # Plain http is allowed on loopback only because the token never leaves the machine:
-            # an HTTP_PROXY from the environment would carry it, unencrypted, to the proxy's host.
-            trust_env=not _loopback_http(self.settings.base_url),
-        )
+        try:
+            httpx.URL(self.settings.base_url)
+        except httpx.InvalidURL as exc:  # a host name IDNA refuses, say
+            raise ConfigError(f"the base URL {shown_url(self.settings.base_url)!r} cannot be used: {exc}") from None
+        try:
+            self._http = httpx.Client(
+                base_url=self.settings.base_url,
+                transport=transport,
+                timeout=self.settings.timeout,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "application/json",
+                    "Accept": "application/json",
+                    "User-Agent": USER_AGENT,
+                },
+                limits=httpx.Limits(max_connections=max(self.settings.concurrency * 2, 10)),
+                # Every request goes to base_url and redirects are not followed, so a plain-http
+                # client never uses TLS: skip loading the CA bundle (~20 ms a client).
+                verify=not self.settings.base_url.startswith("http://"),
+                # Plain http is allowed on loopback only because the token never leaves the machine:
+                # an HTTP_PROXY from the environment would carry it, unencrypted, to the proxy's host.
+                trust_env=not _loopback_http(self.settings.base_url),
+            )
+        except (httpx.InvalidURL, ImportError, ValueError) as exc:  # the base URL was read above: only a proxy is left
+            raise ConfigError(f"the proxy the environment sets (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY) cannot be used: {exc}") from None
         self._deadlines = _DeadlineBackend.install(self._http, given=transport)
 
     def __repr__(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import re
@@ -210,6 +211,18 @@ def test_a_base_url_httpx_cannot_read_is_a_config_error_not_a_traceback(url):
     with pytest.raises(ConfigError, match="base URL"):
         FragmentClient(Settings(token="t0ken-long-enough", base_url=url))
     assert Settings(token="t", base_url=" http://127.0.0.1:9/api/v1\r\n").checked().base_url == "http://127.0.0.1:9/api/v1"
+
+
+@pytest.mark.parametrize("proxy", ["http://proxy.test:abc", "socks5://ann:s3cret@proxy.test:1080", "ftp://ann:s3cret@proxy.test"])
+def test_a_base_url_or_a_proxy_httpx_refuses_is_a_config_error_not_a_traceback(proxy, monkeypatch):
+    with pytest.raises(ConfigError, match="base URL 'https://\u00fc-.example/api/v1' cannot be used: Invalid IDNA"):
+        FragmentClient(Settings(token="t0ken-long-enough", base_url="https://\u00fc-.example/api/v1"))
+    if proxy.startswith("socks5") and importlib.util.find_spec("socksio"):
+        pytest.skip("httpx takes a SOCKS proxy where socksio is installed")
+    monkeypatch.setenv("HTTPS_PROXY", proxy)  # (a SOCKS proxy needs a package httpx does not install)
+    with pytest.raises(ConfigError, match="the proxy the environment sets") as refused:
+        FragmentClient(Settings(token="t0ken-long-enough", base_url="https://fragment.test/api/v1"))
+    assert "s3cret" not in str(refused.value)
 
 
 @pytest.mark.parametrize("fault", [httpx.ConnectTimeout, httpx.ReadTimeout], ids=["host-drops-it", "never-answers"])
