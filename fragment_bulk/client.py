@@ -191,6 +191,8 @@ class FragmentClient:
             answer = response.json()
         except ValueError as exc:
             raise ProtocolError(f"{method} {path} answered {response.status_code} with a body that is not JSON") from exc
+        except RecursionError:  # JSON nested thousands deep: no task looks like that
+            raise ProtocolError(f"{method} {path} answered {response.status_code} with JSON nested too deep to read") from None
         self.has_answered_well = True
         return answer
 
@@ -520,7 +522,7 @@ def translate_error(response: httpx.Response, method: str, path: str, *, secret:
     try:
         body = redacted_json(json.loads(response.text), secret)
         detail = body.get("detail", body) if isinstance(body, dict) else body
-    except ValueError:
+    except (ValueError, RecursionError):  # (JSON nested too deep to read is no detail either)
         text = redacted(response.text, secret)
         detail = " ".join(text.split())[:300] or None  # an HTML page's lines made one, as an error is
     kwargs = dict(

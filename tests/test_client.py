@@ -558,3 +558,12 @@ def test_rates_parse():
     assert parse_rate("60/min") == 60 and parse_rate("2/s") == 120 and parse_rate("off") is None
     with pytest.raises(ConfigError):
         parse_rate("fast")
+
+
+@pytest.mark.parametrize("status", [200, 400])
+def test_json_nested_too_deep_is_a_protocol_error_not_a_traceback(status):
+    deep = b"[" * 100_000 + b"]" * 100_000  # json.loads gives up with a RecursionError
+    settings = Settings(token="t0ken-long-enough", base_url="http://127.0.0.1:9/api/v1", rate_per_min=None)
+    with FragmentClient(settings, transport=httpx.MockTransport(lambda request: httpx.Response(status, content=deep))) as c:
+        with pytest.raises(ProtocolError if status == 200 else ApiError, match="nested too deep" if status == 200 else "400"):
+            c.whoami()
