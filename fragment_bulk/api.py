@@ -184,14 +184,11 @@ def _run_file(
         results = path.with_name(f"{results_base(path)}{suffix}{'.dry-run' if options.get('dry_run') else ''}{RESULTS_SUFFIX}")
     # An update of an exported file reads it with the types its export recorded; a hand-written
     # <stem>.mapping.yml beside it was written for the import, and its key is not the update's.
-    sidecar = None
-    if command in ("import", "update", "comment"):
-        sidecar = _sidecar(path, options.get("mapping"), log, exported_only=command != "import")
+    sidecar = _sidecar(path, options.get("mapping"), log, exported_only=command != "import")
     _check_outputs(checkpoint, results, inputs=[path, _mapping_file(options.get("mapping")) or sidecar])
-    if command in ("import", "update", "comment"):
-        if sidecar is None and options.get("mapping") is None and path.suffix.lower() == ".csv" and _looks_exported(table.columns):
-            log(f"note: {path.name} looks like an export, but no {exporter.sidecar_of(path).name} is beside it:"
-                " its numbers and other typed fields are read as text (give the export's mapping with --mapping)")
+    if sidecar is None and options.get("mapping") is None and path.suffix.lower() == ".csv" and _looks_exported(table.columns):
+        log(f"note: {path.name} looks like an export, but no {exporter.sidecar_of(path).name} is beside it:"
+            " its numbers and other typed fields are read as text (give the export's mapping with --mapping)")
     return _run(command, table, writer, checkpoint=checkpoint, results=results, keep_results_in_memory=False,
                 sidecar=sidecar, **options)
 

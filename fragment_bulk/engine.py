@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import contextlib
-import hashlib
 import json
 import math
 import threading
@@ -616,7 +615,3 @@ def format_duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def fingerprint_of(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()

@@ -400,7 +400,7 @@ class Mapping:
             for position in np.flatnonzero(item.bad):
                 value = item.raw[position]
                 problems.append(RowProblem(labels[position], item.column.name, value, item.reason(value)))
-        problems += self._key_problems(labels, key_texts, key_bad)
+        problems += self._key_problems(labels, key_texts)
         if self.purpose != "comment":  # many comments may go to one task
             problems += self._find_duplicates(chunk, converted, key_texts, key_bad)
         return problems
@@ -412,7 +412,7 @@ class Mapping:
             self._mapped_uids.clear()
         converted, key_texts, key_bad = self._convert(chunk, render=True)
         problems_at: dict[int, list[RowProblem]] = {}
-        for position, problem in self._key_problems(labels, key_texts, key_bad, positions=True):
+        for position, problem in self._key_problems(labels, key_texts, positions=True):
             problems_at.setdefault(position, []).append(problem)
         slots = self._slots(converted)
         bad_rows = np.zeros(len(chunk), dtype=bool)
@@ -567,7 +567,7 @@ class Mapping:
             return cells
         return np.array([unescape_formula(cell) if isinstance(cell, str) else cell for cell in cells], dtype=object)
 
-    def _key_problems(self, labels: pd.Index, key_texts: list[np.ndarray], key_bad: np.ndarray, *, positions: bool = False) -> list[Any]:
+    def _key_problems(self, labels: pd.Index, key_texts: list[np.ndarray], *, positions: bool = False) -> list[Any]:
         found = []
         for name, texts in zip(self.keys, key_texts):
             for position in np.flatnonzero(texts == ""):

@@ -19,8 +19,6 @@ from .validation import STATUSES, Invalid, Problems, check_timestamp, check_uid
 
 ORDER_COLUMNS = ("created_at", "updated_at")
 PAGING_PARAMS = ("limit", "cursor", "order_by")
-NATIVE_FILTERS = ("status", "assignee_uid", "queue_uid", "archived", "created_at_after", "updated_at_after")
-RESERVED_PARAMS = (*PAGING_PARAMS, *NATIVE_FILTERS)
 TIME_PARAMS = ("created_at_after", "updated_at_after", "order_by")  # what ``time_filters`` can make unknown
 
 
