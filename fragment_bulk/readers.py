@@ -311,7 +311,7 @@ def _blank_texts(compute: Any, texts: Any) -> np.ndarray:
     return empty.to_numpy(zero_copy_only=False)
 
 
-def _records(block: Any) -> int:
+def _record_count(block: Any) -> int:
     return len(block[0]) if isinstance(block, tuple) else block.num_rows
 
 
@@ -529,7 +529,7 @@ class CsvTable(Table):
         shared = [True] * len(self.columns)  # until a chunk shows a column has many distinct values
         try:
             for block in self._blocks(FIRST_CHUNK_RECORDS if ramp else self.chunk_size):
-                count = _records(block)
+                count = _record_count(block)
                 labels = pd.RangeIndex(self.header_row + 1 + records, self.header_row + 1 + records + count)
                 records += count
                 if self._unnamed:

@@ -213,8 +213,8 @@ class TaskStore:
         """One page of the tasks matching every filter, and its ``meta``."""
         conditions: list[str] = []
         params: list[Any] = []
-        for column, operator, value in filters.native:
-            conditions.append(f"{column} {operator} ?")  # column and operator come from search.py's fixed lists
+        for column, comparison, value in filters.native:
+            conditions.append(f"{column} {comparison} ?")  # column and comparison come from search.py's fixed lists
             params.append(value)
         for name, text in filters.custom:
             # A JSON string compares as itself, anything else by its JSON text (123, true, null).
