@@ -5,7 +5,7 @@ Every request goes through the same three steps: take a slot from the shared
 :mod:`fragment_bulk.errors` (the one place where httpx's exceptions become ours). The
 :class:`~fragment_bulk.retry.RetryPolicy` wraps those steps and alone decides what to retry.
 
-The client is thread-safe (httpx.Client is), so the importer shares one between its workers.
+The client is thread-safe (httpx.Client is), so the engine's workers share one.
 ``Settings.timeout`` is the longest one request may take from sending to the last byte of the
 answer: httpx's own timeout bounds each read, so an answer dripped a byte at a time would never
 time out; :class:`_DeadlineBackend` bounds the whole.

@@ -11,11 +11,12 @@ server said no" from "the network failed"::
     ├── CheckpointError                  checkpoint unreadable, or belongs to other input
     ├── InterruptedImport                Ctrl-C: progress was saved, resume later
     ├── TransportError                   no HTTP response (connect, read, protocol)
+    ├── ConnectionFailed                 the server cannot be reached at all (a wrong URL, or it is down)
     ├── ProtocolError                    the answer breaks the API contract (bad JSON, cursor loop)
     └── ApiError                         the server answered with an error status
         ├── AuthError                    401, 403
         ├── NotFoundError                404
-        ├── RequestRejected (ValueError) 400, 413, 422: the request itself is wrong
+        ├── RequestRejected (ValueError) 400, 409, 413, 422: the request itself is wrong
         ├── RateLimited                  429
         └── ServerError                  5xx
 
@@ -205,7 +206,7 @@ class ItemProblem:
 
 
 class RequestRejected(ApiError, ValueError):
-    """400, 413 or 422: the request is wrong as sent; sending it again will not help.
+    """400, 409, 413 or 422: the request is wrong as sent; sending it again will not help.
 
     ``item_problems`` lists the batch items the server named in ``loc`` (empty when it named
     none); ``too_large`` is true when the server said the batch is too big.

@@ -113,7 +113,7 @@ def _int_or_zero(text: str) -> int:
 
 
 def parse_task_filters(params: list[tuple[str, str]], *, time_filters: str = "known") -> TaskFilters:
-    """Native filters and custom-field filters (every non-reserved parameter), AND-combined.
+    """Native filters and custom-field filters (every parameter that is neither paging nor a native filter), AND-combined.
     With ``time_filters="as_fields"``, the time filters and ``order_by`` are custom fields too;
     with ``"ignored"``, they are dropped."""
     problems = Problems()
