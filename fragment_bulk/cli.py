@@ -266,7 +266,7 @@ def _report(report: Any, as_json: bool) -> None:
 
 
 def _failed_lines(report: Any, shown: int = 5) -> list[str]:
-    failed = report.counts.get("failed", 0) if not report.dry_run else 0
+    failed = report.counts.get("failed", 0)  # (in a dry run, the rows a run would fail)
     if not failed or report.results_path is None:
         return []
     rows = report.failed.head(shown)

@@ -232,7 +232,9 @@ def run_bulk(
     """Run one bulk job end to end (see the module docstring)."""
     started = time.monotonic()
     mapping.check_columns(table.columns)
-    invalid, problems, total = _validate(table, mapping)
+    # A dry run also maps the rows a run would find to repeat a uid only once mapped: it notes them while checking.
+    find_late = options.dry_run and mapping.finds_duplicates_once_mapped(table.columns)
+    invalid, problems, total = _validate(table, mapping, note_alike=find_late)
     if total == 0:
         raise InputError(f"{table.source_name}: the input has no data rows, only a header")
     invalid_between = lambda start, stop: {o: invalid[o] for o in range(start, stop) if o in invalid}  # noqa: E731
@@ -243,6 +245,14 @@ def run_bulk(
         if options.keep_results_in_memory:  # a DataFrame's every invalid row, not the first few problems
             error.results = _results_frame(table, invalid_between, default=not_sent)
         raise error
+
+    if find_late:
+        # A run fails a row whose payload, once converted, repeats an earlier row's (no key: one
+        # uid) as it maps the rows to send them: a dry run maps them too, to report what a run would.
+        failed = np.array(sorted(invalid), dtype=np.int64)
+        for row in mapping.converted_duplicates(lambda: table.chunks(ramp=False), failed):
+            problems += row.problems[:max(0, PROBLEMS_SHOWN - len(problems))]
+            invalid[row.ordinal] = _failed_once_mapped(row)
 
     batch_size = _BatchSize(options.batch_size)
     wind_down = WindDown(options.log)  # what a second Ctrl-C does
@@ -270,9 +280,12 @@ def run_bulk(
         options.log(f"plan: {plan.describe()}")
         if options.dry_run:
             counts = {"failed": len(invalid), "skipped": total - len(invalid)}  # skipped: valid, not sent
-            kept = _results_frame(table, invalid_between, default="dry run: valid, not sent") if options.keep_results_in_memory else None
+            valid = "dry run: valid, not sent"
+            kept = _results_frame(table, invalid_between, default=valid) if options.keep_results_in_memory else None
+            # The rows a run would fail are listed in the dry run's own results file, as when it refuses them.
+            written = _write_results(table, options.results, invalid_between, default=valid) if invalid else None
             return RunReport(command, counts, total, time.monotonic() - started, plan=plan, dry_run=True, problems=problems,
-                             _results=kept)
+                             results_path=written, _results=kept)
         if client is None:
             raise FragmentBulkError("a client is needed to send")
         client.throttle.reset_cancel()
@@ -320,14 +333,14 @@ def run_bulk(
             checkpoint.close()
 
 
-def _validate(table: Any, mapping: Any) -> tuple[dict[int, Outcome], list[RowProblem], int]:
+def _validate(table: Any, mapping: Any, *, note_alike: bool = False) -> tuple[dict[int, Outcome], list[RowProblem], int]:
     """Pass 1: every row checked before anything is sent. Returns invalid rows by ordinal."""
     invalid: dict[int, Outcome] = {}
     shown: list[RowProblem] = []
     total = 0
     for chunk in table.chunks(ramp=False):  # nothing is sent meanwhile: large chunks from the start
         total += len(chunk)
-        problems = mapping.validate(chunk)
+        problems = mapping.validate(chunk, note_alike=note_alike)
         if not problems:
             continue
         ordinal_of = {}
@@ -480,8 +493,11 @@ def _record_late_problems(checkpoint: Checkpoint, start: int, count: int, rows: 
     if not rows:
         return
     known = checkpoint.outcomes_between(start, start + count)
-    late = [row for row in rows if row.ordinal not in known]
-    checkpoint.record(Outcome(row.ordinal, "failed", None, "; ".join(map(str, row.problems))) for row in late)
+    checkpoint.record(_failed_once_mapped(row) for row in rows if row.ordinal not in known)
+
+
+def _failed_once_mapped(row: Any) -> Outcome:
+    return Outcome(row.ordinal, "failed", None, "; ".join(map(str, row.problems)))
 
 
 def _deliver(writer: Writer, client: FragmentClient, rows: list[Any], batch_size: _BatchSize,

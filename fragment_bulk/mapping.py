@@ -50,7 +50,7 @@ import operator
 import pickle
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -170,6 +170,9 @@ class Mapping:
     _seen: _HashIndex = field(default_factory=lambda: _HashIndex(), init=False, repr=False, compare=False)
     _duplicates: dict[int, RowProblem] = field(default_factory=dict, init=False, repr=False, compare=False)
     _mapped_uids: _HashIndex = field(default_factory=lambda: _HashIndex(), init=False, repr=False, compare=False)
+    # Rows alike as text (see _note_alike): their index, and their ordinals (None: any row may be).
+    _alike: _HashIndex | None = field(default=None, init=False, repr=False, compare=False)
+    _alike_rows: list[np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- building ------------------------------------------------------------------------------
 
@@ -388,11 +391,14 @@ class Mapping:
 
     # -- rows ----------------------------------------------------------------------------------
 
-    def validate(self, chunk: Any) -> list[RowProblem]:
-        """Every problem of the chunk's rows, including uids repeated from earlier rows."""
+    def validate(self, chunk: Any, *, note_alike: bool = False) -> list[RowProblem]:
+        """Every problem of the chunk's rows, including uids repeated from earlier rows.
+        ``note_alike`` (from the first chunk on): note the rows ``converted_duplicates`` maps."""
         if chunk.start == 0:
             self._seen.clear()
             self._duplicates.clear()
+            self._alike = _HashIndex() if note_alike else None
+            self._alike_rows = []
         converted, key_texts, key_bad = self._convert(chunk, render=False)
         labels = chunk.labels
         problems = []
@@ -404,6 +410,36 @@ class Mapping:
         if self.purpose != "comment":  # many comments may go to one task
             problems += self._find_duplicates(chunk, converted, key_texts, key_bad)
         return problems
+
+    def finds_duplicates_once_mapped(self, columns: Iterable[str]) -> bool:
+        """Whether ``map_chunk`` may find rows that ``validate`` passed to be duplicates: rows
+        whose uid is made from their payload, which may be one though their cells differ."""
+        if any(column.target == "uid" for column in self.resolve(columns)):
+            return self.purpose == "import"  # (the rows given no uid)
+        return not self.keys and self.purpose != "comment"
+
+    def converted_duplicates(self, chunks: Callable[[], Iterable[Any]], failed: np.ndarray) -> Iterator[MappedRow]:
+        """The rows ``map_chunk`` finds to repeat an earlier row's uid once converted, though
+        ``validate`` passed them (their cells differ): what a run fails as it maps the rows to
+        send them, for a dry run to report. ``failed``: the sorted ordinals of the rows found
+        invalid already. Only after ``validate(..., note_alike=True)`` of every chunk.
+
+        Mapping a row costs many times what checking it does, so only the chunks holding rows
+        that ``validate`` found alike as text are mapped (see ``_note_alike``).
+        """
+        suspects = None if self._alike_rows is None else (
+            np.unique(np.concatenate(self._alike_rows)) if self._alike_rows else np.zeros(0, dtype=np.int64))
+        if suspects is not None and not len(suspects):
+            return
+        self._mapped_uids.clear()
+        for chunk in chunks():
+            if suspects is not None:
+                at = np.searchsorted(suspects, chunk.start)
+                if at == len(suspects) or suspects[at] >= chunk.start + len(chunk):
+                    continue  # no row of it is alike another: none repeats a uid, nor has its uid repeated
+            for row in self.map_chunk(chunk):
+                if row.problems and not _holds(failed, row.ordinal):
+                    yield row
 
     def map_chunk(self, chunk: Any) -> list[MappedRow]:
         """Each row's payload (the task body without ``uid``), uid and problems."""
@@ -580,14 +616,15 @@ class Mapping:
         """Rows whose uid an earlier row already has (by 64-bit hash of what the uid is made from)."""
         uid_column = next((item for item in converted if item.column.target == "uid"), None)
         identical = " (the rows are identical; use --key to tell them apart)"
+        from_payload, alike = None, None  # the rows whose uid is made from their payload
         if uid_column is not None:
             usable = ~uid_column.bad & pd.notna(uid_column.values)
             hashes = _cell_hashes(uid_column.values)
             # A new row (no uid yet, to import) gets its uid from its cells, as without a key.
             new_rows = ~uid_column.bad & pd.isna(uid_column.values) if self.purpose == "import" else np.zeros(len(chunk), bool)
             if new_rows.any():
-                cells = _combined([_column_hashes(*chunk.column(item.column.name)) for item in converted], len(chunk))
-                hashes[new_rows], usable = cells[new_rows], usable | new_rows
+                cells, alike = self._row_hashes(chunk, converted)
+                hashes[new_rows], usable, from_payload = cells[new_rows], usable | new_rows, new_rows
             describe = lambda position: identical if new_rows[position] else ""  # noqa: E731 - else the uid is shown
         elif self.keys:
             usable = ~key_bad
@@ -595,13 +632,19 @@ class Mapping:
             describe = lambda position: " (key " + ", ".join(  # noqa: E731
                 f"{name!r}={texts[position]!r}" for name, texts in zip(self.keys, key_texts)) + ")"
         else:
-            usable = np.ones(len(chunk), dtype=bool)
-            hashes = _combined([_column_hashes(*chunk.column(item.column.name)) for item in converted], len(chunk))
+            usable = from_payload = np.ones(len(chunk), dtype=bool)
+            hashes, alike = self._row_hashes(chunk, converted)
             describe = lambda position: identical  # noqa: E731
         labels = chunk.labels
         positions = np.flatnonzero(usable)
         hashes = hashes[positions]
         earlier, earlier_labels, repeated = self._seen.record(hashes, labels[positions])
+        if alike is not None:
+            sendable = from_payload.copy()
+            sendable[positions[repeated | earlier]] = False
+            for item in converted:
+                sendable &= ~item.bad
+            self._note_alike(chunk, alike, sendable)
         if not (repeated.any() or earlier.any()):
             return []  # the usual case: no uid seen before
         first_in_chunk = dict(zip(reversed(hashes.tolist()), reversed(labels[positions].tolist())))
@@ -615,6 +658,39 @@ class Mapping:
             self._duplicates[chunk.start + position] = problem
             problems.append(problem)
         return problems
+
+
+    def _row_hashes(self, chunk: Any, converted: list[_Converted]) -> tuple[np.ndarray, np.ndarray | None]:
+        """A hash of each row's cells, and, when noting rows alike (``validate``'s ``note_alike``),
+        one of its cells in the columns sent as written (see ``_note_alike``)."""
+        noting = self._alike is not None and self._alike_rows is not None
+        every, written = [], []
+        for item in converted:
+            codes, cells = chunk.column(item.column.name)
+            hashes = _column_hashes(codes, cells)
+            every.append(hashes)
+            if not noting or not _sent_as_written(item.column):
+                continue
+            if chunk.text_only and not self.formula_escape:
+                written.append(hashes)  # text as it is sent (a blank cell is None)
+            elif pd.api.types.infer_dtype(cells, skipna=True) in ("string", "empty"):
+                cells = self._unescaped(cells).copy()
+                cells[_empty_cells(cells)] = None  # "" is left out, as None is
+                written.append(_column_hashes(codes, cells))
+            else:  # a number or a date there is sent as text, or not: any row may be like another
+                noting, self._alike_rows = False, None
+        return _combined(every, len(chunk)), _combined(written, len(chunk)) if noting else None
+
+    def _note_alike(self, chunk: Any, alike: np.ndarray, rows: np.ndarray) -> None:
+        """Note the ``rows`` (their uids made from their payloads, not found invalid) alike as text
+        to another: the same text in every column sent as written (no type, value map or default).
+        Rows whose payloads are one are alike so; a row alike to none has a uid of its own."""
+        ordinals = np.arange(chunk.start, chunk.start + len(chunk))[rows]
+        hashes = alike[rows]
+        earlier, earlier_ordinals, repeated = self._alike.record(hashes, pd.Index(ordinals))
+        found = earlier | repeated
+        if found.any():
+            self._alike_rows += [ordinals[np.isin(hashes, hashes[found])], earlier_ordinals[earlier].astype(np.int64)]
 
 
 class _HashIndex:
@@ -1658,6 +1734,16 @@ def _fit_64_bits(cells: np.ndarray) -> bool:
 def _huge(number: int) -> bool:
     """Whether Python refuses to write ``number`` in decimal (more than 4,300 digits by default)."""
     return abs(number) >= _HUGE_INT
+
+
+def _sent_as_written(column: Column) -> bool:
+    """Whether a column's text cells are sent as the text they are (two cells alike only if equal)."""
+    return column.kind in ("auto", "str") and not column.values and column.default is None
+
+
+def _holds(ordered: np.ndarray, number: int) -> bool:
+    at = np.searchsorted(ordered, number)
+    return bool(at < len(ordered) and ordered[at] == number)
 
 
 def _lacking_key(key_texts: list[np.ndarray], rows: int) -> np.ndarray:

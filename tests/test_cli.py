@@ -75,6 +75,14 @@ def test_a_dry_run_needs_no_token():
 
 
 
+def test_a_dry_run_lists_the_rows_a_run_would_fail(tmp_path):
+    (tmp_path / "rows.csv").write_text("title,n\nA,05\nA,5\n")
+    planned = run_cli("import", str(tmp_path / "rows.csv"), "--type", "n=int", "--dry-run")
+    assert planned.returncode == 1 and "1 to send" in planned.stdout, planned.stderr
+    assert ("  row 3: same uid as row 2 (the same task once its cells are converted; use --key to tell them apart)"
+            in planned.stderr.splitlines())
+
+
 def test_merged_cells_are_one_warning_line_and_named_in_the_problem_of_an_emptied_key(tmp_path):
     book = openpyxl.Workbook()
     book.active.append(["title", "region"])

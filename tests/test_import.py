@@ -972,6 +972,33 @@ def test_rows_without_key_that_differ_only_until_converted_are_one_task_and_say_
     assert (again.counts.get("unchanged"), again.counts.get("failed")) == (2, 2)
 
 
+def test_a_dry_run_reports_the_rows_a_run_fails_once_their_cells_are_converted(tmp_path, sandbox, client):
+    source = tmp_path / "rows.csv"
+    source.write_text("title,n,status\na,5,TODO\na,05,todo\nb,1,DONE\na,5,todo\n")
+    planned = fragment_bulk.import_file(source, types={"n": "int"}, client=client, dry_run=True)
+    assert sandbox.stats()["requests"] == 0 and planned.results_path == tmp_path / "rows.dry-run.fragment-results.csv"
+    real = fragment_bulk.import_file(source, types={"n": "int"}, client=client, checkpoint=None)
+    assert planned.exit_code == real.exit_code == 1 and planned.plan.to_send == 2
+    assert list(planned.failed["_row"]) == list(real.failed["_row"]) == ["3", "5"]
+    assert list(planned.failed["_error"]) == list(real.failed["_error"])
+    assert "same uid as row 2 (the same task once its cells are converted" in planned.failed["_error"].iloc[0]
+    # A frame's numbers (1 and 1.0 are one uid): every row is mapped.
+    frame = pd.DataFrame({"title": ["a", "a", "b"], "n": pd.Series([1, 1.0, 2], dtype=object)})
+    assert list(fragment_bulk.import_dataframe(frame, dry_run=True, client=client).failed["_row"]) == [1]
+    # Rows chunks apart: the chunks between, where no row is like another as text, are not mapped.
+    titles, numbers = [f"t{n}" for n in range(50_000)], [str(n) for n in range(50_000)]
+    titles[45_000], numbers[45_000] = "t3", "03"
+    pd.DataFrame({"title": titles, "n": numbers}).to_csv(tmp_path / "long.csv", index=False)
+    long = fragment_bulk.import_file(tmp_path / "long.csv", types={"n": "int"}, dry_run=True)
+    assert long.failed[["_row", "_error"]].values.tolist() == [
+        ["45002", "row 45002: same uid as row 5 (the same task once its cells are converted; use --key to tell them apart)"]]
+    # Rows added to an export (no uid yet) get their uids from their payloads too; a key tells them apart.
+    added = tmp_path / "added.csv"
+    added.write_text(f"uid,title,n\n,a,5\n{uuid.UUID(int=1)},a,5\n,a,05\n")
+    assert list(fragment_bulk.import_file(added, types={"n": "int"}, dry_run=True).failed["_row"]) == ["4"]
+    assert fragment_bulk.import_file(source, types={"n": "int"}, keys=["title", "n", "status"], dry_run=True).exit_code == 0
+
+
 def test_a_dataframe_whose_index_repeats_labels_gets_each_error_on_its_own_row(sandbox, client):
     first = pd.DataFrame({"ID": ["1", "2"], "title": ["a", "b"], "n": ["5", "x"]})
     second = pd.DataFrame({"ID": ["3", "4"], "title": ["c", None], "n": ["7", "8"]})
