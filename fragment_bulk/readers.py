@@ -37,6 +37,7 @@ import re
 import sys
 from bisect import bisect_right
 from collections.abc import Collection, Iterator
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from itertools import islice
 from os import PathLike
@@ -960,12 +961,13 @@ class ExcelTable(Table):
             self.sheet_name = self._choose_sheet(workbook, sheet)
             self.source_name = f"{path.name} (sheet {self.sheet_name!r})"
             found = _scan_sheet(workbook, self.sheet_name)
+            self._iso_dates = found.iso_dates
             if found.unsaved_formula:
                 raise InputError(
                     f"{self.source_name}: cell {found.unsaved_formula} holds a formula with no saved result (the workbook"
                     " was last saved by a program that does not compute formulas, a script perhaps): open it in Excel or"
                     " LibreOffice and save it, then import again")
-            rows = _sheet(workbook, self.sheet_name).iter_rows(values_only=True)
+            rows = _sheet(workbook, self.sheet_name, iso_dates=self._iso_dates).iter_rows(values_only=True)
             self._rows_above = False  # whether rows with values above the header are left out
             self.header_row, row, skipped = self._given_header(rows, header_row) if header_row else self._found_header(rows)
             self._rows_above = self._rows_above or bool(skipped)
@@ -1067,7 +1069,7 @@ class ExcelTable(Table):
         workbook = self._open()
         try:
             # Cells, not values: a number's format may pad it with zeros (a ZIP code 01234 is 1234 in "00000").
-            rows = _sheet(workbook, self.sheet_name).iter_rows(min_row=self.header_row + 1)
+            rows = _sheet(workbook, self.sheet_name, iso_dates=self._iso_dates).iter_rows(min_row=self.header_row + 1)
             digit_places = _digit_place_styles(workbook)
             first = self.first_column
             for number, row in enumerate(rows, self.header_row + 1):
@@ -1210,9 +1212,15 @@ _RESULT_TYPE = re.compile(rb'\bt="([a-zA-Z]+)"')
 _MERGED_RANGE = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?\bref="([A-Z]+[0-9]+(?::[A-Z]+[0-9]+)?)"')
 
 
+# A cell Excel stores as ISO 8601 text (t="d"), rather than as a serial number; see _IsoDatesAsText.
+_ISO_DATE_TYPE = re.compile(rb'(<(?:\w+:)?c\s[^>]*?\bt=)(["\'])d\2')
+_ISO_TEXT = "D"  # the type such a cell is given for openpyxl, which then hands over its text (one letter: as long)
+
+
 class _SheetScan(NamedTuple):
     unsaved_formula: str | None  # the first cell ("E2") holding a formula whose result was never saved
     merged_ranges: list[str]  # "B5:B9"
+    iso_dates: bool = False  # whether a cell is stored as ISO 8601 text (t="d")
 
 
 def _scan_sheet(workbook: Any, sheet: str) -> _SheetScan:
@@ -1223,6 +1231,7 @@ def _scan_sheet(workbook: Any, sheet: str) -> _SheetScan:
     if part is None or archive is None:
         return _SheetScan(None, [])  # another openpyxl: such cells read as empty, as they always did
     merged: dict[str, None] = {}  # (ordered, and a range in the carried tail is found twice)
+    iso_dates = False
     carried = b""
     with archive.open(part) as xml:
         while block := xml.read(1 << 20):
@@ -1233,8 +1242,9 @@ def _scan_sheet(workbook: Any, sheet: str) -> _SheetScan:
                     return _SheetScan(found.group(1).decode(), [])  # the sheet is refused: no need to read on
             if b"mergeCell" in text:
                 merged.update(dict.fromkeys(ref.decode() for ref in _MERGED_RANGE.findall(text)))
+            iso_dates = iso_dates or (b'"d"' in text or b"'d'" in text) and _ISO_DATE_TYPE.search(text) is not None
             carried = text[-65_536:]  # a cell cut by the block's end is whole in the next search
-    return _SheetScan(None, list(merged))
+    return _SheetScan(None, list(merged), iso_dates)
 
 
 class _MergedRanges:
@@ -1300,16 +1310,93 @@ def _merged_cells_warning(source: str, ranges: list[str]) -> str:
 def _cell_value(cell: Any, digit_places: dict[int, list[int]]) -> Any:
     if cell.data_type == "e":  # #N/A, #DIV/0!, #REF!: a formula that failed, most often
         return FlawedCell(str(cell.value), "holds an Excel error, not a value: mend it in the sheet, or empty the cell")
+    if cell.data_type == _ISO_TEXT:
+        return _iso_cell_value(cell.value)
     widths = digit_places.get(getattr(cell, "_style_id", 0)) if digit_places else None
     return _excel_value(cell.value if widths is None else _shown_digits(cell.value, widths))
 
 
-def _sheet(workbook: Any, name: str) -> Any:
+def _sheet(workbook: Any, name: str, *, iso_dates: bool = False) -> Any:
     """A read-only sheet that reads every row and cell the file holds: some writers record a
-    wrong sheet size, and read-only mode would otherwise stop at it, silently."""
+    wrong sheet size, and read-only mode would otherwise stop at it, silently. ``iso_dates``: its
+    cells stored as ISO 8601 text are handed over as their text (see ``_IsoDatesAsText``)."""
     sheet = workbook[name]
     sheet.reset_dimensions()
+    archive, part = getattr(workbook, "_archive", None), getattr(sheet, "_worksheet_path", None)
+    if iso_dates and archive is not None and part is not None and hasattr(sheet, "_get_source"):
+        sheet._get_source = lambda: _IsoDatesAsText(archive.open(part))  # this sheet object's alone
     return sheet
+
+
+class _IsoDatesAsText:
+    """A sheet's XML as openpyxl reads it, each cell stored as ISO 8601 text (t="d") typed
+    ``_ISO_TEXT``, which openpyxl does not know and hands over as the text it is. Its own reading
+    of such a cell keeps what it expects and drops the rest: the UTC offset
+    (``2024-03-05T10:00:00+02:00`` is read as 10:00 in no zone, two hours off once taken as UTC),
+    the digits past the milliseconds, the time after a space (``2024-03-05 10:00`` is the date);
+    and text it cannot read at all fails the whole sheet. ``_iso_cell_value`` reads the text."""
+
+    def __init__(self, raw: Any):
+        self._raw = raw
+        self._ready = b""  # marked, to hand over
+        self._pending = b""  # after the last ">" read: a tag may go on in the next block
+        self._ended = False
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._ended and (size < 0 or len(self._ready) < size):
+            block = self._raw.read(1 << 16)
+            text = self._pending + block
+            cut = len(text) if not block else text.rfind(b">") + 1
+            self._ready += _ISO_DATE_TYPE.sub(rb"\1\2" + _ISO_TEXT.encode() + rb"\2", text[:cut])
+            self._pending, self._ended = text[cut:], not block
+        size = len(self._ready) if size is None or size < 0 else size
+        handed, self._ready = self._ready[:size], self._ready[size:]
+        return handed
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> _IsoDatesAsText:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# YYYY-MM-DD, hh:mm[:ss[.fraction]], or both joined by T (or a space), then maybe a UTC offset.
+_ISO_CELL = re.compile(r"(?P<date>\d{4}-\d\d-\d\d)?(?:(?(date)[T ])(?P<time>\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?))?"
+                       r"(?P<zone>Z|[+-]\d\d(?::?\d\d)?)?")
+_NOT_ISO = "is stored as a date (t=\"d\") but is no ISO 8601 date, time or date-time (2024-03-05T10:00:00+02:00): mend it in the sheet"
+_NO_MOMENT = ("is stored as a date (t=\"d\") with a UTC offset but no date or no time of day, so it names no moment:"
+              " give both, or no offset")
+
+
+def _iso_cell_value(text: Any) -> Any:
+    """A cell stored as ISO 8601 text: a ``date``, a ``time`` or a ``datetime``, aware when the
+    text gives a UTC offset (``Z``, ``+02:00``), its fraction of a second cut to microseconds (as
+    pandas' nanoseconds are). A text that is none of them, or an offset on a date or a time of
+    day alone (no moment), is a ``FlawedCell``: its row is invalid, saying so."""
+    found = _ISO_CELL.fullmatch(text.strip()) if isinstance(text, str) else None
+    if found is None or not (found["date"] or found["time"]):
+        return FlawedCell(str(text), _NOT_ISO)
+    if found["zone"] and not (found["date"] and found["time"]):
+        return FlawedCell(str(text), _NO_MOMENT)
+    try:
+        day = date.fromisoformat(found["date"]) if found["date"] else None
+        clock = None
+        if found["time"]:
+            whole, _, fraction = found["time"].replace(",", ".").partition(".")
+            parts = [int(part) for part in whole.split(":")]
+            clock = time(*parts, int(fraction[:6].ljust(6, "0")) if fraction else 0)
+        zone = found["zone"]
+        if zone:
+            sign, digits = (-1 if zone[0] == "-" else 1), zone[1:].replace(":", "")
+            zone = timezone.utc if zone == "Z" else timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0)))
+    except ValueError:  # 2024-02-30, 25:00, an offset of a day or more
+        return FlawedCell(str(text), _NOT_ISO)
+    if day is None or clock is None:
+        return day or clock
+    return datetime.combine(day, clock, tzinfo=zone or None)
 
 
 def _excel_value(cell: Any) -> Any:

@@ -7,7 +7,7 @@ import re
 import threading
 import time
 import zipfile
-from datetime import datetime, time as time_of_day
+from datetime import date, datetime, time as time_of_day, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import openpyxl
@@ -15,6 +15,7 @@ from openpyxl.chart import BarChart, Reference
 import pandas as pd
 import pytest
 
+import fragment_bulk
 from fragment_bulk import readers
 from fragment_bulk.ahead import read_ahead
 from fragment_bulk.errors import InputError
@@ -347,6 +348,32 @@ def test_excel_formulas_are_read_as_their_saved_results_and_refused_without_one(
     _rewrite_part(tmp_path / "excel.xlsx", "xl/worksheets/sheet1.xml",
                   lambda sheet: sheet.replace('<c r="C3"><f>B3*1.5</f><v>4.5</v></c>', '<c r="C3" t="str"><f>B3*1.5</f><v></v></c>'))
     assert [row["total"] for _, row in rows_of(open_table(tmp_path / "excel.xlsx"))] == [3, None]
+
+
+def test_excel_cells_stored_as_iso_text_keep_their_utc_offset_and_microseconds_or_fail_their_row(tmp_path):
+    written = ["2024-03-05T10:00:00+02:00", "2024-03-05T10:00:00Z", "2024-03-05T10:00:00.123456-05:30",
+               "2024-03-05 10:00", "2024-03-05T10:00:00", "2024-03-05", "10:00:00", "2024-03-05T10:00:00 or so",
+               "10:00:00+02:00", "2024-02-30T10:00:00Z", "soon"]
+    book = openpyxl.Workbook()
+    book.active.append(["title", "when"])
+    for number in range(3000):  # an XML of many blocks: a cell may be cut by a block's end
+        book.active.append([f"t{number}", f"@{number % len(written)}"])
+    book.save(tmp_path / "iso.xlsx")
+    # As a program other than Excel may store a date: t="d", its ISO 8601 text in the cell.
+    _rewrite_part(tmp_path / "iso.xlsx", "xl/worksheets/sheet1.xml", lambda sheet: re.sub(
+        r'<c r="(B\d+)" t="inlineStr"><is><t>@(\d+)</t></is></c>',
+        lambda cell: f'<c r="{cell[1]}" t="d"><v>{written[int(cell[2])]}</v></c>', sheet))
+    read = [row["when"] for _, row in rows_of(open_table(tmp_path / "iso.xlsx"))]
+    plus_two, minus_five_thirty = timezone(timedelta(hours=2)), timezone(-timedelta(hours=5, minutes=30))
+    assert read[:7] == [datetime(2024, 3, 5, 10, tzinfo=plus_two), datetime(2024, 3, 5, 10, tzinfo=timezone.utc),
+                        datetime(2024, 3, 5, 10, 0, 0, 123456, tzinfo=minus_five_thirty), datetime(2024, 3, 5, 10),
+                        datetime(2024, 3, 5, 10), date(2024, 3, 5), time_of_day(10)]
+    assert [str(flawed) for flawed in read[7:11]] == written[7:]
+    assert "no ISO 8601 date" in read[7].reason and "names no moment" in read[8].reason
+    assert read[11:22] == read[:11] and len(read) == 3000
+    report = fragment_bulk.import_file(tmp_path / "iso.xlsx", types={"when": "datetime"}, dry_run=True, skip_invalid=True)
+    # The four texts refused, and the time of day alone, which is no date-time either.
+    assert report.counts["failed"] == sum(1 for number in range(3000) if number % len(written) >= 6)
 
 
 @pytest.mark.parametrize("builtin, code, value, read", [
