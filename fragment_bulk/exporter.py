@@ -43,7 +43,7 @@ import yaml
 
 from fragment_bulk.client import MAX_PAGE_SIZE, FragmentClient, Page
 from fragment_bulk.errors import ConfigError, ProtocolError
-from fragment_bulk.formats import CHUNK_ROWS, column_name, escape_formula, format_of, guard_may_change, parse_moment, write_rows
+from fragment_bulk.formats import CHUNK_ROWS, EXACT_IN_A_DOUBLE, column_name, escape_formula, format_of, guard_may_change, parse_moment, write_rows
 from fragment_bulk.progress import progress_bar
 
 NATIVE_COLUMNS = ("uid", "status", "title", "url", "due_at", "done_at", "started_at", "created_at", "updated_at")
@@ -367,7 +367,7 @@ def infer_type(kinds: set[str]) -> str:
 
 
 _KIND_OF_TYPE = {str: "str", int: "int", float: "float", bool: "bool"}  # anything else: "json"
-_EXACT_INT = 2**53  # beyond, an Excel cell (a double) is no longer exact, and beyond 2**63 a Parquet int64
+_EXACT_INT = EXACT_IN_A_DOUBLE  # beyond, an Excel cell (a double) is no longer exact, and beyond 2**63 a Parquet int64
 
 
 class _Seen:

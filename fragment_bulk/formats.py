@@ -15,7 +15,8 @@ How values land in each format:
 - **xlsx**: numbers and booleans as such, a float written in full (its ``repr``: ``2.0``,
   ``-0.0``, all 17 digits) where openpyxl would round it to 16 digits and write ``2`` for
   ``2.0``; in a ``number`` column (ints and floats), a whole float as the text ``2.0``: a sheet
-  reads a whole number as an int; text always as a text cell, never a formula (openpyxl takes
+  reads a whole number as an int; a float past 2**53 as its text, which a sheet's reader refuses
+  as a number; text always as a text cell, never a formula (openpyxl takes
   a ``str`` starting with ``=`` for one), with the control characters XML cannot hold, and the
   carriage return it reads as a line feed, written as Excel writes them (``_x000B_``: see
   :func:`excel_escape`); a text longer than a cell holds (32,767 characters) stops the export
@@ -69,6 +70,7 @@ def column_name(header: Any) -> str:
     return "" if header is None else str(header).replace("\ufeff", "").strip()
 
 
+EXACT_IN_A_DOUBLE = 2**53  # past it, a double (an Excel number) holds only some whole numbers
 EXCEL_CELL_CHARACTERS = 32_767  # the most an .xlsx cell holds (openpyxl cuts the rest off silently)
 EXCEL_ROWS, EXCEL_COLUMNS = 1_048_576, 16_384  # the most a sheet holds (openpyxl writes past them, Excel cuts)
 _EXCEL_CODE = re.compile(r"_x([0-9A-Fa-f]{4})_")
@@ -314,9 +316,11 @@ def _append_rows(sheet: Any, names: list[str], types: list[str], rows: Iterator[
             if type(value) is float:
                 # A sheet reads a whole number as an int (Excel has no other), so in a column
                 # holding ints and floats, 2.0 is written as the text "2.0", which reads back as
-                # the float it is; any other float as a number, read back by float() exactly.
-                whole_in_mixed = index in mixed and value.is_integer()
-                row[index] = typed(repr(value), "s" if whole_in_mixed else "n")
+                # the float it is; so is a float past 2**53, which a sheet's reader refuses as a
+                # number (an ID whose digits Excel lost, most often); any other float as a
+                # number, read back by float() exactly.
+                as_text = value.is_integer() and (index in mixed or abs(value) > EXACT_IN_A_DOUBLE)
+                row[index] = typed(repr(value), "s" if as_text else "n")
         sheet.append(row)
 
 

@@ -49,7 +49,7 @@ import pandas as pd
 
 from fragment_bulk.ahead import read_ahead
 from fragment_bulk.errors import FlawedCell, InputError, ShownDigits
-from fragment_bulk.formats import column_name, excel_unescape
+from fragment_bulk.formats import EXACT_IN_A_DOUBLE, column_name, excel_unescape
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -1307,11 +1307,20 @@ def _merged_cells_warning(source: str, ranges: list[str]) -> str:
             " select the range, turn Merge & Center off, then fill down with Ctrl+D)")
 
 
+# Past 2**53 a double (a sheet's every number) holds only some whole numbers, and Excel shows and
+# keeps 15 significant digits: 12345678901234567 in the file is 1.23457E+16 in the cell, and the
+# 12345678901234500 that Excel saves; 1.2345678901234568E+16 would be sent with digits of binary noise.
+_PAST_DOUBLES = ("is a number past 2^53, which a sheet does not hold to the digit (Excel keeps 15 significant digits:"
+                 " an ID typed in has lost the others): store it as text (format the column as Text, then enter it)")
+
+
 def _cell_value(cell: Any, digit_places: dict[int, list[int]]) -> Any:
     if cell.data_type == "e":  # #N/A, #DIV/0!, #REF!: a formula that failed, most often
         return FlawedCell(str(cell.value), "holds an Excel error, not a value: mend it in the sheet, or empty the cell")
     if cell.data_type == _ISO_TEXT:
         return _iso_cell_value(cell.value)
+    if type(cell.value) in (int, float) and abs(cell.value) > EXACT_IN_A_DOUBLE:
+        return FlawedCell(str(cell.value), _PAST_DOUBLES)
     widths = digit_places.get(getattr(cell, "_style_id", 0)) if digit_places else None
     return _excel_value(cell.value if widths is None else _shown_digits(cell.value, widths))
 

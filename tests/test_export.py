@@ -450,7 +450,7 @@ def test_integers_beyond_a_double_or_int64_round_trip_exactly(tmp_path, sandbox,
 @pytest.mark.parametrize("name", ["n.csv", "n.xlsx", "n.jsonl"])
 def test_a_field_of_ints_and_floats_round_trips_each_number_as_it_was(tmp_path, sandbox, client, name):
     # A sheet reads a whole number as an int: in xlsx, 2.0 is written as the text "2.0" to stay a float.
-    numbers = [2, 1.5, -3, 10, 0.25, 2.0, -0.0, 1e20]
+    numbers = [2, 1.5, -3, 10, 0.25, 2.0, -0.0, 1e20, -2.5e17]
     _seed(client, len(numbers), fields=lambda n: {"title": f"t{n}", "amount": numbers[n]})
     before = sandbox.tasks()
     export_tasks(client, tmp_path / name)
@@ -667,7 +667,8 @@ def test_xlsx_floats_keep_every_digit(tmp_path, sandbox, client):
     export_tasks(client, tmp_path / "f.xlsx")
     rows = list(openpyxl.load_workbook(tmp_path / "f.xlsx", read_only=True).active.iter_rows(values_only=True))
     x = rows[0].index("x")
-    assert [row[x] for row in rows[1:]] == FLOATS
+    # (Past 2**53 as text: a sheet's reader refuses such a number, an ID whose digits Excel lost most often.)
+    assert [row[x] for row in rows[1:]] == FLOATS[:-1] + [repr(FLOATS[-1])]
     report = fragment_bulk.import_file(tmp_path / "f.xlsx", client=client, checkpoint=None, results=None)
     assert report.counts.get("unchanged") == len(FLOATS) and json.dumps(sandbox.tasks()) == before
 

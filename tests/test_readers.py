@@ -350,6 +350,25 @@ def test_excel_formulas_are_read_as_their_saved_results_and_refused_without_one(
     assert [row["total"] for _, row in rows_of(open_table(tmp_path / "excel.xlsx"))] == [3, None]
 
 
+def test_excel_numbers_past_2_53_fail_their_row_rather_than_send_digits_the_sheet_does_not_hold(tmp_path):
+    # A script may write 17 digits; Excel holds the nearest double and shows 15 (an ID typed into
+    # it has lost the rest already), and a float's whole value past 2**53 has digits of binary noise.
+    written = ["12345678901234567", "1.2345678901234568E+16", "12345678901234500", "-9007199254740993", "6.02E+23",
+               "9007199254740992", "-9007199254740992", "123456789012345", "2.5"]
+    book = openpyxl.Workbook()
+    book.active.append(["title", "id"])
+    for number in range(len(written)):
+        book.active.append([f"t{number}", number + 1000])
+    book.save(tmp_path / "ids.xlsx")
+    _rewrite_part(tmp_path / "ids.xlsx", "xl/worksheets/sheet1.xml", lambda sheet: re.sub(
+        r'<v>(10\d\d)</v>', lambda cell: f"<v>{written[int(cell[1]) - 1000]}</v>", sheet))
+    read = [row["id"] for _, row in rows_of(open_table(tmp_path / "ids.xlsx"))]
+    assert [str(value) for value in read[:5]] == ["12345678901234567", "1.2345678901234568e+16", "12345678901234500",
+                                                  "-9007199254740993", "6.02e+23"]
+    assert all("a number past 2^53" in value.reason and "store it as text" in value.reason for value in read[:5])
+    assert read[5:] == [2**53, -2**53, 123456789012345, 2.5]
+
+
 def test_excel_cells_stored_as_iso_text_keep_their_utc_offset_and_microseconds_or_fail_their_row(tmp_path):
     written = ["2024-03-05T10:00:00+02:00", "2024-03-05T10:00:00Z", "2024-03-05T10:00:00.123456-05:30",
                "2024-03-05 10:00", "2024-03-05T10:00:00", "2024-03-05", "10:00:00", "2024-03-05T10:00:00 or so",
