@@ -176,15 +176,18 @@ def _run_file(
         raise ConfigError(f"{command}_file takes a file path, not {type(path).__name__}")
     path = Path(path)
     log = options.get("log") or (lambda message: None)
-    table = open_table(path, encoding=encoding, delimiter=delimiter, sheet=sheet, header_row=header_row)
+    # An update of an exported file reads it with the types its export recorded; a hand-written
+    # <stem>.mapping.yml beside it was written for the import, and its key is not the update's.
+    sidecar = _sidecar(path, options.get("mapping"), log, exported_only=command != "import")
+    # An export without the formula guard wrote a field of white space only as it is: its value.
+    unguarded = sidecar is not None and _is_exports(sidecar) and not Mapping.load(sidecar).formula_escape
+    table = open_table(path, encoding=encoding, delimiter=delimiter, sheet=sheet, header_row=header_row,
+                       blank_text_is_empty=not unguarded)
     suffix = "" if command == "import" else f".{command}"
     if checkpoint == _DEFAULT:
         checkpoint = path.with_name(f"{path.name}{suffix}{CHECKPOINT_SUFFIX}")
     if results == _DEFAULT:  # a dry run's own, so that it never overwrites the last real run's
         results = path.with_name(f"{results_base(path)}{suffix}{'.dry-run' if options.get('dry_run') else ''}{RESULTS_SUFFIX}")
-    # An update of an exported file reads it with the types its export recorded; a hand-written
-    # <stem>.mapping.yml beside it was written for the import, and its key is not the update's.
-    sidecar = _sidecar(path, options.get("mapping"), log, exported_only=command != "import")
     _check_outputs(checkpoint, results, inputs=[path, _mapping_file(options.get("mapping")) or sidecar])
     if sidecar is None and options.get("mapping") is None and path.suffix.lower() == ".csv" and _looks_exported(table.columns):
         log(f"note: {path.name} looks like an export, but no {exporter.sidecar_of(path).name} is beside it:"
@@ -363,8 +366,7 @@ def _mapping(
         base = Mapping.load(mapping)
     elif sidecar is not None:
         base = Mapping.load(sidecar)
-        # tasks.csv.mapping.yml is an export's; tasks.mapping.yml one written by hand for the file
-        base.exported = Path(sidecar.name.removesuffix(exporter.SIDECAR_SUFFIX)).suffix != ""
+        base.exported = _is_exports(sidecar)
     else:
         base = Mapping.infer(columns)
     maps, types = _by_name(maps, "maps"), _by_name(types, "types")
@@ -458,6 +460,12 @@ def _sidecar(path: Path, mapping: Any, log: Callable[[str], None] | None, *, exp
     if found is not None:
         (log or (lambda message: None))(f"using the mapping {found} found beside the input")
     return found
+
+
+def _is_exports(sidecar: Path) -> bool:
+    """Whether a mapping found beside a file is its export's: tasks.csv.mapping.yml is, and
+    tasks.mapping.yml was written by hand for the file."""
+    return Path(sidecar.name.removesuffix(exporter.SIDECAR_SUFFIX)).suffix != ""
 
 
 def mapping_beside(path: str | Path, *, exported_only: bool = False) -> Path | None:

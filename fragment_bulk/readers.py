@@ -11,7 +11,8 @@ row *labels* as its index: what users see in messages and results.
   cell spanning several lines is still one record, so one row. Lines above the header (a
   ``header_row``, or Excel's ``sep=;`` line) are skipped and keep their numbers: with the header
   on line 3, the first record is row 4. Text stays text (``00123``,
-  ``NA`` and ``null`` are kept as written). Empty and whitespace-only cells are ``None``;
+  ``NA`` and ``null`` are kept as written). Empty and whitespace-only cells are ``None`` (only
+  empty ones, when ``blank_text_is_empty`` is false: an export without the formula guard);
   rows with fewer cells than the header get ``None`` for the missing ones; rows with every
   cell empty (blank lines included) are skipped, without shifting the labels of later rows.
 - Excel: the sheet's row number; the header is ``header_row``, else the first non-empty row
@@ -140,8 +141,9 @@ def open_table(
 ) -> Table:
     """The :class:`Table` for a file (by its extension) or a DataFrame; InputError if unreadable.
     ``header_row``: the header's row (from 1, as the sheet's rows or the file's lines are
-    numbered); the rows above it are not read. ``blank_text_is_empty=False``: a DataFrame's text
-    cells of white space only are values (an export's frame holds the server's own), not empty."""
+    numbered); the rows above it are not read. ``blank_text_is_empty=False``: text cells of white
+    space only are values, not empty (an export's frame, or a file exported without the formula
+    guard, holds the server's own)."""
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     if header_row is not None and (isinstance(header_row, bool) or not isinstance(header_row, numbers.Integral)):
@@ -164,9 +166,10 @@ def open_table(
         raise InputError(f"{path.name}: --sheet is for Excel workbooks; this file has no sheets")
     header_row = None if header_row is None else int(header_row)
     if suffix in CSV_SUFFIXES:
-        return CsvTable(path, encoding=encoding, delimiter=delimiter, header_row=header_row, chunk_size=chunk_size)
+        return CsvTable(path, encoding=encoding, delimiter=delimiter, header_row=header_row, chunk_size=chunk_size,
+                        blank_text_is_empty=blank_text_is_empty)
     if suffix in EXCEL_SUFFIXES:
-        return ExcelTable(path, sheet=sheet, header_row=header_row, chunk_size=chunk_size)
+        return ExcelTable(path, sheet=sheet, header_row=header_row, chunk_size=chunk_size, blank_text_is_empty=blank_text_is_empty)
     if header_row is not None and suffix in JSONL_SUFFIXES:
         raise InputError(f"{path.name}: --header-row is for CSV and Excel files; JSON Lines has no header row")
     if suffix in JSONL_SUFFIXES:
@@ -282,8 +285,9 @@ def _arrow_encoding(encoding: str) -> str:
     return "utf8" if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") else encoding
 
 
-def _arrow_values(compute: Any, table: Any, shared: list[bool]) -> tuple[np.ndarray, np.ndarray]:
-    """A table of text columns as (object array of str, mask of the empty or blank cells).
+def _arrow_values(compute: Any, table: Any, shared: list[bool], blank_is_empty: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """A table of text columns as (object array of str, mask of the empty or blank cells: only
+    the empty ones, when not ``blank_is_empty``).
 
     A column marked in ``shared`` (few distinct values: a status, a country) is dictionary-encoded
     first, so each distinct text becomes one Python string shared by its cells rather than one
@@ -298,17 +302,19 @@ def _arrow_values(compute: Any, table: Any, shared: list[bool]) -> tuple[np.ndar
             encoded = compute.dictionary_encode(column.combine_chunks())
             codes = encoded.indices.to_numpy()
             values[:, position] = encoded.dictionary.to_numpy(zero_copy_only=False)[codes]
-            blank[:, position] = _blank_texts(compute, encoded.dictionary)[codes]
+            blank[:, position] = _blank_texts(compute, encoded.dictionary, blank_is_empty)[codes]
             shared[position] = 2 * len(encoded.dictionary) <= len(column)
         else:
             values[:, position] = column.to_numpy()
-            blank[:, position] = _blank_texts(compute, column)
+            blank[:, position] = _blank_texts(compute, column, blank_is_empty)
     return values, blank
 
 
-def _blank_texts(compute: Any, texts: Any) -> np.ndarray:
-    # utf8_is_space agrees with str.isspace on every code point, and is false for "".
-    empty = compute.or_(compute.equal(compute.binary_length(texts), 0), compute.utf8_is_space(texts))
+def _blank_texts(compute: Any, texts: Any, blank_is_empty: bool = True) -> np.ndarray:
+    """Which texts are empty or white space only (only empty, when not ``blank_is_empty``)."""
+    empty = compute.equal(compute.binary_length(texts), 0)
+    if blank_is_empty:  # utf8_is_space agrees with str.isspace on every code point, and is false for ""
+        empty = compute.or_(empty, compute.utf8_is_space(texts))
     return empty.to_numpy(zero_copy_only=False)
 
 
@@ -316,10 +322,12 @@ def _record_count(block: Any) -> int:
     return len(block[0]) if isinstance(block, tuple) else block.num_rows
 
 
-def _object_chunk(start: int, values: np.ndarray, blank: np.ndarray, labels: pd.Index, columns: list[str]) -> Chunk | None:
-    """The chunk of a block of cells, blank cells None and blank records left out (None when all are)."""
-    values[blank] = None
+def _object_chunk(start: int, values: np.ndarray, blank: np.ndarray, labels: pd.Index, columns: list[str], *,
+                  blank_text_is_empty: bool = True) -> Chunk | None:
+    """The chunk of a block of cells, blank cells None (or only empty ones, when not
+    ``blank_text_is_empty``) and blank records left out (None when all are)."""
     kept = ~blank.all(axis=1)
+    values[blank if blank_text_is_empty else values == ""] = None
     if not kept.all():
         values, labels = values[kept], labels[kept]
     return Chunk(start, _object_frame(values, columns, labels)) if len(values) else None
@@ -335,16 +343,21 @@ class _ArrowChunk(Chunk):
 
     text_only = True
 
-    def __init__(self, start: int, table: Any, labels: pd.Index, columns: list[str], shared: list[bool]):
+    def __init__(self, start: int, table: Any, labels: pd.Index, columns: list[str], shared: list[bool], *,
+                 blank_text_is_empty: bool = True):
         self.start = start
         self._table = table
         self._labels = labels
         self._columns = columns
         self._shared = shared  # per column: few distinct values so far (see _arrow_values)
         self._built: pd.DataFrame | None = None
+        self._blank_is_empty = blank_text_is_empty
+        # Text or None, and never white space only: what text_only promises the mapping.
+        self.text_only = blank_text_is_empty
 
     @classmethod
-    def of(cls, start: int, table: Any, labels: pd.Index, columns: list[str], shared: list[bool]) -> "_ArrowChunk | None":
+    def of(cls, start: int, table: Any, labels: pd.Index, columns: list[str], shared: list[bool], *,
+           blank_text_is_empty: bool = True) -> "_ArrowChunk | None":
         """The chunk of ``table``'s records, blank records left out (None when all are blank)."""
         compute = _arrow()[1]
         blank = None
@@ -355,12 +368,12 @@ class _ArrowChunk(Chunk):
                 break
         if blank is not None and blank.any():
             table, labels = table.filter(_arrow()[0].array(~blank)), labels[~blank]
-        return cls(start, table, labels, columns, shared) if table.num_rows else None
+        return cls(start, table, labels, columns, shared, blank_text_is_empty=blank_text_is_empty) if table.num_rows else None
 
     @property
     def frame(self) -> pd.DataFrame:
         if self._built is None:
-            values, blank = _arrow_values(_arrow()[1], self._table, self._shared)
+            values, blank = _arrow_values(_arrow()[1], self._table, self._shared, self._blank_is_empty)
             values[blank] = None
             self._built = _object_frame(values, self._columns, self._labels)
         return self._built
@@ -379,7 +392,7 @@ class _ArrowChunk(Chunk):
     def missing(self, name: str) -> np.ndarray:
         if self._built is not None:
             return super().missing(name)
-        return _blank_texts(_arrow()[1], self._table.column(self._columns.index(name)))
+        return _blank_texts(_arrow()[1], self._table.column(self._columns.index(name)), self._blank_is_empty)
 
     def column(self, name: str) -> tuple[np.ndarray | None, np.ndarray]:
         if self._built is not None:
@@ -390,11 +403,11 @@ class _ArrowChunk(Chunk):
         if self._shared[position]:
             encoded = compute.dictionary_encode(texts)
             distinct = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object, copy=False)
-            distinct[_blank_texts(compute, encoded.dictionary)] = None
+            distinct[_blank_texts(compute, encoded.dictionary, self._blank_is_empty)] = None
             self._shared[position] = 2 * len(distinct) <= len(texts)
             return encoded.indices.to_numpy(), distinct
         values = texts.to_numpy(zero_copy_only=False).astype(object, copy=False)
-        values[_blank_texts(compute, texts)] = None
+        values[_blank_texts(compute, texts, self._blank_is_empty)] = None
         return None, values
 
 
@@ -407,10 +420,11 @@ class CsvTable(Table):
     the same rows and labels (see the module docstring and :meth:`_blocks`)."""
 
     def __init__(self, path: Path, *, encoding: str | None, delimiter: str | None, header_row: int | None = None,
-                 chunk_size: int):
+                 chunk_size: int, blank_text_is_empty: bool = True):
         self.path = path
         self.source_name = path.name
         self.chunk_size = chunk_size
+        self.blank_text_is_empty = blank_text_is_empty
         with open(path, "rb") as handle:
             sample = handle.read(SAMPLE_BYTES)
         if not sample.strip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n"):
@@ -535,8 +549,10 @@ class CsvTable(Table):
                 records += count
                 if self._unnamed:
                     block = self._cut_unnamed(block, labels)
-                chunk = (_object_chunk(ordinal, *block, labels, self.columns) if isinstance(block, tuple)
-                         else _ArrowChunk.of(ordinal, block, labels, self.columns, shared))
+                blank_is_empty = self.blank_text_is_empty
+                chunk = (_object_chunk(ordinal, *block, labels, self.columns, blank_text_is_empty=blank_is_empty)
+                         if isinstance(block, tuple) else
+                         _ArrowChunk.of(ordinal, block, labels, self.columns, shared, blank_text_is_empty=blank_is_empty))
                 if chunk is not None:
                     yield chunk
                     ordinal += len(chunk)
@@ -953,9 +969,11 @@ def _first_records(lines: str, delimiter: str) -> list[list[str]]:
 class ExcelTable(Table):
     """One sheet of an .xlsx workbook, streamed with openpyxl in read-only mode."""
 
-    def __init__(self, path: Path, *, sheet: str | int | None, header_row: int | None = None, chunk_size: int):
+    def __init__(self, path: Path, *, sheet: str | int | None, header_row: int | None = None, chunk_size: int,
+                 blank_text_is_empty: bool = True):
         self.path = path
         self.chunk_size = chunk_size
+        self.blank_text_is_empty = blank_text_is_empty
         workbook = self._open()
         try:
             self.sheet_name = self._choose_sheet(workbook, sheet)
@@ -1073,7 +1091,7 @@ class ExcelTable(Table):
             digit_places = _digit_place_styles(workbook)
             first = self.first_column
             for number, row in enumerate(rows, self.header_row + 1):
-                cells = [_cell_value(cell, digit_places) for cell in row]
+                cells = [_cell_value(cell, digit_places, self.blank_text_is_empty) for cell in row]
                 outside = [(index, cell) for index, cell in enumerate(cells)
                            if cell is not None and not first <= index < first + width]
                 if outside:
@@ -1314,7 +1332,7 @@ _PAST_DOUBLES = ("is a number past 2^53, which a sheet does not hold to the digi
                  " an ID typed in has lost the others): store it as text (format the column as Text, then enter it)")
 
 
-def _cell_value(cell: Any, digit_places: dict[int, list[int]]) -> Any:
+def _cell_value(cell: Any, digit_places: dict[int, list[int]], blank_text_is_empty: bool = True) -> Any:
     if cell.data_type == "e":  # #N/A, #DIV/0!, #REF!: a formula that failed, most often
         return FlawedCell(str(cell.value), "holds an Excel error, not a value: mend it in the sheet, or empty the cell")
     if cell.data_type == _ISO_TEXT:
@@ -1322,7 +1340,7 @@ def _cell_value(cell: Any, digit_places: dict[int, list[int]]) -> Any:
     if type(cell.value) in (int, float) and abs(cell.value) > EXACT_IN_A_DOUBLE:
         return FlawedCell(str(cell.value), _PAST_DOUBLES)
     widths = digit_places.get(getattr(cell, "_style_id", 0)) if digit_places else None
-    return _excel_value(cell.value if widths is None else _shown_digits(cell.value, widths))
+    return _excel_value(cell.value if widths is None else _shown_digits(cell.value, widths), blank_text_is_empty)
 
 
 def _sheet(workbook: Any, name: str, *, iso_dates: bool = False) -> Any:
@@ -1408,12 +1426,12 @@ def _iso_cell_value(text: Any) -> Any:
     return datetime.combine(day, clock, tzinfo=zone or None)
 
 
-def _excel_value(cell: Any) -> Any:
+def _excel_value(cell: Any, blank_text_is_empty: bool = True) -> Any:
     if cell is None:
         return None
     if isinstance(cell, str):
         cell = excel_unescape(cell)  # a carriage return or control character, as Excel codes it
-        return cell if cell.strip() else None
+        return cell if cell.strip() or cell and not blank_text_is_empty else None
     if isinstance(cell, float):
         return int(cell) if cell.is_integer() else cell  # Excel has only doubles: 3.0 is the 3 typed in a cell
     return cell

@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fragment_bulk
-from fragment_bulk import exporter
+from fragment_bulk import exporter, readers
 from fragment_bulk.errors import ConfigError, ProtocolError, RequestRejected
 from fragment_bulk.exporter import Search, export_comments, export_frame, export_tasks, flatten, sidecar_mapping
 from fragment_bulk.formats import escape_formula, unescape_formula
@@ -462,14 +462,29 @@ def test_a_field_of_ints_and_floats_round_trips_each_number_as_it_was(tmp_path, 
 
 
 @pytest.mark.parametrize("name", ["w.csv", "w.xlsx", "w.jsonl"])
-def test_a_field_of_white_space_only_round_trips_instead_of_being_deleted(tmp_path, sandbox, client, name):
-    # Every reader takes a blank cell for an empty one: an export guards such text ("'   ").
+@pytest.mark.parametrize("escape", [True, False])
+def test_a_field_of_white_space_only_round_trips_instead_of_being_deleted(tmp_path, sandbox, client, name, escape, monkeypatch):
+    # Every reader takes a blank cell for an empty one: an export guards such text ("'   "), and
+    # an import of an export without the guard, beside its mapping, takes such a cell for its text.
     spaces = ["   ", " ", "\n", "\u00a0", "\u3000", "\t", "' "]
-    _seed(client, len(spaces), fields=lambda n: {"title": f"t{n}", "blank": spaces[n]})
+    _seed(client, len(spaces), fields=lambda n: {"title": f"t{n}", "blank": spaces[n], "n": n})
     before = sandbox.tasks()
-    export_tasks(client, tmp_path / name)
+    export_tasks(client, tmp_path / name, escape_formulas=escape)
     report = fragment_bulk.import_file(tmp_path / name, client=client, checkpoint=None, results=None)
     assert report.counts.get("unchanged") == len(spaces) and sandbox.tasks() == before
+    if name == "w.csv" and not escape:  # as pandas reads it (no pyarrow); and an int cell of white space is empty
+        monkeypatch.setattr(readers, "_arrow", lambda: None)
+        report = fragment_bulk.import_file(tmp_path / name, client=client, checkpoint=None, results=None)
+        assert report.counts.get("unchanged") == len(spaces) and sandbox.tasks() == before
+        with open(tmp_path / name, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        rows[1][rows[0].index("n")] = " "
+        with open(tmp_path / name, "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows(rows)
+        report = fragment_bulk.import_file(tmp_path / name, client=client, checkpoint=None, results=None)
+        assert (report.counts.get("updated"), report.counts.get("failed")) == (1, None)
+        fields = {task["uid"]: task["fields"] for task in sandbox.tasks()}[rows[1][0]]
+        assert "n" not in fields and fields["blank"] == spaces[int(fields["title"][1:])]
 
 
 @pytest.mark.parametrize("name", ["k.csv", "k.xlsx", "k.jsonl"])
