@@ -25,6 +25,8 @@ updates exactly that field.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import pickle
 import queue
 import tempfile
@@ -294,10 +296,25 @@ def field_column(key: str) -> str:
     """The column of the custom field ``key``: its name, but under the prefix for a field named
     like a native column, or like the prefix itself ("fields.status", which would meet the field
     "status" in one column), or with space around it, which a reader trims off a header
-    (" status" would meet "status")."""
+    (" status" would meet "status"). A key of nothing or white space only is quoted as JSON
+    (``fields.""``, ``fields." "``): a header of none has no name, and trimmed, ``fields. `` and
+    ``fields.  `` would be one."""
+    if not key.strip():
+        return f"fields.{json.dumps(key)}"
     if key in _RESERVED or key.startswith("fields.") or column_name(key) != key:
         return f"fields.{key}"
     return key
+
+
+def field_target(column: str) -> str:
+    """The mapping target of the custom field an export wrote in ``column`` (see ``field_column``)."""
+    quoted = column[len("fields."):]
+    if quoted.startswith('"'):
+        with contextlib.suppress(ValueError):
+            key = json.loads(quoted)
+            if isinstance(key, str) and not key.strip() and json.dumps(key) == quoted:
+                return f"fields.{key}"
+    return column if column.startswith("fields.") else f"fields.{column}"
 
 
 FRAME_MAPPING = "fragment_bulk.mapping"  # the key of an exported frame's mapping in ``frame.attrs``
@@ -344,7 +361,7 @@ def sidecar_mapping(columns: list[str], types: Mapping[str, str], *, escaped: bo
         elif name in NATIVE_COLUMNS or name in OPTIONAL_NATIVES:
             specs[header] = name
         else:
-            target = name if name.startswith("fields.") else f"fields.{name}"
+            target = field_target(name)
             kind = types.get(name, "str")
             # Text formats lose JSON types, so declare them; JSON Lines and a frame keep them as they are.
             specs[header] = {"target": target} if format in ("jsonl", "frame") else {"target": target, "type": kind}

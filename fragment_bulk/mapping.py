@@ -866,7 +866,7 @@ def _taken(columns: Iterable[Column]) -> set[str]:
 def _check_target(target: str, name: str) -> str:
     if target in (*STANDARD, "uid", *NATIVES, IGNORE):
         return target
-    if target.startswith("fields.") and len(target) > len("fields."):
+    if target.startswith("fields."):  # ("fields." alone: the field whose key is "", which an export may hold)
         key = target[len("fields."):]
         return "title" if key == "title" else "url" if key == "url" else target
     if target in READ_ONLY:

@@ -510,6 +510,24 @@ def test_field_keys_that_meet_another_column_once_trimmed_keep_a_column_each(tmp
     assert report.counts.get("unchanged") == 2 and sandbox.tasks() == before
 
 
+@pytest.mark.parametrize("name", ["e.csv", "e.xlsx", "e.jsonl", "frame"])
+def test_field_keys_of_nothing_or_white_space_only_round_trip_through_import_and_update(tmp_path, sandbox, client, name):
+    # A header of no name cannot be read, and trimmed, "fields. " and "fields.  " would be one:
+    # such keys are quoted as JSON (fields."", fields." "), and the sidecar names the key.
+    _seed(client, 2, fields=lambda n: {"title": f"t{n}", "": n, " ": "a", "  ": "b", "\t": "c", "k": "d"})
+    before = sandbox.tasks()
+    for send in (fragment_bulk.import_file, fragment_bulk.update_file):
+        if name == "frame":
+            frame = fragment_bulk.export_dataframe(client=client)
+            assert list(frame.columns[-5:]) == ['fields.""', 'fields." "', 'fields."  "', 'fields."\\t"', "k"]
+            send = fragment_bulk.import_dataframe if send is fragment_bulk.import_file else fragment_bulk.update_dataframe
+            report = send(frame, client=client)
+        else:
+            export_tasks(client, tmp_path / name)
+            report = send(tmp_path / name, client=client, checkpoint=None, results=None)
+        assert report.counts.get("unchanged") == 2 and sandbox.tasks() == before
+
+
 def test_a_csv_export_guards_its_header_cells_too(tmp_path, sandbox, client):
     keys = ['=HYPERLINK("http://evil.example","click")', "+1+2", "@SUM(1)"]
     _seed(client, 2, fields=lambda n: {"title": f"t{n}", **{key: n for key in keys}})
