@@ -54,6 +54,11 @@ def uuid_from_payload(payload: dict[str, Any]) -> str:
     return uuid_from_key("row", [canonical])
 
 
+def canonical_text(value: Any) -> str:
+    """A value as ``uuid_from_payload`` writes it in a row's payload (a whole float as its int)."""
+    return _canonical(_whole_floats_as_ints(value))
+
+
 def _canonical(payload: dict[str, Any]) -> str:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 

@@ -66,7 +66,7 @@ import yaml
 
 from fragment_bulk.errors import FlawedCell, InputError, RowProblem, ShownDigits
 from fragment_bulk.formats import column_name, unescape_formula, utc_text
-from fragment_bulk.identity import normalize_uid, uuid_from_payload, uuids_from_keys
+from fragment_bulk.identity import canonical_text, normalize_uid, uuid_from_payload, uuids_from_keys
 
 TYPES = ("str", "int", "float", "number", "bool", "date", "datetime", "json")
 STATUSES = ("TODO", "STARTED", "DONE")
@@ -677,7 +677,9 @@ class Mapping:
                 cells = self._unescaped(cells).copy()
                 cells[_empty_cells(cells)] = None  # "" is left out, as None is
                 written.append(_column_hashes(codes, cells))
-            else:  # a number or a date there is sent as text, or not: any row may be like another
+            elif item.values is not None and codes is None:  # numbers, dates: each as it is sent
+                written.append(_sent_hashes(item.values))
+            else:  # (no values kept to look at) any row may be like another
                 noting, self._alike_rows = False, None
         return _combined(every, len(chunk)), _combined(written, len(chunk)) if noting else None
 
@@ -1787,6 +1789,29 @@ def _column_hashes(codes: np.ndarray | None, cells: np.ndarray) -> np.ndarray:
         hashes = _combined([hashes, pd.util.hash_array(kinds, categorize=True)], len(cells))
     hashes[pd.isna(cells)] = _EMPTY_CELL_HASH
     return hashes if codes is None else hashes[codes]
+
+
+def _sent_hashes(values: np.ndarray) -> np.ndarray:
+    """A hash of each converted cell, alike for cells a row's payload holds alike: a number as
+    the double it is (a whole float is its int, and ints past 2**53 that one double holds are
+    alike: more alike than sent, which only costs a look), anything else as the JSON it is sent as."""
+    hashes = np.full(len(values), _EMPTY_CELL_HASH, dtype=np.uint64)
+    present = np.flatnonzero(pd.notna(values))
+    given = values[present]
+    if pd.api.types.infer_dtype(given, skipna=False) in ("integer", "floating", "mixed-integer-float"):
+        numbers = np.ones(len(given), dtype=bool)
+    else:
+        numbers = np.fromiter((type(value) in (int, float) for value in given.tolist()), dtype=bool, count=len(given))
+    with np.errstate(over="ignore"):
+        try:
+            doubles = given[numbers].astype(np.float64)
+        except OverflowError:  # an int past the largest double: as its JSON, with the rest
+            numbers[:] = False
+            doubles = np.zeros(0)
+    hashes[present[numbers]] = pd.util.hash_array(doubles)
+    others = given[~numbers]
+    hashes[present[~numbers]] = _cell_hashes(np.array([canonical_text(value) for value in others.tolist()], dtype=object))
+    return hashes
 
 
 def _combined(hashes: list[np.ndarray], rows: int) -> np.ndarray:

@@ -999,6 +999,19 @@ def test_a_dry_run_reports_the_rows_a_run_fails_once_their_cells_are_converted(t
     assert fragment_bulk.import_file(source, types={"n": "int"}, keys=["title", "n", "status"], dry_run=True).exit_code == 0
 
 
+def test_a_dry_run_maps_only_the_chunks_holding_rows_alike_in_a_frame_of_numbers_too(monkeypatch):
+    mapped = []
+    map_chunk = fragment_bulk.Mapping.map_chunk
+    monkeypatch.setattr(fragment_bulk.Mapping, "map_chunk", lambda self, chunk: mapped.append(chunk.start) or map_chunk(self, chunk))
+    frame = pd.DataFrame({"title": ["t"] * 50_000, "n": np.arange(50_000), "x": np.arange(50_000) / 2,
+                          "when": pd.date_range("2024-01-01", periods=50_000, freq="min"), "ok": [True, False] * 25_000})
+    assert fragment_bulk.import_dataframe(frame, dry_run=True).exit_code == 0 and mapped == []
+    frame["n"] = frame["n"].astype(object)
+    frame.loc[45_000, ["n", "x", "when", "ok"]] = [3.0, 1.5, frame.loc[3, "when"], False]  # 3.0 counts as the 3 of row 3
+    report = fragment_bulk.import_dataframe(frame, dry_run=True)
+    assert list(report.failed["_row"]) == [45_000] and mapped == [0, 40_000]
+
+
 def test_a_dataframe_whose_index_repeats_labels_gets_each_error_on_its_own_row(sandbox, client):
     first = pd.DataFrame({"ID": ["1", "2"], "title": ["a", "b"], "n": ["5", "x"]})
     second = pd.DataFrame({"ID": ["3", "4"], "title": ["c", None], "n": ["7", "8"]})
