@@ -30,6 +30,7 @@ import codecs
 import csv
 import functools
 import hashlib
+import html
 import io
 import json
 import numbers
@@ -990,10 +991,13 @@ class ExcelTable(Table):
             self.header_row, row, skipped = self._given_header(rows, header_row) if header_row else self._found_header(rows)
             self._rows_above = self._rows_above or bool(skipped)
             self.first_column, self.columns = self._names(row)
+            where = {"header_row": self.header_row, "first_column": self.first_column, "columns": self.columns}
+            self._merged = _MergedRanges(found.merged_ranges, **where)
+            if self._merged.ranges:  # a range whose top-left cell is empty hides no value: no matter
+                blank = _blank_top_lefts(workbook, self.sheet_name, self._merged.ranges)
+                self._merged = _MergedRanges([merged for merged in found.merged_ranges if merged not in blank], **where)
         finally:
             workbook.close()
-        self._merged = _MergedRanges(found.merged_ranges, header_row=self.header_row, first_column=self.first_column,
-                                     columns=self.columns)
         self._skipped_note = _skipped_rows_note(self.source_name, self.header_row, skipped) if skipped else None
         self.notes = self.notes_for(self.columns)
 
@@ -1263,6 +1267,78 @@ def _scan_sheet(workbook: Any, sheet: str) -> _SheetScan:
             iso_dates = iso_dates or (b'"d"' in text or b"'d'" in text) and _ISO_DATE_TYPE.search(text) is not None
             carried = text[-65_536:]  # a cell cut by the block's end is whole in the next search
     return _SheetScan(None, list(merged), iso_dates)
+
+
+# A row's start tag (its number, if it says it), and a cell: its attributes, and what it holds
+# (none when it closes at once).
+_ROW_START = re.compile(rb'<(?:\w+:)?row\b(?:[^>]*?\br="(\d+)")?[^>]*>')
+_CELL = re.compile(rb'<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)', re.S)
+_CELL_REF = re.compile(rb'\br="([A-Z]+[0-9]+)"')
+_CELL_TYPE = re.compile(rb'\bt="(\w+)"')
+_CELL_TEXT = re.compile(rb'<(?:\w+:)?t\b[^>]*>(.*?)</(?:\w+:)?t>', re.S)
+_CELL_VALUE = re.compile(rb'<(?:\w+:)?v\b[^>]*>(.*?)</(?:\w+:)?v>', re.S)
+
+
+def _blank_top_lefts(workbook: Any, sheet: str, ranges: list[str]) -> set[str]:
+    """Of the merged ``ranges``, those whose top-left cell holds nothing (no value, or text of
+    white space only): such a merge hides no value. One pass over the sheet's XML, reading the
+    cells of only the rows where such a cell is. A row or a cell there that the XML does not
+    number (no writer known leaves it out) makes every range count as holding a value."""
+    from openpyxl.utils.cell import coordinate_to_tuple
+
+    part, archive = getattr(workbook[sheet], "_worksheet_path", None), getattr(workbook, "_archive", None)
+    shared = getattr(workbook[sheet], "_shared_strings", None)
+    if part is None or archive is None:
+        return set()
+    tops: dict[bytes, dict[bytes, str]] = {}  # row number -> {top-left cell: range}
+    for merged in ranges:
+        top_left = merged.split(":")[0]
+        tops.setdefault(str(coordinate_to_tuple(top_left)[0]).encode(), {})[top_left.encode()] = merged
+    holding: set[str] = set()
+    carried = b""
+    with archive.open(part) as xml:
+        while True:
+            block = xml.read(1 << 20)
+            text = carried + block
+            last = text.rfind(b"row>")  # the end of the last row: the rows before it are whole
+            cut = len(text) if not block else last + 4 if last >= 0 else 0
+            for row in _ROW_START.finditer(text, 0, cut):
+                if row.group(1) is None:
+                    return set()
+                wanted = tops.get(row.group(1))
+                if wanted is None or row.group(0).endswith(b"/>"):
+                    continue
+                for cell in _CELL.finditer(text, row.end(), text.find(b"row>", row.end())):
+                    reference = _CELL_REF.search(cell.group(1))
+                    if reference is None:
+                        return set()
+                    merged = wanted.get(reference.group(1))
+                    if merged is not None and _holds_value(cell.group(1), cell.group(2), shared):
+                        holding.add(merged)
+            if not block:
+                break
+            carried = text[cut:]
+    return set(ranges) - holding
+
+
+def _holds_value(attributes: bytes, inner: bytes | None, shared: Any) -> bool:
+    """Whether a cell of the XML (its attributes and content) holds a value, as the reader takes it."""
+    if not inner:
+        return False
+    kind = _CELL_TYPE.search(attributes)
+    if kind is not None and kind.group(1) == b"inlineStr":
+        text = b"".join(_CELL_TEXT.findall(inner))
+    else:
+        value = _CELL_VALUE.search(inner)
+        if value is None:
+            return False
+        text = value.group(1)
+        if kind is not None and kind.group(1) == b"s":
+            try:
+                return _excel_value(shared[int(text)]) is not None
+            except (TypeError, ValueError, IndexError):
+                return True  # no shared string to look at: as if it held one
+    return _excel_value(html.unescape(text.decode("utf-8", "replace"))) is not None
 
 
 class _MergedRanges:

@@ -350,6 +350,30 @@ def test_excel_formulas_are_read_as_their_saved_results_and_refused_without_one(
     assert [row["total"] for _, row in rows_of(open_table(tmp_path / "excel.xlsx"))] == [3, None]
 
 
+def test_excel_merged_ranges_whose_top_left_cell_is_empty_hide_nothing_and_are_not_named(tmp_path):
+    from openpyxl.styles import Font
+
+    book = openpyxl.Workbook()
+    book.active.append(["title", *"abcdefgh"])
+    for number in range(2, 5):
+        book.active.append([f"t{number}"])
+    # B: a text; C: no cell; D: a cell with a style only; E: white space; F: a formula's empty
+    # text; G: the number 0; H: a space, as Excel codes it; I: false.
+    book.active["B2"], book.active["E2"], book.active["G2"], book.active["H2"], book.active["I2"] = "EU", "   ", 0, "_x0020_", False
+    book.active["D2"].font = Font(bold=True)
+    for column in "BCDEFGHI":
+        book.active.merge_cells(f"{column}2:{column}3")
+    book.save(tmp_path / "merged.xlsx")
+    _rewrite_part(tmp_path / "merged.xlsx", "xl/worksheets/sheet1.xml", lambda sheet: sheet.replace(
+        '<c r="G2"', '<c r="F2" t="str"><f>""</f><v></v></c><c r="G2"'))
+    table = open_table(tmp_path / "merged.xlsx")
+    assert [note for note in table.notes if "merged cells (B2:B3, G2:G3, I2:I3): only" in note]
+    assert [table.merged_range_at(3, column) for column in "abcdefgh"] == ["B2:B3", None, None, None, None, "G2:G3", None, "I2:I3"]
+    assert [row["a"] for _, row in rows_of(table)] == ["EU", None, None]
+    # A shared string (t="s") is looked up: white space only is nothing there either.
+    assert readers._holds_value(b' t="s"', b"<v>0</v>", ["x", " "]) and not readers._holds_value(b' t="s"', b"<v>1</v>", ["x", " "])
+
+
 def test_excel_numbers_past_2_53_fail_their_row_rather_than_send_digits_the_sheet_does_not_hold(tmp_path):
     # A script may write 17 digits; Excel holds the nearest double and shows 15 (an ID typed into
     # it has lost the rest already), and a float's whole value past 2**53 has digits of binary noise.
