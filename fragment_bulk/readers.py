@@ -52,6 +52,7 @@ import pandas as pd
 from fragment_bulk.ahead import read_ahead
 from fragment_bulk.errors import FlawedCell, InputError, ShownDigits
 from fragment_bulk.formats import EXACT_IN_A_DOUBLE, column_name, excel_unescape
+from fragment_bulk.workbooks import SharedStrings, load_workbook
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -975,6 +976,7 @@ class ExcelTable(Table):
         self.path = path
         self.chunk_size = chunk_size
         self.blank_text_is_empty = blank_text_is_empty
+        self._strings: SharedStrings | None = None  # read at the first load, kept for the next ones
         workbook = self._open()
         try:
             self.sheet_name = self._choose_sheet(workbook, sheet)
@@ -1010,10 +1012,8 @@ class ExcelTable(Table):
         return self._merged.range_at(row, column)
 
     def _open(self) -> Any:
-        import openpyxl
-
         try:
-            workbook = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
+            workbook, self._strings = load_workbook(self.path, self._strings)
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
             with open(self.path, "rb") as handle:
                 sealed = handle.read(len(_OLE_MAGIC)) == _OLE_MAGIC

@@ -77,3 +77,36 @@ def kill_then_finish(args: list[str], *, server_url: str, progress, next_target,
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
         return landed, out
+
+
+def with_shared_strings(path: Path) -> Path:
+    """Rewrite an openpyxl workbook as Excel writes one: its text in a shared strings table
+    (``xl/sharedStrings.xml``), each cell holding the index of its text, where openpyxl writes
+    the text into the cell (an inline string)."""
+    import re
+    import zipfile
+
+    strings: dict[str, int] = {}
+
+    def shared(found: re.Match) -> str:
+        index = strings.setdefault(found.group(3), len(strings))
+        return f'<c {found.group(1)}t="s"{found.group(2)}><v>{index}</v></c>'
+
+    with zipfile.ZipFile(path) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    for name, data in parts.items():
+        if name.startswith("xl/worksheets/"):
+            parts[name] = re.sub(r'<c ([^>]*?)t="inlineStr"([^>]*)><is>(.*?)</is></c>', shared, data.decode(), flags=re.S).encode()
+    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(
+        b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
+                     b'officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
+        b"</Relationships>", b'<Relationship Id="rIdStrings" Type="http://schemas.openxmlformats.org/officeDocument/'
+                             b'2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>')
+    table = "".join(f"<si>{text}</si>" for text in strings)
+    parts["xl/sharedStrings.xml"] = (f'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                                     f"{table}</sst>").encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+    return path

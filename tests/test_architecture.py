@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fragment_bulk"
 LAYERS = [
     {"_version", "errors", "ahead", "interrupts"},
     {"config", "formats"},
-    {"identity", "claims", "readers", "mapping", "ratelimit", "retry", "checkpoint", "progress"},
+    {"identity", "claims", "workbooks", "readers", "mapping", "ratelimit", "retry", "checkpoint", "progress"},
     {"client"},
     {"engine"},
     {"importer", "exporter", "updater", "commenter", "creator"},

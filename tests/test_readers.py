@@ -6,12 +6,16 @@ import codecs
 import re
 import threading
 import time
+import tracemalloc
 import zipfile
 from datetime import date, datetime, time as time_of_day, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import openpyxl
+from openpyxl.cell.rich_text import CellRichText, TextBlock
+from openpyxl.cell.text import InlineFont
 from openpyxl.chart import BarChart, Reference
+from openpyxl.worksheet._reader import WorkSheetParser
 import pandas as pd
 import pytest
 
@@ -20,6 +24,7 @@ from fragment_bulk import readers
 from fragment_bulk.ahead import read_ahead
 from fragment_bulk.errors import InputError
 from fragment_bulk.readers import open_table
+from helpers import with_shared_strings
 
 
 def rows_of(table) -> list[tuple]:
@@ -292,6 +297,66 @@ def test_excel_cells_and_labels(workbook):
     first = rows[0][1]
     assert first == {"Ticket ID": "00123", "Due": datetime(2026, 3, 1), "Priority": 3, "Score": 1.5, "Done": True}
     assert type(first["Priority"]) is int and rows[1][1]["Due"] is None
+
+
+def test_excel_text_from_a_shared_strings_table_reads_as_written(tmp_path):
+    """Excel keeps a sheet's text in a table of shared strings (openpyxl writes each cell's own):
+    runs of rich text are joined, and a text that looks like an Excel code keeps its coded "_"
+    (openpyxl removed every "x005F_": "_x0041_" read "A", "ax005F_b" read "ab")."""
+    book = openpyxl.Workbook()
+    book.active.append(["title", "notes"])
+    bold = CellRichText(["bold ", TextBlock(InlineFont(b=True), "part"), " end"])
+    book.active.append(["_x005F_x0041_", bold])
+    book.active.append([" spaced ", "ax005F_b"])
+    book.active.append(["line\nbreak", "_x000D_ and é 😀"])
+    path = tmp_path / "excel.xlsx"
+    book.save(path)
+    with_shared_strings(path)
+    assert b"sharedStrings" in zipfile.ZipFile(path).read("[Content_Types].xml")
+    assert [values for _, values in rows_of(open_table(path))] == [
+        {"title": "_x0041_", "notes": "bold part end"},
+        {"title": " spaced ", "notes": "ax005F_b"},
+        {"title": "line\nbreak", "notes": "\r and é 😀"},
+    ]
+
+
+def test_excel_shared_strings_are_not_held_in_memory(tmp_path):
+    """A million rows of text were half a gigabyte in openpyxl's list of the table, read again at
+    each of an import's four loads; a chunk of rows is all that is held."""
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("Tasks")
+    sheet.append(["title"])
+    for number in range(2_000):
+        sheet.append([f"{number:05d}" + "x" * 2_000])  # 4 MB of distinct text
+    path = tmp_path / "text.xlsx"
+    book.save(path)
+    with_shared_strings(path)
+    table = open_table(path, chunk_size=100)
+    tracemalloc.start()
+    try:
+        rows = sum(len(chunk) for chunk in table.chunks())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert rows == 2_000 and peak < 2_000_000
+
+
+def test_excel_sheet_without_a_recorded_size_is_not_parsed_whole_at_each_load(tmp_path, monkeypatch):
+    """openpyxl sizes every sheet of a workbook it loads, parsing whole those that do not record a
+    size (an openpyxl write-only file, every .xlsx export): at each of an import's loads."""
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("Tasks")
+    for row in (["title", "n"], ["a", 1], ["b", 2]):
+        sheet.append(row)
+    path = tmp_path / "unsized.xlsx"
+    book.save(path)
+    assert b"<dimension" not in zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml")
+
+    def parsed_whole(self):
+        raise AssertionError("the sheet was parsed to find its size")
+
+    monkeypatch.setattr(WorkSheetParser, "parse_dimensions", parsed_whole)
+    assert [values for _, values in rows_of(open_table(path))] == [{"title": "a", "n": 1}, {"title": "b", "n": 2}]
 
 
 def test_excel_numbers_formatted_with_digit_places_read_as_the_text_excel_shows(tmp_path):
