@@ -10,8 +10,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fragment_bulk"
 # A module may import only modules of its own layer or below.
 LAYERS = [
     {"_version", "errors", "ahead", "interrupts"},
-    {"config", "formats"},
-    {"identity", "claims", "workbooks", "readers", "mapping", "ratelimit", "retry", "checkpoint", "progress"},
+    {"config", "formats", "encoding", "dates", "tables", "workbooks", "excel"},
+    {"identity", "claims", "readers", "mapping", "ratelimit", "retry", "checkpoint", "progress"},
     {"client"},
     {"engine"},
     {"importer", "exporter", "updater", "commenter", "creator"},

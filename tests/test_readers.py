@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import fragment_bulk
-from fragment_bulk import readers
+from fragment_bulk import excel, readers
 from fragment_bulk.ahead import read_ahead
 from fragment_bulk.errors import InputError
 from fragment_bulk.readers import open_table
@@ -436,7 +436,7 @@ def test_excel_merged_ranges_whose_top_left_cell_is_empty_hide_nothing_and_are_n
     assert [table.merged_range_at(3, column) for column in "abcdefgh"] == ["B2:B3", None, None, None, None, "G2:G3", None, "I2:I3"]
     assert [row["a"] for _, row in rows_of(table)] == ["EU", None, None]
     # A shared string (t="s") is looked up: white space only is nothing there either.
-    assert readers._holds_value(b' t="s"', b"<v>0</v>", ["x", " "]) and not readers._holds_value(b' t="s"', b"<v>1</v>", ["x", " "])
+    assert excel._holds_value(b' t="s"', b"<v>0</v>", ["x", " "]) and not excel._holds_value(b' t="s"', b"<v>1</v>", ["x", " "])
 
 
 def test_excel_numbers_past_2_53_fail_their_row_rather_than_send_digits_the_sheet_does_not_hold(tmp_path):
