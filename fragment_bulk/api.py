@@ -38,7 +38,7 @@ from fragment_bulk.errors import ConfigError, InputError
 from fragment_bulk.exporter import ExportReport, Search
 from fragment_bulk.creator import CreateWriter
 from fragment_bulk.importer import UpsertWriter
-from fragment_bulk.mapping import IGNORE, Mapping
+from fragment_bulk.mapping import DEFAULT_NAMESPACE, IGNORE, Mapping
 from fragment_bulk.readers import open_table
 from fragment_bulk.updater import UpdateWriter
 
@@ -538,6 +538,6 @@ def _run(
     unknown = command in ("update", "comment") and chosen.keys and report.counts.get("failed") and (
         report.failed["_error"].str.contains("not found").any())
     if unknown:
-        log(f"note: the uids were made from {', '.join(chosen.keys)} in the namespace {chosen.namespace or 'key'!r};"
+        log(f"note: the uids were made from {', '.join(chosen.keys)} in the namespace {chosen.namespace or DEFAULT_NAMESPACE!r};"
             " if the tasks were imported with a mapping that sets another namespace, pass that --mapping too")
     return report

@@ -39,7 +39,7 @@ from fragment_bulk.errors import (
     ValidationError,
 )
 from fragment_bulk.interrupts import EXIT_INTERRUPTED
-from fragment_bulk.mapping import TYPES, Mapping, parse_assignment
+from fragment_bulk.mapping import STATUSES, TYPES, Mapping, parse_assignment
 from fragment_bulk.readers import open_table
 
 EXIT_OK, EXIT_FAILED_ROWS, EXIT_NOTHING_SENT = 0, 1, 2
@@ -370,7 +370,7 @@ def comment_command(source: Path, text_column: str, **params: Any) -> None:
 @main.command("export")
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE", help="Custom-field filter, as the API's ?country=FR (repeatable).")
-@click.option("--status", type=click.Choice(["TODO", "STARTED", "DONE"], case_sensitive=False), help="Only tasks in this status.")
+@click.option("--status", type=click.Choice(STATUSES, case_sensitive=False), help="Only tasks in this status.")
 @click.option("--updated-after", metavar="ISO-DATE", help="Only tasks updated after this moment.")
 @click.option("--created-after", metavar="ISO-DATE", help="Only tasks created after this moment.")
 @click.option("--order-by", type=click.Choice(["created_at", "-created_at", "updated_at", "-updated_at"]), help="Order of the rows.")

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from fragment_bulk.ahead import read_ahead
-from fragment_bulk.checkpoint import PENDING, Checkpoint, Outcome
+from fragment_bulk.checkpoint import PENDING, SUCCESS_STATUSES, Checkpoint, Outcome
 from fragment_bulk.client import FragmentClient
 from fragment_bulk.errors import (
     ConnectionFailed,
@@ -139,7 +139,7 @@ class RunReport:
 
     @property
     def succeeded(self) -> int:
-        return sum(self.counts.get(status, 0) for status in ("created", "updated", "unchanged"))
+        return sum(self.counts.get(status, 0) for status in SUCCESS_STATUSES)
 
     @property
     def rows_per_min(self) -> float:
@@ -267,7 +267,7 @@ def run_bulk(
                                      rerun_when_complete=not writer.journals_intent,
                                      carried=getattr(writer, "carried_over_restart", ()))
     try:
-        already_done = checkpoint.count("created") + checkpoint.count("updated") + checkpoint.count("unchanged") if checkpoint else 0
+        already_done = sum(map(checkpoint.count, SUCCESS_STATUSES)) if checkpoint else 0
         to_send = total - len(invalid) - already_done
         rate = client.settings.rate_per_min if client is not None else options.planned_rate
         plan = Plan(total, len(invalid), already_done, to_send, math.ceil(to_send / batch_size.size), rate)

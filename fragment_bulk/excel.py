@@ -274,7 +274,7 @@ def _digit_place_styles(workbook: Any) -> dict[int, list[int]]:
 def _shown_digits(value: Any, widths: list[int]) -> Any:
     """A whole number in a format of digit places as the text the cell shows, the number alone
     would lose the zeros of a ZIP code 01234; anything else as it is."""
-    if type(value) not in (int, float) or not 0 <= value < 2**53 or value != int(value):
+    if type(value) not in (int, float) or not 0 <= value < EXACT_IN_A_DOUBLE or value != int(value):
         return value
     digits = str(int(value)).zfill(sum(widths))
     # Excel fills the places from the right; digits beyond them all go to the first group.

@@ -937,7 +937,7 @@ def _check_value(column: Column, value: Any, what: str, where: str, cells: np.nd
     """Refuse ``value`` (a default, or what a value map gives) if the column's type would."""
     _, failed = _CONVERTERS[column.kind](np.array([value], dtype=object) if cells is None else cells, column, True)
     if failed[0]:
-        reason = date_reason(column) if column.kind in ("date", "datetime", "due_date") else _REASONS.get(column.kind)
+        reason = date_reason(column) if column.kind in DATE_KINDS else _REASONS.get(column.kind)
         refused = reason(value).removesuffix(_VALUE_MAP_HINT) if reason else "invalid"  # the hint is for cells
         raise InputError(f"{where}: column {column.name!r}: {what}: {refused}", column=column.name)
 
@@ -1058,7 +1058,7 @@ def _convert_column(column: Column, raw: np.ndarray, render: bool, purpose: str,
     values = np.full(len(cells), None, dtype=object)
     bad = np.zeros(len(cells), dtype=bool)
     reason = _REASONS.get(column.kind, lambda value: "invalid")
-    if column.kind == "datetime" or column.kind in ("date", "due_date"):
+    if column.kind in DATE_KINDS:
         reason = date_reason(column)
     if required:
         bad[empty | spaces] = True  # the readers made blank cells None

@@ -662,7 +662,7 @@ def sniff_delimiter(text: str) -> str:
     cuts the first records (quotes respected) into one same number of cells; else csv.Sniffer's
     pick. (``Ticket;City, Country`` has a comma in a header, and lines may end in ``\r`` alone.)"""
     text = text.lstrip("\ufeff")[:65536]
-    header = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
+    header = LINE_BREAK.split(text, maxsplit=1)[0]
     counts = {candidate: header.count(candidate) for candidate in DELIMITERS}
     present = [candidate for candidate, count in counts.items() if count]
     if len(present) <= 1:
