@@ -25,7 +25,7 @@ import numpy as np
 
 from fragment_bulk.errors import FlawedCell, InputError, ShownDigits
 from fragment_bulk.formats import EXACT_IN_A_DOUBLE, column_name, excel_unescape
-from fragment_bulk.tables import Chunk, Table, chunked, clean_header, file_fingerprint
+from fragment_bulk.tables import Chunk, Table, chunk_rows, chunked, clean_header, file_fingerprint
 from fragment_bulk.workbooks import SharedStrings, load_workbook
 
 
@@ -35,7 +35,6 @@ class ExcelTable(Table):
     def __init__(self, path: Path, *, sheet: str | int | None, header_row: int | None = None, chunk_size: int,
                  blank_text_is_empty: bool = True):
         self.path = path
-        self.chunk_size = chunk_size
         self.blank_text_is_empty = blank_text_is_empty
         self._strings: SharedStrings | None = None  # read at the first load, kept for the next ones
         workbook = self._open()
@@ -54,6 +53,7 @@ class ExcelTable(Table):
             self.header_row, row, skipped = self._given_header(rows, header_row) if header_row else self._found_header(rows)
             self._rows_above = self._rows_above or bool(skipped)
             self.first_column, self.columns = self._names(row)
+            self.chunk_size = chunk_rows(chunk_size, len(self.columns))
             where = {"header_row": self.header_row, "first_column": self.first_column, "columns": self.columns}
             self._merged = _MergedRanges(found.merged_ranges, **where)
             if self._merged.ranges:  # a range whose top-left cell is empty hides no value: no matter

@@ -62,7 +62,7 @@ from fragment_bulk.encoding import (
 from fragment_bulk.errors import InputError
 from fragment_bulk.excel import ExcelTable
 from fragment_bulk.formats import column_name, excel_unescape  # noqa: F401 - excel_unescape re-exported: readers had it before the Excel reader moved to excel.py
-from fragment_bulk.tables import Chunk, Table, chunked, clean_header, file_fingerprint, object_frame
+from fragment_bulk.tables import Chunk, Table, chunk_rows, chunked, clean_header, file_fingerprint, object_frame
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -312,7 +312,6 @@ class CsvTable(Table):
                  chunk_size: int, blank_text_is_empty: bool = True):
         self.path = path
         self.source_name = path.name
-        self.chunk_size = chunk_size
         self.blank_text_is_empty = blank_text_is_empty
         with open(path, "rb") as handle:
             sample = handle.read(SAMPLE_BYTES)
@@ -370,6 +369,7 @@ class CsvTable(Table):
                           " line, shows each one row higher)",)
         self._odd_quotes: bool | None = None  # see _quotes_may_be_open
         self.columns = self._read_header()
+        self.chunk_size = chunk_rows(chunk_size, len(self._raw_header))
 
     def _decode_sample(self, sample: bytes) -> str:
         decoder = codecs.getincrementaldecoder(self._codec)()
@@ -706,7 +706,6 @@ class JsonLinesTable(Table):
             head = handle.read(4)
         # A BOM decides, as for CSV (PowerShell writes UTF-16 with one); else JSON's UTF-8.
         self.encoding = text_encoding(encoding or bom_encoding(head) or "utf-8", self.source_name)
-        self.chunk_size = chunk_size
         keys: dict[str, None] = {}
         for _, record in self._records():
             keys.update(dict.fromkeys(record))
@@ -714,6 +713,7 @@ class JsonLinesTable(Table):
             raise InputError(f"{self.source_name}: the file has no JSON objects (or none with keys)")
         self._keys = list(keys)
         self.columns = self._names(self._keys)
+        self.chunk_size = chunk_rows(chunk_size, len(self.columns))
 
     def _names(self, keys: list[str]) -> list[str]:
         """The column each key names, trimmed as a header is (a mapping names its columns so)."""
@@ -805,11 +805,11 @@ class FrameTable(Table):
 
     def __init__(self, frame: pd.DataFrame, *, chunk_size: int, blank_text_is_empty: bool = True):
         self.frame = frame
-        self.chunk_size = chunk_size
         self.blank_text_is_empty = blank_text_is_empty
         self.labels = frame.index if frame.index.is_unique else pd.RangeIndex(len(frame))
         self.source_name = "the DataFrame"
         self.columns = clean_header([str(column) for column in frame.columns], self.source_name)
+        self.chunk_size = chunk_rows(chunk_size, len(self.columns))
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256(json.dumps(self.columns).encode())

@@ -120,6 +120,17 @@ def object_frame(values: np.ndarray, columns: list[str], labels: Any) -> pd.Data
     return pd.DataFrame(values, index=labels, columns=columns, dtype=object, copy=False)
 
 
+
+CHUNK_CELLS = 1_000_000  # the most cells a chunk holds: 20,000 rows of 50 columns, 500 rows of 2,000
+
+
+def chunk_rows(chunk_size: int, columns: int) -> int:
+    """The rows a chunk holds: ``chunk_size``, fewer for a wide table. A chunk's rows are held as
+    Python values several times over (read, mapped ahead, sent), so its cells, not its rows, are
+    what memory holds: 20,000 rows of 2,000 columns took 4 GB."""
+    return max(1, min(chunk_size, CHUNK_CELLS // max(1, columns)))
+
+
 def chunked(rows: Iterator[tuple[Any, list[Any]]], columns: list[str], size: int) -> Iterator[Chunk]:
     """(label, cells) rows in chunks of ``size``, fully empty rows left out."""
     ordinal = 0

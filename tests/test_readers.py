@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import json
 import re
 import threading
 import time
@@ -20,7 +21,7 @@ import pandas as pd
 import pytest
 
 import fragment_bulk
-from fragment_bulk import excel, readers
+from fragment_bulk import excel, readers, tables
 from fragment_bulk.ahead import read_ahead
 from fragment_bulk.errors import InputError
 from fragment_bulk.readers import open_table
@@ -52,6 +53,31 @@ def test_a_csv_streams_small_chunks_first_unless_asked_not_to(tmp_path):
     assert [len(chunk) for chunk in table.chunks()] == [200, 400, 800, 100]  # the first batch goes out sooner
     assert [len(chunk) for chunk in table.chunks(ramp=False)] == [1000, 500]  # a check pass reads it in large ones
     assert [chunk.start for chunk in table.chunks(ramp=False)] == [0, 1000]
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx", "jsonl", "frame"])
+def test_a_wide_table_is_read_in_chunks_of_fewer_rows(tmp_path, monkeypatch, kind):
+    """A chunk is held several times over (read, mapped ahead, sent): its cells, not its rows, are
+    what memory holds. 20,000 rows of 2,000 columns took 4 GB; 500 rows of 2,000 columns do now."""
+    monkeypatch.setattr(tables, "CHUNK_CELLS", 1_000)
+    header = ["title"] + [f"f{column}" for column in range(99)]
+    rows = [[f"t{row}"] + [str(column) for column in range(99)] for row in range(45)]
+    source = tmp_path / f"wide.{kind}"
+    if kind == "csv":
+        source.write_text("\n".join(",".join(row) for row in [header, *rows]) + "\n")
+    elif kind == "xlsx":
+        book = openpyxl.Workbook(write_only=True)
+        sheet = book.create_sheet()
+        for row in [header, *rows]:
+            sheet.append(row)
+        book.save(source)
+    elif kind == "jsonl":
+        source.write_text("".join(json.dumps(dict(zip(header, row))) + "\n" for row in rows))
+    else:
+        source = pd.DataFrame(rows, columns=header)
+    table = open_table(source)
+    assert [len(chunk) for chunk in table.chunks(ramp=False)] == [10, 10, 10, 10, 5]
+    assert [len(chunk) for chunk in open_table(source, chunk_size=4).chunks(ramp=False)][:2] == [4, 4]  # narrower: as asked
 
 
 def test_bom_header_text_kept_and_empty_cells_none(tmp_path):
