@@ -3,8 +3,8 @@
 Every writer takes the column ``names``, their ``types`` (``str``, ``int``, ``float``, ``number``,
 ``bool``, ``json``, ``datetime``; ``timestamp`` is a read-only moment, which no import reads back)
 and an iterator of rows (lists of JSON values in column order, ``None`` for an empty cell), and
-streams: memory holds one row (CSV, JSON Lines, Excel) or one chunk of
-rows (Parquet), never the whole export. :func:`write_rows` writes to a temporary file beside the
+streams: memory holds one row (CSV, JSON Lines, Excel) or one row group (Parquet: 10,000 rows
+at most, as Arrow data of 64 MB at most), never the whole export. :func:`write_rows` writes to a temporary file beside the
 target and renames it, so a failed export never leaves half a file.
 
 How values land in each format:
@@ -60,7 +60,9 @@ FORMATS = ("csv", "xlsx", "jsonl", "parquet")
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _ESCAPED = (*FORMULA_TRIGGERS, "'")
 _ESCAPED_FIRST = frozenset(_ESCAPED)
-CHUNK_ROWS = 10_000  # rows a Parquet row group holds in memory at once
+CHUNK_ROWS = 10_000  # rows a Parquet row group holds
+CHUNK_CELLS = 200_000  # cells held as Python values at once (a wide export's rows are turned into Arrow fewer at a time)
+ROW_GROUP_BYTES = 64 << 20  # the Arrow data a Parquet row group holds at most, in memory until it is written
 
 
 def column_name(header: Any) -> str:
@@ -333,8 +335,18 @@ def _write_parquet(path: Path, names: list[str], types: list[str], rows: Iterato
     schema = pa.schema([(name, arrow_types.get(kind, pa.string())) for name, kind in zip(names, types)])
     convert = {"datetime": parse_moment, "timestamp": parse_moment, "json": _json_text}
     renderers = [convert.get(kind) for kind in types]
+    # Rows become Arrow a slice at a time (a slice of a wide export holds as many cells as one of a
+    # narrow one), gathered into row groups of CHUNK_ROWS rows, or fewer of a wide export: 10,000
+    # rows of 2,000 columns as Python values took 1.7 GB.
+    step = max(1, min(CHUNK_ROWS, CHUNK_CELLS // max(1, len(names))))
+    group: list[Any] = []
     with pq.ParquetWriter(path, schema) as writer:
-        while chunk := list(islice(rows, CHUNK_ROWS)):
+        while chunk := list(islice(rows, step)):
             columns = zip(*_rendered(iter(chunk), renderers)) if names else ()
             arrays = [pa.array(list(values), type=field.type) for values, field in zip(columns, schema)]
-            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            group.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
+            if sum(map(len, group)) >= CHUNK_ROWS or sum(batch.nbytes for batch in group) >= ROW_GROUP_BYTES:
+                writer.write_table(pa.Table.from_batches(group, schema=schema), row_group_size=CHUNK_ROWS)
+                group = []
+        if group:
+            writer.write_table(pa.Table.from_batches(group, schema=schema), row_group_size=CHUNK_ROWS)

@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fragment_bulk
-from fragment_bulk import exporter, readers
+from fragment_bulk import exporter, formats, readers
 from fragment_bulk.errors import ConfigError, ProtocolError, RequestRejected
 from fragment_bulk.exporter import Search, export_comments, export_frame, export_tasks, flatten, sidecar_mapping
 from fragment_bulk.formats import escape_formula, unescape_formula
@@ -431,6 +431,34 @@ def test_a_column_first_seen_on_a_late_page_pads_the_earlier_rows(tmp_path, sand
     frame = pd.read_csv(tmp_path / "late.csv", dtype=str)
     assert frame["late"].isna().sum() == 249 and frame["late"].iloc[-1] == "[249]"
     assert pq.read_table(tmp_path / "late.parquet").column("late").to_pylist()[-2:] == [None, "[249]"]
+
+
+@pytest.mark.parametrize("group_bytes, groups", [(64 << 20, 1), (1, 50)])
+def test_a_wide_parquet_export_holds_few_rows_as_python_values(tmp_path, monkeypatch, group_bytes, groups):
+    """10,000 rows of 2,000 columns as Python values took 1.7 GB: rows become Arrow a slice of
+    CHUNK_CELLS cells at a time, gathered into row groups of 10,000 rows or ROW_GROUP_BYTES."""
+    monkeypatch.setattr(formats, "CHUNK_CELLS", 1_000)
+    monkeypatch.setattr(formats, "ROW_GROUP_BYTES", group_bytes)
+    live = most = 0
+
+    class Row(list):
+        def __init__(self, values):
+            nonlocal live, most
+            super().__init__(values)
+            live += 1
+            most = max(most, live)
+
+        def __del__(self):
+            nonlocal live
+            live -= 1
+
+    names = [f"f{column}" for column in range(100)]
+    rows = (Row([f"{row}:{column}" for column in range(100)]) for row in range(500))
+    formats.write_rows("parquet", tmp_path / "wide.parquet", names, ["str"] * 100, rows)
+    written = pq.ParquetFile(tmp_path / "wide.parquet")
+    assert written.metadata.num_rows == 500 and written.metadata.num_row_groups == groups
+    assert written.read().column("f99").to_pylist()[-1] == "499:99"
+    assert most <= 20  # slices of 10 rows (1,000 cells), not 10,000 rows
 
 
 # No null: an empty cell means "leave out" on import, so a field stored as null comes back absent.
