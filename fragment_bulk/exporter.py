@@ -45,7 +45,8 @@ import yaml
 
 from fragment_bulk.client import MAX_PAGE_SIZE, FragmentClient, Page
 from fragment_bulk.errors import ConfigError, ProtocolError
-from fragment_bulk.formats import CHUNK_ROWS, EXACT_IN_A_DOUBLE, column_name, escape_formula, format_of, guard_may_change, parse_moment, write_rows
+from fragment_bulk.formats import (CHUNK_ROWS, EXACT_IN_A_DOUBLE, check_fits_a_sheet, column_name, escape_formula, format_of,
+                                   guard_may_change, parse_moment, write_rows)
 from fragment_bulk.progress import progress_bar
 
 NATIVE_COLUMNS = ("uid", "status", "title", "url", "due_at", "done_at", "started_at", "created_at", "updated_at")
@@ -170,8 +171,12 @@ def export_tasks(
     started = time.monotonic()
     out = Path(out)
     kind = format_of(out, format)
+    sheet = out.name if kind == "xlsx" else None  # refused as soon as it is more than a sheet holds, not once fetched
+    if sheet and columns is not None:
+        check_fits_a_sheet(sheet, columns=len(columns))
     with _spool(out) as spool:
-        seen = _collect(client, search.check(), spool, progress=progress, page_size=page_size)
+        seen = _collect(client, search.check(), spool, progress=progress, page_size=page_size, sheet=sheet,
+                        all_columns=columns is None)
         picks = _choose(seen.names, columns)
         names = [seen.names[index] for index in picks]
         types = [seen.type_of(index) for index in picks]
@@ -234,6 +239,7 @@ def export_comments(
     kind = format_of(out, format)
     search.check()
     picks = _choose(list(COMMENT_COLUMNS), columns)
+    sheet = out.name if kind == "xlsx" else None
     if task_uids is None:
         task_uids = (task["uid"] for _, kept, _ in _task_pages(client, search, page_size) for task in kept)
     elif search.limit is not None:
@@ -254,6 +260,8 @@ def export_comments(
                     page.append(row)
                     count += 1
                     bar.update(1)
+                    if sheet:
+                        check_fits_a_sheet(sheet, rows=count)
                     if len(page) == SPOOL_ROWS:
                         _spool_page(handle, page)
                         page = []
@@ -466,7 +474,10 @@ class _Seen:
         return infer_type(self.kinds[position])
 
 
-def _collect(client: FragmentClient, search: Search, spool: Path, *, progress: bool | None, page_size: int | None) -> _Seen:
+def _collect(client: FragmentClient, search: Search, spool: Path, *, progress: bool | None, page_size: int | None,
+             sheet: str | None = None, all_columns: bool = True) -> _Seen:
+    """Pass 1. ``sheet``: the name of an .xlsx export, refused as soon as its rows (and, with
+    ``all_columns``, its columns) are more than a sheet holds."""
     seen = _Seen()
     bar = None
     try:
@@ -481,6 +492,8 @@ def _collect(client: FragmentClient, search: Search, spool: Path, *, progress: b
                 seen.dropped += outside
                 _spool_page(handle, seen.encode(kept))
                 seen.rows += len(kept)
+                if sheet:
+                    check_fits_a_sheet(sheet, rows=seen.rows, columns=len(seen.names) if all_columns else 0)
                 bar.update(len(kept))
     finally:
         if bar is not None:

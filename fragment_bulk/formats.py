@@ -132,6 +132,16 @@ def format_of(path: Path, given: str | None) -> str:
     return chosen
 
 
+def check_fits_a_sheet(name: str, *, rows: int = 0, columns: int = 0) -> None:
+    """Refuse an .xlsx export of more data ``rows`` or ``columns`` than a sheet holds (openpyxl
+    would write them, and Excel cut them off); an export checks as it pages, not hours later."""
+    beyond = "more than an Excel sheet holds: export to .csv, .jsonl or .parquet"
+    if columns > EXCEL_COLUMNS:
+        raise ConfigError(f"{name}: {columns:,} columns, {beyond} ({EXCEL_COLUMNS:,} columns)")
+    if rows > EXCEL_ROWS - 1:
+        raise ConfigError(f"{name}: more than {EXCEL_ROWS - 1:,} rows, {beyond} ({EXCEL_ROWS:,} rows with the header)")
+
+
 def require_pyarrow() -> None:
     try:
         import pyarrow  # noqa: F401
@@ -265,16 +275,14 @@ def _write_xlsx(path: Path, names: list[str], types: list[str], rows: Iterator[l
     from openpyxl.cell import WriteOnlyCell
 
     shown = path.name.removesuffix(".partial")
-    beyond = "more than an Excel sheet holds: export to .csv, .jsonl or .parquet"
-    if len(names) > EXCEL_COLUMNS:
-        raise ConfigError(f"{shown}: {len(names):,} columns, {beyond} ({EXCEL_COLUMNS:,} columns)")
+    check_fits_a_sheet(shown, columns=len(names))
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("Tasks")
 
     def within_sheet(rows: Iterator[list[Any]]) -> Iterator[list[Any]]:
         for number, row in enumerate(rows, 2):
             if number > EXCEL_ROWS:
-                raise ConfigError(f"{shown}: more than {EXCEL_ROWS - 1:,} rows, {beyond} ({EXCEL_ROWS:,} rows with the header)")
+                check_fits_a_sheet(shown, rows=number - 1)
             yield row
 
     def typed(value: str, data_type: str) -> Any:

@@ -716,6 +716,25 @@ def test_an_xlsx_export_refuses_more_rows_or_columns_than_a_sheet_holds(tmp_path
         export_tasks(client, tmp_path / "wide.xlsx")
 
 
+
+def test_an_xlsx_export_too_big_for_a_sheet_is_refused_as_it_pages_not_once_fetched(tmp_path, sandbox, monkeypatch):
+    """A million tasks are 10,000 requests, hours at the API's rate: the 1,048,576th row stopped
+    the export only once every page was fetched and the rows before it written."""
+    with make_client(sandbox) as seeding:
+        _seed(seeding, 1_500, fields=lambda n: {"title": f"t{n}"})
+    monkeypatch.setattr(fragment_bulk.formats, "EXCEL_ROWS", 101)
+    recorder = Rewriting(sandbox.transport())
+    with make_client(sandbox, transport=recorder) as client:
+        with pytest.raises(ConfigError, match=r"big\.xlsx: more than 100 rows, more than an Excel sheet holds"):
+            export_tasks(client, tmp_path / "big.xlsx")
+        assert len(recorder.queries) <= 2 + exporter.PREFETCH_PAGES + 1  # of 15 pages
+        monkeypatch.setattr(fragment_bulk.formats, "EXCEL_COLUMNS", 2)
+        recorder.queries.clear()
+        with pytest.raises(ConfigError, match=r"wide\.xlsx: 3 columns, more than an Excel sheet holds"):
+            export_tasks(client, tmp_path / "wide.xlsx", columns=["uid", "title", "status"])
+        assert recorder.queries == []
+    assert list(tmp_path.iterdir()) == []
+
 FLOATS = [0.12345678901234568, 0.1 + 0.2, 2**0.5, 123456789.12345679, 1e-300 / 3, 5e-324, 1.7976931348623157e308]
 
 
