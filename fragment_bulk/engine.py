@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import contextlib
+import itertools
 import json
 import math
 import threading
@@ -50,6 +51,10 @@ from fragment_bulk.progress import progress_bar
 
 PROBLEMS_SHOWN = 10
 MAPPED_AHEAD = 1  # chunks mapped ahead of the one being sent
+# The text a batch carries at most: rows of megabytes go a few at a time (a batch of 100 was a body
+# of 500 MB, and the batches in flight held the file), rather than be refused by a server as too
+# large, which would shrink the batch size for the rest of the run.
+BATCH_BYTES = 8 << 20
 STATUSES = ("created", "updated", "unchanged", "failed", "skipped")
 UNACKNOWLEDGED = ("sent, but no answer came before the run stopped; run again to resume (a comment or a --mode create"
                   " row is looked up before it is sent again; a create row not found is sent only once the stopped"
@@ -459,30 +464,33 @@ def alive_every(client: FragmentClient) -> float:
     return min(5.0, max(client.settings.timeout, 0.5))
 
 
-def _mapped_chunks(table: Any, mapping: Any) -> Iterator[tuple[int, int, list[Any]]]:
-    """(first ordinal, row count, mapped rows) of each chunk of the input."""
+def _mapped_chunks(table: Any, mapping: Any) -> Iterator[tuple[int, int, list[Any], np.ndarray | None]]:
+    """(first ordinal, row count, mapped rows, the size of each row's text if known) of each chunk of the input."""
     for chunk in table.chunks():
-        yield chunk.start, len(chunk), mapping.map_chunk(chunk)
+        yield chunk.start, len(chunk), mapping.map_chunk(chunk), chunk.row_bytes()
 
 
 def _batches(table: Any, mapping: Any, checkpoint: Checkpoint, batch_size: _BatchSize) -> Iterator[list[Any]]:
-    """Valid, unacknowledged mapped rows in batches of the current batch size.
+    """Valid, unacknowledged mapped rows in batches of the current batch size, or fewer rows when
+    their text passes ``BATCH_BYTES``.
 
     The next chunk is read and mapped on a thread while this one's batches are sent: mapped on
     the sending thread, a chunk would hold up new requests until it was done, and the requests
     in flight would drain (the server idle) meanwhile.
     """
     batch: list[Any] = []
-    for start, count, rows in read_ahead(_mapped_chunks(table, mapping), MAPPED_AHEAD, name="fragment-bulk-map"):
+    held = 0
+    for start, count, rows, sizes in read_ahead(_mapped_chunks(table, mapping), MAPPED_AHEAD, name="fragment-bulk-map"):
         done = checkpoint.done_between(start, start + count)
         _record_late_problems(checkpoint, start, count, [row for row in rows if row.problems])
-        for row in rows:
+        for row, size in zip(rows, itertools.repeat(0) if sizes is None else sizes.tolist()):
             if row.problems or row.ordinal in done:
                 continue
             batch.append(row)
-            if len(batch) >= batch_size.size:
+            held += size
+            if len(batch) >= batch_size.size or held >= BATCH_BYTES:
                 yield batch
-                batch = []
+                batch, held = [], 0
     if batch:
         yield batch
 

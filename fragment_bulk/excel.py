@@ -147,7 +147,7 @@ class ExcelTable(Table):
     def chunks(self, *, ramp: bool = True) -> Iterator[Chunk]:
         return chunked(self._rows(), self.columns, self.chunk_size)
 
-    def _rows(self) -> Iterator[tuple[int, list[Any]]]:
+    def _rows(self) -> Iterator[tuple[int, list[Any], int]]:
         width = len(self.columns)
         workbook = self._open()
         try:
@@ -166,7 +166,8 @@ class ExcelTable(Table):
                         f" header's columns {first + 1} to {first + width} (row {self.header_row}; is the header"
                         " another row? give it with --header-row)", row=number,
                     )
-                yield number, (cells[first:] + [None] * width)[:width]
+                kept = (cells[first:] + [None] * width)[:width]
+                yield number, kept, sum(len(cell) for cell in kept if type(cell) is str)
         finally:
             workbook.close()
 

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fragment_bulk import tables
 from fragment_bulk.ahead import read_ahead
 from fragment_bulk.encoding import (
     LINE_BREAK,
@@ -211,15 +212,15 @@ def _record_count(block: Any) -> int:
     return len(block[0]) if isinstance(block, tuple) else block.num_rows
 
 
-def _object_chunk(start: int, values: np.ndarray, blank: np.ndarray, labels: pd.Index, columns: list[str], *,
-                  blank_text_is_empty: bool = True) -> Chunk | None:
-    """The chunk of a block of cells, blank cells None (or only empty ones, when not
-    ``blank_text_is_empty``) and blank records left out (None when all are)."""
+def _object_chunk(start: int, values: np.ndarray, blank: np.ndarray, sizes: np.ndarray, labels: pd.Index,
+                  columns: list[str], *, blank_text_is_empty: bool = True) -> Chunk | None:
+    """The chunk of a block of cells (and of the size of each row's text), blank cells None (or
+    only empty ones, when not ``blank_text_is_empty``) and blank records left out (None when all are)."""
     kept = ~blank.all(axis=1)
     values[blank if blank_text_is_empty else values == ""] = None
     if not kept.all():
-        values, labels = values[kept], labels[kept]
-    return Chunk(start, object_frame(values, columns, labels)) if len(values) else None
+        values, labels, sizes = values[kept], labels[kept], sizes[kept]
+    return Chunk(start, object_frame(values, columns, labels), row_bytes=sizes) if len(values) else None
 
 
 class _ArrowChunk(Chunk):
@@ -282,6 +283,13 @@ class _ArrowChunk(Chunk):
         if self._built is not None:
             return super().missing(name)
         return _blank_texts(_arrow()[1], self._table.column(self._columns.index(name)), self._blank_is_empty)
+
+    def row_bytes(self) -> np.ndarray:
+        compute = _arrow()[1]
+        sizes = np.zeros(len(self), dtype=np.int64)
+        for column in self._table.columns:
+            sizes += compute.binary_length(column).to_numpy()
+        return sizes
 
     def column(self, name: str) -> tuple[np.ndarray | None, np.ndarray]:
         if self._built is not None:
@@ -414,6 +422,7 @@ class CsvTable(Table):
             # index, and then drop the extra cells of every row with a mere warning.
             raise self._ragged_row(self.header_row + 1, len(first), len(header))
         self._raw_header = [cell.lstrip("\ufeff") for cell in header]  # as pyarrow names the columns
+        self._first_row_bytes = sum(map(len, first or ())) + len(first or ())  # (see _pandas_blocks)
         # Trailing delimiters on every line (a spreadsheet's formatted but empty columns) give
         # columns with no name: left out, as long as no row puts a value in them (see _cut_unnamed).
         named = len(header)
@@ -454,7 +463,7 @@ class CsvTable(Table):
         """``block`` without the unnamed trailing columns; InputError if a row has a value there."""
         width = len(self.columns)
         if isinstance(block, tuple):
-            values, blank = block
+            values, blank, sizes = block
             filled = ~blank[:, width:]
             cells = values[:, width:]
         else:
@@ -468,7 +477,7 @@ class CsvTable(Table):
                 f"{self.source_name}: row {labels[row]} has a value ({value!r}) in column {width + column + 1},"
                 f" which the header does not name", row=labels[row],
             )
-        return (values[:, :width], blank[:, :width]) if isinstance(block, tuple) else block.select(range(width))
+        return (values[:, :width], blank[:, :width], sizes) if isinstance(block, tuple) else block.select(range(width))
 
     def _blocks(self, first: int) -> Iterator[Any]:
         """Consecutive records: pyarrow tables when it can read them, else pandas' (cells, blank
@@ -487,7 +496,9 @@ class CsvTable(Table):
                     yield table
                     delivered += table.num_rows
                 return
-            # ArrowInvalid for a short row or bad UTF-8; a transcoding error is the codec's.
+            # ArrowInvalid for a short row, bad UTF-8, or a record longer than a block (cells of
+            # megabytes: its streaming reader holds dozens of blocks, so they are not made larger);
+            # a transcoding error is the codec's.
             except (_ArrowDisagrees, UnicodeError, arrow[0].ArrowException):
                 pass
         yield from self._pandas_blocks(skip=delivered, first=first)
@@ -509,18 +520,19 @@ class CsvTable(Table):
         if schema.names != self._raw_header or any(field.type != pa.string() for field in schema):
             raise _ArrowDisagrees  # it read the header otherwise than the csv module did
         pending: list[Any] = []
-        held = 0
+        held = held_bytes = 0
         sizes = _chunk_sizes(self.chunk_size, first)
         size = next(sizes)
         batch = None
         for batch in read_ahead(reader, ARROW_READ_AHEAD, name="fragment-bulk-csv"):
             pending.append(batch)
             held += batch.num_rows
-            while held >= size:
+            held_bytes += batch.nbytes
+            while held >= size or held_bytes >= tables.CHUNK_BYTES:  # (cells of megabytes: a chunk of fewer rows)
                 table = pa.Table.from_batches(pending)
-                yield table.slice(0, size)
-                rest = table.slice(size)
-                pending, held = rest.to_batches(), rest.num_rows
+                yield table.slice(0, min(size, held))
+                rest = table.slice(min(size, held))
+                pending, held, held_bytes = rest.to_batches(), rest.num_rows, rest.nbytes
                 size = next(sizes)
         if self._quotes_may_be_open(batch):
             self._check_quotes_close()
@@ -561,8 +573,13 @@ class CsvTable(Table):
         for _ in self._pandas_blocks(skip=sys.maxsize):
             pass
 
-    def _pandas_blocks(self, *, skip: int, first: int = FIRST_CHUNK_RECORDS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """The C parser's blocks, leaving out the first ``skip`` records (already handed out)."""
+    def _pandas_blocks(self, *, skip: int, first: int = FIRST_CHUNK_RECORDS) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The C parser's blocks (cells, blank mask, each row's size: the block's average), leaving
+        out the first ``skip`` records (already handed out). A block holds about ``tables.CHUNK_BYTES``
+        of the file at most, its rows counted from the size of the rows before (at first, of the
+        first row): a file of cells of megabytes, which pyarrow does not stream, was read 20,000
+        rows at a time, the whole file and more in memory."""
+        row_bytes, rows = max(1, self._first_row_bytes), 0
         with self._open_bytes() as handle, pd.read_csv(
             handle,
             sep=self.delimiter,
@@ -578,10 +595,15 @@ class CsvTable(Table):
             engine="c",
         ) as reader:
             for size in _chunk_sizes(self.chunk_size, first):
+                before = handle.tell()
                 try:
-                    raw = reader.get_chunk(size)
+                    raw = reader.get_chunk(max(1, min(size, tables.CHUNK_BYTES // row_bytes)))
                 except StopIteration:
                     return
+                # The parser reads the file ahead (256 KB at a time, more to begin): this block's
+                # rows, or all those so far, whichever are longer, are exact enough where it matters.
+                rows += len(raw)
+                row_bytes = max(1, (handle.tell() - before) // max(1, len(raw)), handle.tell() // max(1, rows))
                 values = raw.to_numpy(dtype=object)
                 if skip:
                     left_out = min(skip, len(values))
@@ -590,7 +612,7 @@ class CsvTable(Table):
                         continue
                 if not values.flags.writeable:  # a one-column frame hands out a read-only view
                     values = values.copy()
-                yield values, _blank_cells(values)
+                yield values, _blank_cells(values), np.full(len(values), row_bytes)
 
     def _ragged_row(self, row: int, cells: int, expected: int) -> InputError:
         return InputError(
@@ -707,7 +729,7 @@ class JsonLinesTable(Table):
         # A BOM decides, as for CSV (PowerShell writes UTF-16 with one); else JSON's UTF-8.
         self.encoding = text_encoding(encoding or bom_encoding(head) or "utf-8", self.source_name)
         keys: dict[str, None] = {}
-        for _, record in self._records():
+        for _, record, _ in self._records():
             keys.update(dict.fromkeys(record))
         if not keys:
             raise InputError(f"{self.source_name}: the file has no JSON objects (or none with keys)")
@@ -726,7 +748,8 @@ class JsonLinesTable(Table):
             names[name] = key
         return list(names)
 
-    def _records(self) -> Iterator[tuple[int, dict[str, Any]]]:
+    def _records(self) -> Iterator[tuple[int, dict[str, Any], int]]:
+        """(line number, object, the line's length) of each line that is not blank."""
         try:
             with open(self.path, encoding=self.encoding) as handle:
                 for number, line in enumerate(handle, 1):
@@ -746,7 +769,7 @@ class JsonLinesTable(Table):
                     if line.count("[") + line.count("{") > MAX_DEPTH and _depth(record) > MAX_DEPTH:
                         raise InputError(f"{self.source_name}: line {number} nests values more than {MAX_DEPTH} levels"
                                          " deep, more than a task's field should hold", row=number)
-                    yield number, record
+                    yield number, record, len(line)
         except UnicodeDecodeError as exc:
             line = first_undecodable_line(self.path, self.encoding)
             where = f" on line {line}" if line else ""
@@ -763,7 +786,7 @@ class JsonLinesTable(Table):
         return file_fingerprint(self.path, *([] if self.encoding == "utf-8" else [self.encoding]))
 
     def chunks(self, *, ramp: bool = True) -> Iterator[Chunk]:
-        rows = ((number, [_json_value(record.get(key)) for key in self._keys]) for number, record in self._records())
+        rows = ((number, [_json_value(record.get(key)) for key in self._keys], size) for number, record, size in self._records())
         return chunked(rows, self.columns, self.chunk_size)
 
 

@@ -28,9 +28,10 @@ class Chunk:
 
     text_only = False  # whether every cell is a str or None (as read from CSV text)
 
-    def __init__(self, start: int, frame: pd.DataFrame):
+    def __init__(self, start: int, frame: pd.DataFrame, *, row_bytes: np.ndarray | None = None):
         self.start = start
         self._frame = frame
+        self._row_bytes = row_bytes
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -56,6 +57,10 @@ class Chunk:
         """Which cells of the column are empty (None, NaN or "")."""
         cells = self.frame[name].to_numpy(dtype=object)
         return pd.isna(cells) | (cells == "")
+
+    def row_bytes(self) -> np.ndarray | None:
+        """The size of each row's text, where the reader knows it at no cost (None: it does not)."""
+        return self._row_bytes
 
 
 class Table:
@@ -122,6 +127,7 @@ def object_frame(values: np.ndarray, columns: list[str], labels: Any) -> pd.Data
 
 
 CHUNK_CELLS = 1_000_000  # the most cells a chunk holds: 20,000 rows of 50 columns, 500 rows of 2,000
+CHUNK_BYTES = 32 << 20  # the most text a chunk holds (cells of megabytes: a chunk of a few rows)
 
 
 def chunk_rows(chunk_size: int, columns: int) -> int:
@@ -131,22 +137,27 @@ def chunk_rows(chunk_size: int, columns: int) -> int:
     return max(1, min(chunk_size, CHUNK_CELLS // max(1, columns)))
 
 
-def chunked(rows: Iterator[tuple[Any, list[Any]]], columns: list[str], size: int) -> Iterator[Chunk]:
-    """(label, cells) rows in chunks of ``size``, fully empty rows left out."""
+def chunked(rows: Iterator[tuple[Any, list[Any], int]], columns: list[str], size: int) -> Iterator[Chunk]:
+    """(label, cells, size of their text) rows in chunks of ``size`` rows, or fewer as their text
+    reaches ``CHUNK_BYTES``; fully empty rows left out."""
     ordinal = 0
     values: list[list[Any]] = []
     labels: list[Any] = []
-    for label, cells in rows:
+    sizes: list[int] = []
+    held = 0
+    for label, cells, text_bytes in rows:
         if all(cell is None for cell in cells):
             continue
         values.append(cells)
         labels.append(label)
-        if len(values) >= size:
-            yield Chunk(ordinal, _rows_frame(values, labels, columns))
+        sizes.append(text_bytes)
+        held += text_bytes
+        if len(values) >= size or held >= CHUNK_BYTES:
+            yield Chunk(ordinal, _rows_frame(values, labels, columns), row_bytes=np.array(sizes, dtype=np.int64))
             ordinal += len(values)
-            values, labels = [], []
+            values, labels, sizes, held = [], [], [], 0
     if values:
-        yield Chunk(ordinal, _rows_frame(values, labels, columns))
+        yield Chunk(ordinal, _rows_frame(values, labels, columns), row_bytes=np.array(sizes, dtype=np.int64))
 
 
 def _rows_frame(values: list[list[Any]], labels: list[Any], columns: list[str]) -> pd.DataFrame:

@@ -120,6 +120,18 @@ def test_excel_sheet_imports_the_same_tasks_as_the_csv_and_keeps_results_of_its_
         assert set(pd.read_csv(tmp_path / name, dtype=str)["_status"]) == {status}
 
 
+def test_rows_of_long_cells_are_sent_a_few_at_a_time(sandbox, client, tmp_path, monkeypatch):
+    """A batch of 100 rows of 5 MB cells was a 500 MB body (the batches in flight held the file, and a
+    server refusing it as too large would shrink every later batch): a batch carries BATCH_BYTES."""
+    monkeypatch.setattr(fragment_bulk.engine, "BATCH_BYTES", 10_000)
+    path = tmp_path / "long.csv"
+    path.write_text("title,body\n" + "".join(f"t{row},{'x' * 3_000}{row}\n" for row in range(20)) + "short,s\n")
+    before = sandbox.stats()["requests"]
+    report = fragment_bulk.import_file(path, client=client, checkpoint=None)
+    assert report.counts["created"] == 21 and sandbox.stats()["requests"] - before <= 1 + 7 + 1  # look-ups, batches
+    assert sorted(len(task["fields"]["body"]) for task in sandbox.tasks())[-1] == 3_002
+
+
 def test_zip_codes_kept_as_numbers_with_a_zero_padded_format_arrive_as_shown_and_keep_their_uids(sandbox, client, tmp_path):
     """Excel stores the ZIP code 01234 as 1234 formatted "00000": the task gets what the cell shows,
     and a key of it still makes the uid the number made before formats were read."""

@@ -80,6 +80,32 @@ def test_a_wide_table_is_read_in_chunks_of_fewer_rows(tmp_path, monkeypatch, kin
     assert [len(chunk) for chunk in open_table(source, chunk_size=4).chunks(ramp=False)][:2] == [4, 4]  # narrower: as asked
 
 
+@pytest.mark.parametrize("kind", ["csv", "csv past a block", "xlsx", "jsonl"])
+def test_rows_of_long_cells_are_read_in_chunks_of_fewer_rows(tmp_path, monkeypatch, kind):
+    """A chunk holds CHUNK_BYTES of text, whatever the rows: 100 rows of 5 MB cells were one chunk,
+    the file in memory several times over (pyarrow does not stream a row longer than its block, so
+    such a CSV is read by pandas, a block's rows counted from the size of those before it)."""
+    monkeypatch.setattr(tables, "CHUNK_BYTES", 10_000)
+    # (As 512 KB to rows of 100 KB; to rows of megabytes, which pyarrow does not stream.)
+    monkeypatch.setattr(readers, "ARROW_BLOCK_BYTES", 1_000 if kind == "csv past a block" else 5_000)
+    rows = [(f"t{row}", "x" * 2_000 + str(row)) for row in range(30)]
+    source = tmp_path / f"long.{kind.split()[0]}"
+    if kind.startswith("csv"):
+        source.write_text("title,body\n" + "".join(f"{title},{body}\n" for title, body in rows))
+    elif kind == "xlsx":
+        book = openpyxl.Workbook(write_only=True)
+        sheet = book.create_sheet()
+        for row in [("title", "body"), *rows]:
+            sheet.append(row)
+        book.save(source)
+    else:
+        source.write_text("".join(json.dumps({"title": title, "body": body}) + "\n" for title, body in rows))
+    chunks = list(open_table(source).chunks(ramp=False))
+    assert sum(map(len, chunks)) == 30 and [value for _, value in rows_of(open_table(source))][-1]["body"] == rows[-1][1]
+    assert max(map(len, chunks)) <= 7  # 10,000 characters of text is 5 rows (and up to a block more)
+    assert all(size >= 2_000 for chunk in chunks for size in chunk.row_bytes())  # what a batch counts, never less
+
+
 def test_bom_header_text_kept_and_empty_cells_none(tmp_path):
     path = write(tmp_path, "a.csv", "\ufeffTicket ID , Name,Notes\n00123,NA,null\n00124,  ,\n".encode("utf-8"))
     table = open_table(path)
