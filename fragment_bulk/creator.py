@@ -291,6 +291,12 @@ class CreateWriter:
         if self._filters is False:
             raise ProtocolError("the server ignores the created_at_after filter")
         wanted = {row.ordinal: _item(row) for row in rows}
+        # The rows by their fields: a task listed is compared with the rows holding its fields only
+        # (each task with each row, a look-up of a few hundred rows among the tens of thousands of
+        # tasks a fast server creates in CLOCK_SKEW took minutes, every POST held back meanwhile).
+        by_fields: dict[Any, list[int]] = {}
+        for ordinal, item in wanted.items():
+            by_fields.setdefault(_comparable(item.get("fields")), []).append(ordinal)
         found: dict[int, str] = {}
         loose: set[int] = set()
         bound = parse_time(floor)
@@ -300,8 +306,10 @@ class CreateWriter:
                 if bound is not None and created is not None and created < bound - timedelta(milliseconds=1):
                     self._filters = False
                     raise ProtocolError("the server ignores the created_at_after filter")
+                alike = [ordinal for ordinal in by_fields.get(_comparable(task.get("fields")), ()) if ordinal in wanted] \
+                    if isinstance(task, dict) else []
                 # Of the rows it matches, the one that said the most: a row leaving a native out matches any.
-                match = max((ordinal for ordinal, item in wanted.items() if same_task(item, task)),
+                match = max((ordinal for ordinal in alike if same_task(wanted[ordinal], task)),
                             key=lambda ordinal: len(wanted[ordinal]), default=None)
                 if match is not None and isinstance(task.get("uid"), str) and self._claimed.take(task["uid"]):
                     found[match] = task["uid"]
@@ -309,7 +317,7 @@ class CreateWriter:
                     if not wanted:
                         break
                 elif not self._claimed.holds(task.get("uid")):
-                    loose.update(ordinal for ordinal, item in wanted.items() if same_fields(item, task))
+                    loose.update(alike)
         return found, loose - set(found)
 
     def _floor(self) -> str:

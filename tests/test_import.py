@@ -238,6 +238,33 @@ def test_create_mode_after_kill_dash_nine_finds_the_tasks_of_the_batches_in_flig
     assert len(waiting) <= 4 * 20
 
 
+def test_create_mode_a_look_up_compares_each_task_with_the_rows_of_its_fields_only(sandbox, client, monkeypatch):
+    """A look-up compared every task listed with every row looked for: a few hundred crashed rows
+    among the tens of thousands of tasks a fast server creates in CLOCK_SKEW took minutes, every
+    POST held back meanwhile."""
+    from fragment_bulk import creator
+    from fragment_bulk.mapping import MappedRow
+
+    for batch in range(9):  # 900 tasks of other rows, then one of each row and a second t0
+        client.create_tasks([{"fields": {"title": f"other {batch} {n}"}} for n in range(100)])
+    client.create_tasks([{"fields": {"title": f"t{n}", "n": n}} for n in range(100)])
+    client.create_tasks([{"fields": {"title": "t0", "n": 0}}])
+    rows = [MappedRow(n, n + 2, None, {"fields": {"title": f"t{n}", "n": n}, "status": "TODO"}, []) for n in range(50)]
+    rows.append(MappedRow(50, 52, None, {"fields": {"title": "t0", "n": 0}, "status": "DONE"}, []))  # its fields, other values
+    compared, same_task = [], creator.same_task
+
+    def counted(item, task):
+        compared.append(1)
+        return same_task(item, task)
+
+    monkeypatch.setattr(creator, "same_task", counted)
+    writer = creator.CreateWriter()
+    found, loose = writer._find(client, rows, "")
+    assert sorted(found) == list(range(50)) and loose == {50}
+    assert len(found.values()) == len(set(found.values()))
+    assert len(compared) <= 100  # a row with each task of its fields, not 51 rows with 1,001 tasks
+
+
 class _CrashingPost(httpx.BaseTransport):
     """The ``nth`` ``POST /tasks/batch`` crashes the run (an error no writer expects), after the
     sandbox wrote it when ``written``, else before it was sent."""
