@@ -61,7 +61,8 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _ESCAPED = (*FORMULA_TRIGGERS, "'")
 _ESCAPED_FIRST = frozenset(_ESCAPED)
 CHUNK_ROWS = 10_000  # rows a Parquet row group holds
-CHUNK_CELLS = 200_000  # cells held as Python values at once (a wide export's rows are turned into Arrow fewer at a time)
+CHUNK_CELLS = 1_000_000  # cells held as Python values at once (a wide export's rows are turned into Arrow fewer at a time)
+SLICE_ROWS = 500  # but at least this many rows at a time: each slice costs an Arrow array per column
 ROW_GROUP_BYTES = 64 << 20  # the Arrow data a Parquet row group holds at most, in memory until it is written
 
 
@@ -346,7 +347,7 @@ def _write_parquet(path: Path, names: list[str], types: list[str], rows: Iterato
     # Rows become Arrow a slice at a time (a slice of a wide export holds as many cells as one of a
     # narrow one), gathered into row groups of CHUNK_ROWS rows, or fewer of a wide export: 10,000
     # rows of 2,000 columns as Python values took 1.7 GB.
-    step = max(1, min(CHUNK_ROWS, CHUNK_CELLS // max(1, len(names))))
+    step = min(CHUNK_ROWS, max(SLICE_ROWS, CHUNK_CELLS // max(1, len(names))))
     group: list[Any] = []
     with pq.ParquetWriter(path, schema) as writer:
         while chunk := list(islice(rows, step)):

@@ -436,8 +436,10 @@ def test_a_column_first_seen_on_a_late_page_pads_the_earlier_rows(tmp_path, sand
 @pytest.mark.parametrize("group_bytes, groups", [(64 << 20, 1), (1, 50)])
 def test_a_wide_parquet_export_holds_few_rows_as_python_values(tmp_path, monkeypatch, group_bytes, groups):
     """10,000 rows of 2,000 columns as Python values took 1.7 GB: rows become Arrow a slice of
-    CHUNK_CELLS cells at a time, gathered into row groups of 10,000 rows or ROW_GROUP_BYTES."""
+    CHUNK_CELLS cells (and SLICE_ROWS rows at least) at a time, gathered into row groups of 10,000 rows
+    or ROW_GROUP_BYTES."""
     monkeypatch.setattr(formats, "CHUNK_CELLS", 1_000)
+    monkeypatch.setattr(formats, "SLICE_ROWS", 1)
     monkeypatch.setattr(formats, "ROW_GROUP_BYTES", group_bytes)
     live = most = 0
 
